@@ -1,0 +1,190 @@
+"""The operations behind the commands: init, send, test send, preview, status.
+
+Built once from Settings at the edge; composes the store, the pure stages and delivery.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from digest.config import ListSettings, Settings
+from digest.delivery import DeliveryOptions, DeliveryReport, deliver
+from digest.errors import NotFoundError
+from digest.models import Edition, Subscriber
+from digest.pipeline import (
+    Draft,
+    draft_edition,
+    edition_date,
+    message_template,
+    recipient,
+    stable_message_id,
+    store_edition,
+    template_for,
+)
+from digest.render import Renderer, fill_slots
+from digest.schema import make_engine, upgrade
+from digest.seeding import SeedReport, load_seeds
+from digest.store import EditionSummary, Store
+from digest.transport import Reply, SMTPConnection
+
+
+@dataclass
+class SendResult:
+    """What `digest send` did for one list."""
+
+    list_slug: str
+    edition: Edition | None
+    created: bool = False
+    nothing_new: bool = False
+    queued: int = 0
+    recipients: int = 0
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewFiles:
+    """Where `digest preview` wrote the edition."""
+
+    html: Path
+    text: Path
+    eml: Path
+    recipient: str
+    stored: bool
+
+
+def owner_name() -> str:
+    """Who holds a claim: host and process, so a stale lease can be traced."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class App:
+    """Settings, store and renderer, made once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(make_engine(settings.database_url))
+        self._renderer: Renderer | None = None
+
+    @property
+    def renderer(self) -> Renderer:
+        """Templates are loaded on first use: `init` and `status` need none."""
+        if self._renderer is None:
+            self._renderer = Renderer(self.settings.templates_dir)
+        return self._renderer
+
+    def init(self, *, seed: bool, now: datetime) -> tuple[int, SeedReport | None]:
+        """Create or upgrade the schema, register the configured lists, optionally load seeds."""
+        version = upgrade(self.store.engine, now=now)
+        self.store.sync_lists(((item.slug, item.name) for item in self.settings.lists), now=now)
+        report = load_seeds(self.store, self.settings.seeds_dir, now=now) if seed else None
+        return version, report
+
+    def _edition_or_draft(self, mailing_list: ListSettings, now: datetime) -> Edition | Draft:
+        stored = self.store.edition_for(mailing_list.slug, edition_date(mailing_list, now))
+        return stored or draft_edition(self.settings, self.store, self.renderer, mailing_list, now=now)
+
+    def send(self, list_slug: str, *, now: datetime, dry_run: bool = False) -> SendResult:
+        """Make today's edition if needed, queue every active subscriber, deliver what is due."""
+        mailing_list = self.settings.list(list_slug)
+        found = self._edition_or_draft(mailing_list, now)
+        result = SendResult(list_slug=list_slug, edition=found if isinstance(found, Edition) else None)
+        if isinstance(found, Draft):
+            if not found.selection and not mailing_list.send_when_empty:
+                result.nothing_new = True
+                return result
+            if dry_run:
+                result.recipients = len(self.store.active_subscribers(list_slug))
+                return result
+            result.edition, result.created = store_edition(self.store, found, now=now)
+        edition = result.edition
+        assert edition is not None
+        if dry_run:
+            result.recipients = len(self.store.active_subscribers(list_slug))
+            return result
+        result.queued = self.store.queue_deliveries(
+            edition,
+            message_id=lambda sid: stable_message_id(self.settings, list_slug, edition.edition_date, sid),
+            now=now,
+        )
+        with SMTPConnection(self.settings.smtp) as connection:
+            result.report = deliver(
+                self.store,
+                edition,
+                template=template_for(self.settings, edition),
+                recipient=lambda who: recipient(self.settings, list_slug, edition.edition_date, who),
+                envelope_from=mailing_list.from_address,
+                transport=connection,
+                clock=lambda: datetime.now(now.tzinfo),
+                options=DeliveryOptions(owner=owner_name()),
+            )
+        return result
+
+    def test_send(self, list_slug: str, *, to: str, now: datetime) -> Reply:
+        """Send the edition as it stands to one address; the ledger is not touched."""
+        from digest.people import normalise_address
+
+        address = normalise_address(to)
+        mailing_list = self.settings.list(list_slug)
+        found = self._edition_or_draft(mailing_list, now)
+        day = found.edition_date
+        try:
+            who = self.store.subscriber_by_email(address)
+        except NotFoundError:
+            who = Subscriber(id=0, email=address)
+        template = message_template(
+            self.settings,
+            mailing_list,
+            edition_day=day,
+            subject=f"[Test] {found.subject}",
+            html=found.html,
+            text=found.text,
+            nonce=found.slot_nonce,
+        )
+        personal = recipient(self.settings, list_slug, day, who)
+        test_id = f"<test.{uuid.uuid4().hex}@{self.settings.site.mail_domain}>"
+        data = template.personalise(replace(personal, message_id=test_id), date=datetime.now(now.tzinfo))
+        with SMTPConnection(self.settings.smtp) as connection:
+            return connection.send(mailing_list.from_address, address, data)
+
+    def preview(self, list_slug: str, *, now: datetime, out_dir: Path, subscriber: str | None = None) -> PreviewFiles:
+        """Write the HTML, text and .eml that `send` would deliver at `now`; records nothing."""
+        mailing_list = self.settings.list(list_slug)
+        found = self._edition_or_draft(mailing_list, now)
+        if subscriber:
+            who = self.store.subscriber_by_email(subscriber)
+        else:
+            people = self.store.active_subscribers(list_slug)
+            who = people[0] if people else Subscriber(id=0, email=f"reader@{self.settings.site.mail_domain}")
+        day = found.edition_date
+        nonce = found.slot_nonce
+        template = message_template(
+            self.settings, mailing_list, edition_day=day, subject=found.subject, html=found.html, text=found.text, nonce=nonce
+        )
+        personal = recipient(self.settings, list_slug, day, who)
+        url = template.identity.unsubscribe_url(personal.unsubscribe_token)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = out_dir / f"{list_slug}-{day.isoformat()}"
+        files = PreviewFiles(
+            html=stem.with_suffix(".html"),
+            text=stem.with_suffix(".txt"),
+            eml=stem.with_suffix(".eml"),
+            recipient=who.email,
+            stored=isinstance(found, Edition),
+        )
+        files.html.write_text(
+            fill_slots(found.html, nonce, {"greeting": html.escape(personal.greeting_name), "unsubscribe": html.escape(url)}),
+            encoding="utf-8",
+        )
+        files.text.write_text(fill_slots(found.text, nonce, {"greeting": personal.greeting_name, "unsubscribe": url}), encoding="utf-8")
+        files.eml.write_bytes(template.personalise(personal, date=now))
+        return files
+
+    def status(self, *, limit: int = 20) -> list[EditionSummary]:
+        """The newest editions with their delivery counts."""
+        return self.store.editions_with_counts(limit=limit)

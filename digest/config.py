@@ -1,0 +1,219 @@
+"""Typed settings: `config/digest.toml`, overridden by `DIGEST_*` environment variables.
+
+Built once at the edge (CLI, scheduler) and passed down as the sub-object a function needs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from digest.errors import ConfigError
+from digest.models import SMTPSecurity
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = Path("config/digest.toml")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _safe_header_text(value: str) -> str:
+    if _HEADER_UNSAFE.search(value):
+        raise ValueError("must not contain CR, LF or NUL")
+    return value
+
+
+class SMTPSettings(_Section):
+    """Where and how messages are handed over."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=1, le=65535)
+    security: SMTPSecurity = SMTPSecurity.NONE
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = Field(default=30.0, gt=0)
+    local_hostname: str = "localhost"
+    ca_file: Path | None = None
+
+
+class SiteSettings(_Section):
+    """The publisher: identity, footer facts and the unsubscribe key."""
+
+    name: str = "Budapest Post"
+    tagline: str = "Cum Deo pro Patria et Libertate"
+    base_url: str = "https://budapestpost.example"
+    postal_address: str = "Budapest Post Kft., Váci utca 1, 1052 Budapest, Hungary"
+    mail_domain: str = "budapestpost.example"
+    language: str = "en"
+    unsubscribe_secret: SecretStr = SecretStr("change-me-in-production")
+    greeting_fallback: str = "reader"
+    unsubscribe_key_id: int = Field(default=1, ge=0, le=255)
+    feedback_sender_id: str = Field(default="budapestpost", pattern=r"^[A-Za-z0-9._-]{5,15}$")
+
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("name", "tagline", "postal_address", "greeting_fallback")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return _safe_header_text(value)
+
+
+class ListSettings(_Section):
+    """One newsletter: what goes in, when, and from whom."""
+
+    slug: str
+    name: str
+    description: str = ""
+    sections: tuple[str, ...] = ()
+    max_articles: int = Field(default=12, ge=1, le=200)
+    lookback_hours: float = Field(default=24.0, gt=0)
+    schedule: str = "0 7 * * *"
+    timezone: str = "Europe/Budapest"
+    subject: str = "{{ list_name }}, {{ date_label }}: {{ lead_title }}"
+    from_name: str = "Budapest Post"
+    from_address: str = "newsletter@budapestpost.example"
+    reply_to: str | None = None
+    send_when_empty: bool = False
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("use lower-case letters, digits and hyphens")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a 5-field cron expression: {exc}") from exc
+        return value
+
+    @field_validator("from_address", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _ADDRESS.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("name", "from_name", "description")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return _safe_header_text(value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The list's time zone, for edition dates and schedules."""
+        return ZoneInfo(self.timezone)
+
+
+class CaptureSettings(_Section):
+    """The built-in capture SMTP server that saves every message as an .eml file."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=1, le=65535)
+    directory: Path = Path("var/mail")
+
+
+class Settings(BaseSettings):
+    """Everything `digest` can be told; see config/digest.toml for each key's meaning."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = "sqlite:///var/digest.sqlite3"
+    templates_dir: Path = CHECKOUT / "templates"
+    seeds_dir: Path = CHECKOUT / "seeds"
+    preview_dir: Path = Path("var/preview")
+    site: SiteSettings = SiteSettings()
+    smtp: SMTPSettings = SMTPSettings()
+    capture: CaptureSettings = CaptureSettings()
+    lists: tuple[ListSettings, ...] = ()
+
+    @field_validator("lists")
+    @classmethod
+    def _unique_slugs(cls, value: tuple[ListSettings, ...]) -> tuple[ListSettings, ...]:
+        slugs = [item.slug for item in value]
+        duplicates = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+        if duplicates:
+            raise ValueError(f"list slugs must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init values; the environment must win over it.
+        return (env_settings, init_settings)
+
+    def list(self, slug: str) -> ListSettings:
+        """The configured list called `slug`."""
+        from digest.errors import NotFoundError
+
+        for item in self.lists:
+            if item.slug == slug:
+                return item
+        known = ", ".join(item.slug for item in self.lists) or "none configured"
+        raise NotFoundError(f"unknown list {slug!r} (known: {known})")
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the TOML file (explicit path, $DIGEST_CONFIG, or config/digest.toml) and the env."""
+    explicit = path or (Path(os.environ["DIGEST_CONFIG"]) if os.environ.get("DIGEST_CONFIG") else None)
+    chosen = explicit or DEFAULT_CONFIG
+    values: dict[str, Any] = {}
+    if chosen.exists():
+        try:
+            values = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{chosen}: not valid TOML: {exc}") from exc
+    elif explicit is not None:
+        raise ConfigError(f"config file {chosen} does not exist")
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{chosen}: {where}: {first['msg']}{more}") from exc
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with every secret shown as '**********'."""
+    return settings.model_dump(mode="json")

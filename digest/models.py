@@ -1,0 +1,98 @@
+"""Plain frozen values that flow between the stages; no behaviour beyond small derived facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class DeliveryState(StrEnum):
+    """Where one (edition, subscriber) delivery stands in the ledger."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"  # the subscriber left the list before the message went out
+
+
+class SubscriptionStatus(StrEnum):
+    """A subscriber's standing on one list."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class EditionStatus(StrEnum):
+    """An edition's life: built, being delivered, finished."""
+
+    READY = "ready"
+    SENDING = "sending"
+    DONE = "done"
+    PAUSED = "paused"
+
+
+class SMTPSecurity(StrEnum):
+    """How the SMTP connection is protected."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+@dataclass(frozen=True, slots=True)
+class BodyBlock:
+    """One block of an article body: a paragraph or a cross-heading."""
+
+    kind: str  # "p" or "h2"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """An article as the site published it, already cleaned of markup and control characters."""
+
+    id: str
+    title: str
+    summary: str
+    section: str
+    url: str
+    published_at: datetime
+    image_url: str | None = None
+    image_alt: str = ""
+    author: str | None = None
+    lead: bool = False
+    body: tuple[BodyBlock, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A person who receives digests; `name` may be empty."""
+
+    id: int
+    email: str
+    name: str = ""
+    locale: str = ""
+    timezone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One issue of one list: rendered once, delivered to every subscriber."""
+
+    id: int
+    list_slug: str
+    edition_date: date
+    created_at: datetime
+    cutoff: datetime
+    subject: str
+    html: str
+    text: str
+    article_ids: tuple[str, ...]
+    slot_nonce: str
+    status: EditionStatus = EditionStatus.READY

@@ -1,0 +1,203 @@
+"""The database schema and engine: tables, connection pragmas, and `digest init`'s upgrades."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from digest.errors import ConfigError, StoreError
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise StoreError("naive datetime given to the store; pass an aware one")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("section", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("image_url", Text),
+    Column("image_alt", Text, nullable=False, default=""),
+    Column("author", Text),
+    Column("lead", Boolean, nullable=False, default=False),
+    Column("body", JSON, nullable=False, default=list),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_articles_published_at", "published_at"),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(63), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    # Lower-cased address: one person per mailbox however its case was typed.
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("locale", String(35), nullable=False, default=""),
+    Column("timezone", String(64), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscriber_id", ForeignKey("subscribers.id"), primary_key=True),
+    Column("list_id", ForeignKey("lists.id"), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("sections", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_subscriptions_list_status", "list_id", "status"),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", ForeignKey("lists.id"), nullable=False),
+    Column("edition_date", Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("cutoff", UTCDateTime, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("article_ids", JSON, nullable=False),
+    Column("slot_nonce", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    UniqueConstraint("list_id", "edition_date", name="uq_editions_list_date"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("edition_id", ForeignKey("editions.id"), primary_key=True),
+    Column("subscriber_id", ForeignKey("subscribers.id"), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_reply", Text),
+    Column("message_id", String(255), nullable=False),
+    Column("owner", String(100)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("next_attempt_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_deliveries_edition_state", "edition_id", "state"),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers work during a send; FULL makes each committed ledger row survive power loss.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for `database_url`; for SQLite the folder is created and the pragmas set."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database_url {database_url!r} is not a database URL") from exc
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(f"cannot use database_url {url.render_as_string()}: {exc}") from exc
+
+
+# Each upgrade runs once, in order, inside the transaction that records it.
+UPGRADES: list[Callable[[Connection], None]] = [
+    lambda connection: metadata.create_all(connection),
+]
+
+
+def upgrade(engine: Engine, *, now: datetime) -> int:
+    """Create or upgrade the schema; returns the version now in force."""
+    try:
+        with engine.begin() as connection:
+            schema_version.create(connection, checkfirst=True)
+            current = connection.execute(
+                select(schema_version.c.version).order_by(schema_version.c.version.desc())
+            ).scalar()
+            current = current or 0
+            for version, step in enumerate(UPGRADES[current:], start=current + 1):
+                step(connection)
+                connection.execute(schema_version.insert().values(version=version, applied_at=now))
+            return len(UPGRADES)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot create or upgrade the schema: {exc.__class__.__name__}: {exc}") from exc

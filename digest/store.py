@@ -1,0 +1,498 @@
+"""All SQL lives here: articles, subscribers, editions and the delivery ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from digest.errors import NotFoundError, StoreError
+from digest.models import (
+    Article,
+    BodyBlock,
+    DeliveryState,
+    Edition,
+    EditionStatus,
+    Subscriber,
+    SubscriptionStatus,
+)
+from digest.schema import articles, deliveries, editions, lists, subscribers, subscriptions
+
+SUPPRESSED = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One delivery handed to a sender: who, and under which Message-ID."""
+
+    edition_id: int
+    subscriber: Subscriber
+    message_id: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed delivery, as the ledger will record it."""
+
+    edition_id: int
+    subscriber_id: int
+    state: DeliveryState
+    reply: str
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSummary:
+    """An edition with its delivery counts per state, for `digest status`."""
+
+    edition: Edition
+    counts: dict[str, int]
+
+
+def _article(row: RowMapping) -> Article:
+    return Article(
+        id=row["id"],
+        title=row["title"],
+        summary=row["summary"],
+        section=row["section"],
+        url=row["url"],
+        published_at=row["published_at"],
+        image_url=row["image_url"],
+        image_alt=row["image_alt"],
+        author=row["author"],
+        lead=bool(row["lead"]),
+        body=tuple(BodyBlock(kind=b["kind"], text=b["text"]) for b in row["body"] or ()),
+    )
+
+
+def _edition(row: RowMapping, slug: str) -> Edition:
+    return Edition(
+        id=row["id"],
+        list_slug=slug,
+        edition_date=row["edition_date"],
+        created_at=row["created_at"],
+        cutoff=row["cutoff"],
+        subject=row["subject"],
+        html=row["html"],
+        text=row["text"],
+        article_ids=tuple(row["article_ids"]),
+        slot_nonce=row["slot_nonce"],
+        status=EditionStatus(row["status"]),
+    )
+
+
+class Store:
+    """The project's only door to the database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}: {exc.args[0]}") from exc
+
+    def _insert_ignore(self, table: Any) -> Any:
+        # Both dialects spell "skip rows that already exist" differently.
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    # -- lists -------------------------------------------------------------------------------
+
+    def sync_lists(self, configured: Iterable[tuple[str, str]], *, now: datetime) -> None:
+        """Make sure every configured (slug, name) has a row; names follow the config."""
+        with self._tx() as tx:
+            for slug, name in configured:
+                tx.execute(self._insert_ignore(lists).values(slug=slug, name=name, created_at=now))
+                tx.execute(update(lists).where(lists.c.slug == slug).values(name=name))
+
+    def _list_id(self, tx: Connection, slug: str) -> int:
+        found = tx.execute(select(lists.c.id).where(lists.c.slug == slug)).scalar()
+        if found is None:
+            raise NotFoundError(f"list {slug!r} is not in the database; run `digest init`")
+        return int(found)
+
+    # -- articles ----------------------------------------------------------------------------
+
+    def save_articles(self, items: Sequence[Article], *, now: datetime, update_existing: bool) -> tuple[int, int]:
+        """Insert new articles (and update known ones if asked); returns (inserted, updated)."""
+        inserted = updated = 0
+        with self._tx() as tx:
+            for item in items:
+                values = {
+                    "title": item.title,
+                    "summary": item.summary,
+                    "section": item.section,
+                    "url": item.url,
+                    "image_url": item.image_url,
+                    "image_alt": item.image_alt,
+                    "author": item.author,
+                    "lead": item.lead,
+                    "body": [{"kind": b.kind, "text": b.text} for b in item.body],
+                    "published_at": item.published_at,
+                    "updated_at": now,
+                }
+                exists = tx.execute(select(articles.c.id).where(articles.c.id == item.id)).first()
+                if exists is None:
+                    tx.execute(insert(articles).values(id=item.id, first_seen_at=now, **values))
+                    inserted += 1
+                elif update_existing:
+                    tx.execute(update(articles).where(articles.c.id == item.id).values(**values))
+                    updated += 1
+        return inserted, updated
+
+    def articles_published(self, *, after: datetime, until: datetime) -> list[Article]:
+        """Articles with after < published_at <= until, newest first."""
+        query = (
+            select(articles)
+            .where(articles.c.published_at > after, articles.c.published_at <= until)
+            .order_by(articles.c.published_at.desc(), articles.c.id)
+        )
+        with self._tx() as tx:
+            return [_article(row) for row in tx.execute(query).mappings()]
+
+    def articles_by_id(self, ids: Sequence[str]) -> list[Article]:
+        """The articles named, in the order named (missing ones are left out)."""
+        with self._tx() as tx:
+            rows = {r["id"]: _article(r) for r in tx.execute(select(articles).where(articles.c.id.in_(ids))).mappings()}
+        return [rows[i] for i in ids if i in rows]
+
+    # -- subscribers -------------------------------------------------------------------------
+
+    def upsert_subscriber(self, *, email: str, name: str, locale: str, timezone: str, now: datetime) -> int:
+        """The id of the subscriber with this address (case-insensitively), created if new."""
+        key = email.lower()
+        with self._tx() as tx:
+            tx.execute(
+                self._insert_ignore(subscribers).values(
+                    email=email, email_key=key, name=name, locale=locale, timezone=timezone, created_at=now
+                )
+            )
+            if name or locale or timezone:
+                changes = {k: v for k, v in (("name", name), ("locale", locale), ("timezone", timezone)) if v}
+                tx.execute(update(subscribers).where(subscribers.c.email_key == key).values(**changes))
+            return int(tx.execute(select(subscribers.c.id).where(subscribers.c.email_key == key)).scalar_one())
+
+    def subscribe(self, subscriber_id: int, list_slug: str, status: SubscriptionStatus, *, now: datetime) -> SubscriptionStatus:
+        """Set a subscription's status; a suppressed one (unsubscribed, bounced) stays suppressed.
+
+        Returns the status now in force.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            key = and_(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id)
+            current = tx.execute(select(subscriptions.c.status).where(key)).scalar()
+            if current is None:
+                tx.execute(
+                    insert(subscriptions).values(
+                        subscriber_id=subscriber_id, list_id=list_id, status=status, created_at=now, updated_at=now
+                    )
+                )
+                return status
+            if current in SUPPRESSED and status not in SUPPRESSED:
+                return SubscriptionStatus(current)
+            tx.execute(update(subscriptions).where(key).values(status=status, updated_at=now))
+            return status
+
+    def mark_bounced(self, subscriber_id: int, list_slug: str, *, now: datetime) -> None:
+        """The mailbox does not exist: stop mailing it on every list, not just `list_slug`."""
+        with self._tx() as tx:
+            tx.execute(
+                update(subscriptions)
+                .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.status == SubscriptionStatus.ACTIVE)
+                .values(status=SubscriptionStatus.BOUNCED, updated_at=now)
+            )
+
+    def subscriber_by_email(self, email: str) -> Subscriber:
+        """The subscriber with this address, case-insensitively."""
+        with self._tx() as tx:
+            row = tx.execute(select(subscribers).where(subscribers.c.email_key == email.lower())).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no subscriber with address {email!r}")
+        return Subscriber(id=row["id"], email=row["email"], name=row["name"], locale=row["locale"], timezone=row["timezone"])
+
+    def active_subscribers(self, list_slug: str) -> list[Subscriber]:
+        """The list's active subscribers, by id."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            rows = tx.execute(
+                select(subscribers)
+                .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+                .where(subscriptions.c.list_id == list_id, subscriptions.c.status == SubscriptionStatus.ACTIVE)
+                .order_by(subscribers.c.id)
+            ).mappings()
+            return [
+                Subscriber(id=r["id"], email=r["email"], name=r["name"], locale=r["locale"], timezone=r["timezone"])
+                for r in rows
+            ]
+
+    # -- editions ----------------------------------------------------------------------------
+
+    def latest_edition(self, list_slug: str, *, before: date | None = None) -> Edition | None:
+        """The list's most recent edition (strictly before `before`, if given)."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            query = select(editions).where(editions.c.list_id == list_id)
+            if before is not None:
+                query = query.where(editions.c.edition_date < before)
+            row = tx.execute(query.order_by(editions.c.edition_date.desc()).limit(1)).mappings().first()
+        return None if row is None else _edition(row, list_slug)
+
+    def edition_for(self, list_slug: str, edition_date: date) -> Edition | None:
+        """The list's edition of that date, if it was made."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            row = (
+                tx.execute(select(editions).where(editions.c.list_id == list_id, editions.c.edition_date == edition_date))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _edition(row, list_slug)
+
+    def sent_article_ids(self, list_slug: str, *, since: datetime) -> set[str]:
+        """Ids of articles that went out in the list's editions made since `since`."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            rows = tx.execute(
+                select(editions.c.article_ids).where(editions.c.list_id == list_id, editions.c.created_at >= since)
+            ).scalars()
+            return {article_id for ids in rows for article_id in ids}
+
+    def create_edition(
+        self,
+        *,
+        list_slug: str,
+        edition_date: date,
+        now: datetime,
+        cutoff: datetime,
+        subject: str,
+        html: str,
+        text: str,
+        article_ids: Sequence[str],
+        slot_nonce: str,
+    ) -> tuple[Edition, bool]:
+        """Store a new edition; if the list already has one for that date, return that instead.
+
+        The unique (list, date) key makes this safe when two processes race: one wins, both
+        get the same edition. Returns (edition, created).
+        """
+        try:
+            with self._tx() as tx:
+                list_id = self._list_id(tx, list_slug)
+                tx.execute(
+                    insert(editions).values(
+                        list_id=list_id,
+                        edition_date=edition_date,
+                        created_at=now,
+                        cutoff=cutoff,
+                        subject=subject,
+                        html=html,
+                        text=text,
+                        article_ids=list(article_ids),
+                        slot_nonce=slot_nonce,
+                        status=EditionStatus.READY,
+                    )
+                )
+            created = True
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            created = False
+        edition = self.edition_for(list_slug, edition_date)
+        assert edition is not None
+        return edition, created
+
+    def set_edition_status(self, edition_id: int, status: EditionStatus) -> None:
+        """Move an edition to `status`."""
+        with self._tx() as tx:
+            tx.execute(update(editions).where(editions.c.id == edition_id).values(status=status))
+
+    def editions_with_counts(self, *, limit: int = 20) -> list[EditionSummary]:
+        """The newest editions with their delivery counts per state."""
+        with self._tx() as tx:
+            rows = list(
+                tx.execute(
+                    select(editions, lists.c.slug)
+                    .join(lists, lists.c.id == editions.c.list_id)
+                    .order_by(editions.c.created_at.desc(), editions.c.id.desc())
+                    .limit(limit)
+                ).mappings()
+            )
+            counts: dict[int, dict[str, int]] = {row["id"]: {} for row in rows}
+            for edition_id, state, n in tx.execute(
+                select(deliveries.c.edition_id, deliveries.c.state, func.count())
+                .where(deliveries.c.edition_id.in_(counts))
+                .group_by(deliveries.c.edition_id, deliveries.c.state)
+            ):
+                counts[edition_id][state] = n
+        return [EditionSummary(edition=_edition(row, row["slug"]), counts=counts[row["id"]]) for row in rows]
+
+    # -- the delivery ledger -----------------------------------------------------------------
+
+    def queue_deliveries(self, edition: Edition, *, message_id: Callable[[int], str], now: datetime) -> int:
+        """Add a queued row for every active subscriber not yet in the ledger; returns how many.
+
+        `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
+        """
+        added = 0
+        with self._tx() as tx:
+            list_id = self._list_id(tx, edition.list_slug)
+            already = select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition.id)
+            ids = tx.execute(
+                select(subscriptions.c.subscriber_id)
+                .where(
+                    subscriptions.c.list_id == list_id,
+                    subscriptions.c.status == SubscriptionStatus.ACTIVE,
+                    subscriptions.c.subscriber_id.not_in(already),
+                )
+                .order_by(subscriptions.c.subscriber_id)
+            ).scalars()
+            rows = [
+                {
+                    "edition_id": edition.id,
+                    "subscriber_id": sid,
+                    "state": DeliveryState.QUEUED,
+                    "attempts": 0,
+                    "message_id": message_id(sid),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sid in ids
+            ]
+            for start in range(0, len(rows), 1000):
+                tx.execute(self._insert_ignore(deliveries), rows[start : start + 1000])
+            added = len(rows)
+        return added
+
+    def claim(self, edition: Edition, *, owner: str, limit: int, lease: timedelta, now: datetime) -> list[Claim]:
+        """Hand out up to `limit` due deliveries to `owner`, committed before any SMTP traffic.
+
+        Due means queued, deferred and due, or sending with an expired lease (its owner died).
+        A subscriber who left the list since queueing is marked skipped, not sent.
+        """
+        due = and_(
+            deliveries.c.edition_id == edition.id,
+            or_(
+                deliveries.c.state == DeliveryState.QUEUED,
+                and_(deliveries.c.state.in_((DeliveryState.DEFERRED, DeliveryState.UNKNOWN)), deliveries.c.next_attempt_at <= now),
+                and_(deliveries.c.state == DeliveryState.SENDING, deliveries.c.lease_expires_at <= now),
+            ),
+        )
+        with self._tx() as tx:
+            list_id = self._list_id(tx, edition.list_slug)
+            picked = tx.execute(
+                select(deliveries.c.subscriber_id, deliveries.c.message_id, deliveries.c.attempts, subscriptions.c.status)
+                .join(
+                    subscriptions,
+                    and_(subscriptions.c.subscriber_id == deliveries.c.subscriber_id, subscriptions.c.list_id == list_id),
+                )
+                .where(due)
+                .order_by(deliveries.c.subscriber_id)
+                .limit(limit)
+            ).all()
+            gone = [sid for sid, _, _, status in picked if status != SubscriptionStatus.ACTIVE]
+            keep = {sid: (mid, attempts) for sid, mid, attempts, status in picked if status == SubscriptionStatus.ACTIVE}
+            if gone:
+                tx.execute(
+                    update(deliveries)
+                    .where(deliveries.c.edition_id == edition.id, deliveries.c.subscriber_id.in_(gone))
+                    .values(state=DeliveryState.SKIPPED, last_reply="left the list before sending", updated_at=now, owner=None)
+                )
+            if not keep:
+                return []
+            tx.execute(
+                update(deliveries)
+                .where(deliveries.c.edition_id == edition.id, deliveries.c.subscriber_id.in_(keep))
+                .values(
+                    state=DeliveryState.SENDING,
+                    owner=owner,
+                    lease_expires_at=now + lease,
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            people = tx.execute(select(subscribers).where(subscribers.c.id.in_(keep)).order_by(subscribers.c.id)).mappings()
+            return [
+                Claim(
+                    edition_id=edition.id,
+                    subscriber=Subscriber(
+                        id=r["id"], email=r["email"], name=r["name"], locale=r["locale"], timezone=r["timezone"]
+                    ),
+                    message_id=keep[r["id"]][0],
+                    attempts=keep[r["id"]][1] + 1,
+                )
+                for r in people
+            ]
+
+    def record(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> None:
+        """Write the results of claimed deliveries, in one transaction, only where `owner` still holds them."""
+        if not outcomes:
+            return
+        with self._tx() as tx:
+            for item in outcomes:
+                values: dict[str, Any] = {
+                    "state": item.state,
+                    "last_reply": item.reply[:1000],
+                    "next_attempt_at": item.next_attempt_at,
+                    "owner": None,
+                    "lease_expires_at": None,
+                    "updated_at": now,
+                }
+                if item.state == DeliveryState.SENT:
+                    values["sent_at"] = now
+                tx.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.edition_id == item.edition_id,
+                        deliveries.c.subscriber_id == item.subscriber_id,
+                        deliveries.c.owner == owner,
+                    )
+                    .values(**values)
+                )
+
+    def release(self, claims: Sequence[Claim], *, owner: str, now: datetime) -> None:
+        """Give unsent claims back to the queue (a clean stop before SMTP was tried)."""
+        with self._tx() as tx:
+            for claim in claims:
+                tx.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.edition_id == claim.edition_id,
+                        deliveries.c.subscriber_id == claim.subscriber.id,
+                        deliveries.c.owner == owner,
+                    )
+                    .values(state=DeliveryState.QUEUED, owner=None, lease_expires_at=None, attempts=deliveries.c.attempts - 1, updated_at=now)
+                )
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """How many deliveries of the edition are in each state."""
+        with self._tx() as tx:
+            return {
+                state: n
+                for state, n in tx.execute(
+                    select(deliveries.c.state, func.count()).where(deliveries.c.edition_id == edition_id).group_by(deliveries.c.state)
+                )
+            }
+
+    def deliveries(self, edition_id: int) -> list[dict[str, Any]]:
+        """Every ledger row of the edition, with the subscriber's address, by subscriber id."""
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(deliveries, subscribers.c.email)
+                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                .where(deliveries.c.edition_id == edition_id)
+                .order_by(deliveries.c.subscriber_id)
+            ).mappings()
+            return [dict(row) for row in rows]

@@ -1,0 +1,169 @@
+"""The only code that speaks SMTP: one connection, many transactions, replies as values.
+
+A transaction never raises for what the server answers; it returns a `Reply` saying at which
+stage it ended, so the delivery layer can classify by reply code. Only failing to open the
+session at all (unreachable, TLS or AUTH refused) raises `TransportError`.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+from enum import StrEnum
+from types import TracebackType
+
+from digest.config import SMTPSettings
+from digest.errors import ConfigError, TransportError
+from digest.models import SMTPSecurity
+
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class Stage(StrEnum):
+    """Where in the SMTP transaction a reply (or the lack of one) came."""
+
+    CONNECT = "connect"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"
+    DOT = "dot"  # after the final ".": the server may have the message even without a reply
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The server's last word on one transaction; code 0 means no reply came (drop, timeout)."""
+
+    code: int
+    text: str
+    stage: Stage
+
+    @property
+    def accepted(self) -> bool:
+        """True when the server took responsibility for the message."""
+        return 200 <= self.code < 300
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}" if self.code else f"no reply at {self.stage}: {self.text}"
+
+
+def tls_context(settings: SMTPSettings) -> ssl.SSLContext:
+    """A verifying context: smtplib's own default would accept any certificate."""
+    cafile = str(settings.ca_file) if settings.ca_file else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+class SMTPConnection:
+    """One SMTP session, reused for many messages; reconnects are the caller's choice."""
+
+    def __init__(self, settings: SMTPSettings) -> None:
+        if settings.username and settings.security == SMTPSecurity.NONE and settings.host not in _LOOPBACK:
+            raise ConfigError("smtp: refusing to send a password without TLS; set smtp.security")
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+        self.sent_on_connection = 0
+
+    def __enter__(self) -> SMTPConnection:
+        self.open()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a session is up (it may still be dropped by the server at any time)."""
+        return self._smtp is not None
+
+    def open(self) -> None:
+        """Connect, secure, greet and authenticate, or raise TransportError saying why."""
+        s = self.settings
+        where = f"{s.host}:{s.port}"
+        try:
+            if s.security == SMTPSecurity.TLS:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout, context=tls_context(s)
+                )
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout)
+            smtp.ehlo()
+            if s.security == SMTPSecurity.STARTTLS:
+                if not smtp.has_extn("starttls"):
+                    smtp.close()
+                    raise TransportError(f"SMTP server {where} does not offer STARTTLS, which smtp.security requires")
+                smtp.starttls(context=tls_context(s))
+                smtp.ehlo()
+            if s.username:
+                smtp.login(s.username, s.password.get_secret_value())
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS with SMTP server {where} failed: {exc.reason or exc}") from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            raise TransportError(f"SMTP server {where} refused the login: {exc.smtp_code} {exc.smtp_error!r}") from exc
+        except smtplib.SMTPException as exc:
+            raise TransportError(f"SMTP server {where} refused the session: {exc}") from exc
+        except OSError as exc:
+            raise TransportError(f"cannot reach SMTP server {where}: {exc.strerror or exc}") from exc
+        self._smtp = smtp
+        self.sent_on_connection = 0
+
+    def close(self) -> None:
+        """Say QUIT if the session is still up; never raises."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+        """One MAIL/RCPT/DATA transaction for already CRLF-terminated, dot-safe `data`."""
+        smtp = self._smtp
+        if smtp is None:
+            raise TransportError("send() on a closed SMTP connection")
+        stage = Stage.MAIL
+        try:
+            code, text = smtp.mail(sender)
+            if code != 250:
+                return self._reset(code, text, stage)
+            stage = Stage.RCPT
+            code, text = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                return self._reset(code, text, stage)
+            stage = Stage.DATA
+            smtp.putcmd("data")
+            code, text = smtp.getreply()
+            if code != 354:
+                return self._reset(code, text, stage)
+            stage = Stage.DOT
+            # The data is CRLF and dot-safe by construction, so it goes out as is.
+            assert smtp.sock is not None
+            smtp.sock.sendall(data + b".\r\n")
+            code, text = smtp.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return Reply(0, str(exc) or exc.__class__.__name__, stage)
+        if code == 421:
+            self.close()
+        elif 200 <= code < 300:
+            self.sent_on_connection += 1
+        return Reply(code, text.decode("utf-8", "replace"), stage)
+
+    def _reset(self, code: int, text: bytes, stage: Stage) -> Reply:
+        reply = Reply(code, text.decode("utf-8", "replace"), stage)
+        if code == 421 or self._smtp is None:
+            self.close()
+            return reply
+        try:
+            self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+        return reply
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (aiosmtpd's Controller cannot take port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
