@@ -145,6 +145,64 @@ class CaptureSettings(_Section):
     directory: Path = Path("var/mail")
 
 
+class FeedSettings(_Section):
+    """One RSS, Atom or JSON Feed source: where it is and how its items become articles."""
+
+    name: str
+    url: str
+    sections: dict[str, str] = Field(default_factory=dict)
+    default_section: str = Field(default="News", min_length=1, max_length=100)
+    resend_updated: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("use lower-case letters, digits and hyphens")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("sections")
+    @classmethod
+    def _sections(cls, value: dict[str, str]) -> dict[str, str]:
+        for category, section in value.items():
+            _safe_header_text(category)
+            if not section.strip() or len(section) > 100 or _HEADER_UNSAFE.search(section):
+                raise ValueError(f"section for {category!r} must be 1-100 characters on one line")
+        return value
+
+
+class FeedsSettings(_Section):
+    """Feed polling: how often, how long to wait, how much to read, and the feeds themselves."""
+
+    poll_minutes: float = Field(default=15.0, gt=0)
+    timeout: float = Field(default=20.0, gt=0)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    user_agent: str = "digest-feeds/0.1"
+    sources: tuple[FeedSettings, ...] = ()
+
+    @field_validator("user_agent")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return _safe_header_text(value)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, value: tuple[FeedSettings, ...]) -> tuple[FeedSettings, ...]:
+        for what in ("name", "url"):
+            seen = [getattr(feed, what) for feed in value]
+            repeated = sorted({item for item in seen if seen.count(item) > 1})
+            if repeated:
+                raise ValueError(f"feed {what}s must be unique; repeated: {', '.join(repeated)}")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything `digest` can be told; see config/digest.toml for each key's meaning."""
 
@@ -160,6 +218,7 @@ class Settings(BaseSettings):
     smtp: SMTPSettings = SMTPSettings()
     capture: CaptureSettings = CaptureSettings()
     lists: tuple[ListSettings, ...] = ()
+    feeds: FeedsSettings = FeedsSettings()
 
     @field_validator("lists")
     @classmethod

@@ -5,7 +5,8 @@
     ├── NotFoundError             an unknown list, edition or subscriber
     ├── StoreError                the database refused or is unreachable
     ├── InvalidInputError         a row of input (seed, import, article) that cannot be used
-    │   └── HeaderInjectionError  a value bound for a mail header holds CR, LF or NUL
+    │   ├── HeaderInjectionError  a value bound for a mail header holds CR, LF or NUL
+    │   └── FeedError             a feed that cannot be fetched or read; the message names it
     ├── RenderError               a template is missing or failed to render
     └── TransportError            the SMTP server cannot be reached or refuses the session
 
@@ -49,6 +50,10 @@ class InvalidInputError(DigestError):
 
 class HeaderInjectionError(InvalidInputError):
     """A value bound for a mail header contains CR, LF or NUL."""
+
+
+class FeedError(InvalidInputError):
+    """A feed cannot be fetched or read as RSS, Atom or JSON Feed; the message names the feed."""
 
 
 class RenderError(DigestError):

@@ -18,11 +18,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email import quoprimime
-from email.headerregistry import Address
-from email.policy import SMTP
 from email.utils import format_datetime
 
-from digest.errors import HeaderInjectionError
+from digest.errors import HeaderInjectionError, InvalidInputError
 from digest.render import slot_pattern
 
 _UNSAFE = re.compile(r"[\r\n\x00]")
@@ -39,13 +37,11 @@ def check_header(name: str, value: str) -> str:
     return value
 
 
-def _fold(name: str, value: str) -> bytes:
-    check_header(name, value)
-    return SMTP.header_factory(name, value).fold(policy=SMTP).encode("ascii")
-
-
 def _encoded_words(text: str) -> str:
-    """RFC 2047 base64 words, each at most 75 characters, never splitting a character."""
+    """RFC 2047 base64 words of at most 75 characters each, never splitting a character.
+
+    Adjacent words are folded onto separate lines; RFC 2047 6.2 makes readers join them.
+    """
     words, chunk = [], b""
     for char in text:
         encoded = char.encode("utf-8")
@@ -57,18 +53,51 @@ def _encoded_words(text: str) -> str:
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
 
 
-def _mailbox(name: str, address: str) -> str:
-    """`Name <address>` for a header, fast for the common cases, exact for the rest."""
-    check_header("To", name)
-    check_header("To", address)
-    if not name:
-        return address
-    if _ATEXT_PHRASE.match(name):
-        return f"{name} <{address}>"
-    if name.isascii():
-        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{quoted}" <{address}>'
-    return f"{_encoded_words(name)} <{address}>"
+def _phrase(text: str) -> str:
+    """A display name as a header phrase: plain, quoted, or RFC 2047 words."""
+    if _ATEXT_PHRASE.match(text) and "=?" not in text:
+        return text
+    if text.isascii():
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _encoded_words(text)
+
+
+def _mailbox(header: str, name: str, address: str) -> str:
+    """`Name <address>`; the address must be ASCII (no SMTPUTF8)."""
+    check_header(header, name)
+    check_header(header, address)
+    if not address.isascii():
+        raise InvalidInputError(f"{address!r} needs SMTPUTF8, which digest does not use")
+    return f"{_phrase(name)} <{address}>" if name else address
+
+
+def _unstructured(header: str, text: str) -> bytes:
+    """An unstructured header (Subject) folded at 78 columns, non-ASCII runs as RFC 2047 words.
+
+    A run of words that need encoding becomes one encoded text, so the spaces inside it
+    survive: the email package's folder writes `=?..?= =?..?=` for two such words, and the
+    space between adjacent encoded words is dropped by every reader (RFC 2047 6.2).
+    """
+    check_header(header, text)
+    items: list[str] = []
+    run: list[str] = []
+    for word in text.split():
+        if word.isascii() and "=?" not in word:
+            if run:
+                items += _encoded_words(" ".join(run)).split("\r\n ")
+                run = []
+            items.append(word)
+        else:
+            run.append(word)
+    if run:
+        items += _encoded_words(" ".join(run)).split("\r\n ")
+    lines = [f"{header}:"]
+    for item in items:
+        if len(lines[-1]) + 1 + len(item) > 78 and lines[-1] != f"{header}:":
+            lines.append(" " + item)
+        else:
+            lines[-1] += " " + item
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def _qp(text: str) -> bytes:
@@ -76,8 +105,28 @@ def _qp(text: str) -> bytes:
     if not text:
         return b""
     encoded = quoprimime.body_encode(text.encode("utf-8").decode("latin-1"), maxlinelen=_QP_LINE, eol="\r\n")
-    lines = [("=2E" + line[1:]) if line.startswith(".") else line for line in encoded.split("\r\n")]
-    return "\r\n".join(lines).encode("ascii")
+    return "\r\n".join(_dot_safe(line) for line in encoded.split("\r\n")).encode("ascii")
+
+
+def _dot_safe(line: str) -> str:
+    """Write a leading "." as =2E, re-wrapping with soft breaks if that makes the line too long."""
+    if not line.startswith("."):
+        return line
+    out = []
+    while True:
+        if line.startswith("."):
+            line = "=2E" + line[1:]
+        if len(line) <= _QP_LINE:
+            out.append(line)
+            return "\r\n".join(out)
+        cut = _QP_LINE - 1
+        # Never split an =XX escape.
+        if line[cut - 1] == "=":
+            cut -= 1
+        elif line[cut - 2] == "=":
+            cut -= 2
+        out.append(line[:cut] + "=")
+        line = line[cut:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +209,15 @@ class MessageTemplate:
         self.identity = identity
         self.sender = sender
         boundary = f"=_digest_{nonce}"
-        list_id = f"{check_header('List-Id', identity.name)} <{identity.slug}.{identity.mail_domain}>"
+        list_id = f"{_phrase(check_header('List-Id', identity.name))} <{identity.slug}.{identity.mail_domain}>"
+        reply_to = f"Reply-To: {_mailbox('Reply-To', '', sender.reply_to)}\r\n" if sender.reply_to else ""
         fixed = [
-            _fold("From", str(Address(display_name=check_header("From", sender.name), addr_spec=sender.address))),
-            _fold("Reply-To", sender.reply_to) if sender.reply_to else b"",
-            _fold("Subject", subject),
-            _fold("List-Id", list_id),
+            f"From: {_mailbox('From', sender.name, sender.address)}\r\n".encode("ascii"),
+            reply_to.encode("ascii"),
+            _unstructured("Subject", subject),
+            f"List-Id: {list_id}\r\n".encode("ascii"),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            _fold("Feedback-ID", feedback_id),
+            f"Feedback-ID: {check_header('Feedback-ID', feedback_id)}\r\n".encode("ascii"),
             b"Auto-Submitted: auto-generated\r\n",
             b"MIME-Version: 1.0\r\n",
             f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode(),
@@ -191,7 +241,7 @@ class MessageTemplate:
         unsubscribe = check_header("List-Unsubscribe", f"<{url}>, <{mailto}>")
         head = (
             f"Date: {format_datetime(date)}\r\n"
-            f"To: {_mailbox(recipient.name, recipient.address)}\r\n"
+            f"To: {_mailbox('To', recipient.name, recipient.address)}\r\n"
             f"Message-ID: {check_header('Message-ID', recipient.message_id)}\r\n"
             f"List-Unsubscribe: {unsubscribe}\r\n"
         ).encode("ascii")
