@@ -87,13 +87,17 @@ class App:
 
     def _edition_or_draft(self, mailing_list: ListSettings, now: datetime) -> Edition | Draft:
         stored = self.store.edition_for(mailing_list.slug, edition_date(mailing_list, now))
-        return stored or draft_edition(self.settings, self.store, self.renderer, mailing_list, now=now)
+        return stored or draft_edition(
+            self.settings, self.store, self.renderer, mailing_list, now=now
+        )
 
     def send(self, list_slug: str, *, now: datetime, dry_run: bool = False) -> SendResult:
         """Make today's edition if needed, queue every active subscriber, deliver what is due."""
         mailing_list = self.settings.list(list_slug)
         found = self._edition_or_draft(mailing_list, now)
-        result = SendResult(list_slug=list_slug, edition=found if isinstance(found, Edition) else None)
+        result = SendResult(
+            list_slug=list_slug, edition=found if isinstance(found, Edition) else None
+        )
         if isinstance(found, Draft):
             if not found.selection and not mailing_list.send_when_empty:
                 result.nothing_new = True
@@ -109,7 +113,9 @@ class App:
             return result
         result.queued = self.store.queue_deliveries(
             edition,
-            message_id=lambda sid: stable_message_id(self.settings, list_slug, edition.edition_date, sid),
+            message_id=lambda sid: stable_message_id(
+                self.settings, list_slug, edition.edition_date, sid
+            ),
             now=now,
         )
         with SMTPConnection(self.settings.smtp) as connection:
@@ -117,7 +123,9 @@ class App:
                 self.store,
                 edition,
                 template=template_for(self.settings, edition),
-                recipient=lambda who: recipient(self.settings, list_slug, edition.edition_date, who),
+                recipient=lambda who: recipient(
+                    self.settings, list_slug, edition.edition_date, who
+                ),
                 envelope_from=mailing_list.from_address,
                 transport=connection,
                 clock=lambda: datetime.now(now.tzinfo),
@@ -148,11 +156,15 @@ class App:
         )
         personal = recipient(self.settings, list_slug, day, who)
         test_id = f"<test.{uuid.uuid4().hex}@{self.settings.site.mail_domain}>"
-        data = template.personalise(replace(personal, message_id=test_id), date=datetime.now(now.tzinfo))
+        data = template.personalise(
+            replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
+        )
         with SMTPConnection(self.settings.smtp) as connection:
             return connection.send(mailing_list.from_address, address, data)
 
-    def preview(self, list_slug: str, *, now: datetime, out_dir: Path, subscriber: str | None = None) -> PreviewFiles:
+    def preview(
+        self, list_slug: str, *, now: datetime, out_dir: Path, subscriber: str | None = None
+    ) -> PreviewFiles:
         """Write the HTML, text and .eml that `send` would deliver at `now`; records nothing."""
         mailing_list = self.settings.list(list_slug)
         found = self._edition_or_draft(mailing_list, now)
@@ -160,11 +172,21 @@ class App:
             who = self.store.subscriber_by_email(subscriber)
         else:
             people = self.store.active_subscribers(list_slug)
-            who = people[0] if people else Subscriber(id=0, email=f"reader@{self.settings.site.mail_domain}")
+            who = (
+                people[0]
+                if people
+                else Subscriber(id=0, email=f"reader@{self.settings.site.mail_domain}")
+            )
         day = found.edition_date
         nonce = found.slot_nonce
         template = message_template(
-            self.settings, mailing_list, edition_day=day, subject=found.subject, html=found.html, text=found.text, nonce=nonce
+            self.settings,
+            mailing_list,
+            edition_day=day,
+            subject=found.subject,
+            html=found.html,
+            text=found.text,
+            nonce=nonce,
         )
         personal = recipient(self.settings, list_slug, day, who)
         url = template.identity.unsubscribe_url(personal.unsubscribe_token)
@@ -178,10 +200,17 @@ class App:
             stored=isinstance(found, Edition),
         )
         files.html.write_text(
-            fill_slots(found.html, nonce, {"greeting": html.escape(personal.greeting_name), "unsubscribe": html.escape(url)}),
+            fill_slots(
+                found.html,
+                nonce,
+                {"greeting": html.escape(personal.greeting_name), "unsubscribe": html.escape(url)},
+            ),
             encoding="utf-8",
         )
-        files.text.write_text(fill_slots(found.text, nonce, {"greeting": personal.greeting_name, "unsubscribe": url}), encoding="utf-8")
+        files.text.write_text(
+            fill_slots(found.text, nonce, {"greeting": personal.greeting_name, "unsubscribe": url}),
+            encoding="utf-8",
+        )
         files.eml.write_bytes(template.personalise(personal, date=now))
         return files
 

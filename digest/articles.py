@@ -59,7 +59,9 @@ def article_from_record(record: Mapping[str, Any], *, now: datetime) -> Article:
         raise InvalidInputError(f"article {article_id}: empty title")
     url = web_url(record.get("url"))
     if url is None:
-        raise InvalidInputError(f"article {article_id}: url {record.get('url')!r} is not an http(s) URL")
+        raise InvalidInputError(
+            f"article {article_id}: url {record.get('url')!r} is not an http(s) URL"
+        )
     section = one_line(record.get("section"), limit=100) or "News"
     try:
         published_at = _published(record, now)
@@ -67,7 +69,10 @@ def article_from_record(record: Mapping[str, Any], *, now: datetime) -> Article:
         raise InvalidInputError(f"article {article_id}: bad publish time: {exc}") from exc
     image_url = web_url(record.get("image_url"))
     body = tuple(
-        BodyBlock(kind="h2" if block.get("type") == "h2" else "p", text=one_line(block.get("text"), limit=5000))
+        BodyBlock(
+            kind="h2" if block.get("type") == "h2" else "p",
+            text=one_line(block.get("text"), limit=5000),
+        )
         for block in record.get("body") or ()
         if isinstance(block, Mapping)
     )

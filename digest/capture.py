@@ -36,14 +36,16 @@ class Captured:
 class CaptureHandler:
     """aiosmtpd handler that writes each message to `directory` as it arrives."""
 
-    def __init__(self, directory: Path, on_message: Callable[[Captured], None] | None = None) -> None:
+    def __init__(
+        self, directory: Path, on_message: Callable[[Captured], None] | None = None
+    ) -> None:
         self.directory = directory
         self.on_message = on_message
         self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         with self._lock:
             number = next(self._sequence)
@@ -55,7 +57,12 @@ class CaptureHandler:
         subject = str(make_header(decode_header(raw_subject))) if raw_subject else ""
         if self.on_message:
             self.on_message(
-                Captured(path=path, sender=str(envelope.mail_from), recipients=tuple(envelope.rcpt_tos), subject=subject)
+                Captured(
+                    path=path,
+                    sender=str(envelope.mail_from),
+                    recipients=tuple(envelope.rcpt_tos),
+                    subject=subject,
+                )
             )
         return "250 2.0.0 Ok: saved as " + path.name
 
@@ -63,7 +70,14 @@ class CaptureHandler:
 class CaptureServer:
     """A capture server on a thread of its own; a context manager that starts and stops it."""
 
-    def __init__(self, directory: Path, *, host: str, port: int, on_message: Callable[[Captured], None] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        host: str,
+        port: int,
+        on_message: Callable[[Captured], None] | None = None,
+    ) -> None:
         self.handler = CaptureHandler(directory, on_message)
         self.host, self.port = host, port
         self._controller: Controller | None = None
@@ -72,7 +86,11 @@ class CaptureServer:
         """Listen, or raise TransportError if the port is taken."""
         # Keep the original bytes: the .eml must be exactly what the client sent.
         controller = Controller(
-            self.handler, hostname=self.host, port=self.port, decode_data=False, data_size_limit=50 * 1024 * 1024
+            self.handler,
+            hostname=self.host,
+            port=self.port,
+            decode_data=False,
+            data_size_limit=50 * 1024 * 1024,
         )
         try:
             controller.start()

@@ -1,4 +1,7 @@
-"""The `digest` command: a thin layer over `digest.app`; user mistakes become one line and an exit code."""
+"""The `digest` command: a thin layer over `digest.app`.
+
+A user mistake becomes one line on stderr and a non-zero exit code, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class _State:
@@ -46,14 +49,21 @@ def _moment(value: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ConfigError(f"--at {value!r} is not an ISO date-time such as 2026-11-26T07:00+01:00") from exc
+        raise ConfigError(
+            f"--at {value!r} is not an ISO date-time such as 2026-11-26T07:00+01:00"
+        ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @app.callback()
 def _main(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML config file (default: $DIGEST_CONFIG or config/digest.toml).")
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML config file (default: $DIGEST_CONFIG or config/digest.toml).",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
@@ -62,11 +72,18 @@ def _main(
     Example: digest --config config/digest.toml send --list daily
     """
     _State.config = config
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()
-def init(seed: Annotated[bool, typer.Option("--seed", help="Also load the sample data in seeds/.")] = False) -> None:
+def init(
+    seed: Annotated[
+        bool, typer.Option("--seed", help="Also load the sample data in seeds/.")
+    ] = False,
+) -> None:
     """Create or upgrade the database schema and register the configured lists.
 
     Example: digest init --seed
@@ -74,7 +91,10 @@ def init(seed: Annotated[bool, typer.Option("--seed", help="Also load the sample
     version, report = App(_settings()).init(seed=seed, now=datetime.now(UTC))
     out.print(f"schema at version {version}")
     if report is not None:
-        out.print(f"seeds: {report.articles} new articles, {report.subscribers} subscribers, {report.subscriptions} subscriptions")
+        out.print(
+            f"seeds: {report.articles} new articles, {report.subscribers} subscribers, "
+            f"{report.subscriptions} subscriptions"
+        )
         for line in report.rejected:
             err.print(f"skipped {line}")
 
@@ -90,9 +110,16 @@ def show_config() -> None:
 
 @app.command()
 def send(
-    list_slug: Annotated[str, typer.Option("--list", "-l", help="The list's slug, as in the config.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send and record nothing.")] = False,
-    to: Annotated[str | None, typer.Option("--to", help="Test send to this one address; the ledger is left alone.")] = None,
+    list_slug: Annotated[
+        str, typer.Option("--list", "-l", help="The list's slug, as in the config.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be sent; send and record nothing.")
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Test send to this one address; the ledger is left alone."),
+    ] = None,
 ) -> None:
     """Make today's edition of a list if needed and deliver it to every active subscriber.
 
@@ -110,17 +137,28 @@ def send(
         return
     result = application.send(list_slug, now=now, dry_run=dry_run)
     if result.nothing_new:
-        out.print(f"{list_slug}: nothing new since the last edition; no email sent (set send_when_empty to send anyway)")
+        out.print(
+            f"{list_slug}: nothing new since the last edition; no email sent "
+            "(set send_when_empty to send anyway)"
+        )
         return
     edition = result.edition
     if dry_run:
         what = f"edition of {edition.edition_date}" if edition else "a new edition"
-        out.print(f"{list_slug}: dry run: {what} would go to {result.recipients} active subscribers")
+        out.print(
+            f"{list_slug}: dry run: {what} would go to {result.recipients} active subscribers"
+        )
         return
     assert edition is not None
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.report.counts.items())) or "nothing was due"
+    counts = (
+        ", ".join(f"{n} {state}" for state, n in sorted(result.report.counts.items()))
+        or "nothing was due"
+    )
     made = "new edition" if result.created else "edition"
-    out.print(f"{list_slug}: {made} #{edition.id} of {edition.edition_date} ({len(edition.article_ids)} articles): {counts}")
+    out.print(
+        f"{list_slug}: {made} #{edition.id} of {edition.edition_date} "
+        f"({len(edition.article_ids)} articles): {counts}"
+    )
     for problem in result.report.problems[:10]:
         err.print(f"  {problem}")
 
@@ -128,16 +166,24 @@ def send(
 @app.command()
 def preview(
     list_slug: Annotated[str, typer.Option("--list", "-l", help="The list's slug.")],
-    subscriber: Annotated[str | None, typer.Option("--subscriber", help="Personalise for this subscriber's address.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the files (default: preview_dir).")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="Pretend it is this ISO date-time.")] = None,
+    subscriber: Annotated[
+        str | None, typer.Option("--subscriber", help="Personalise for this subscriber's address.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the files (default: preview_dir).")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Pretend it is this ISO date-time.")
+    ] = None,
 ) -> None:
     """Write the exact HTML, text and .eml that `send` would deliver; records nothing.
 
     Example: digest preview --list daily --subscriber odon.gyori@example.hu --out /tmp/preview
     """
     settings = _settings()
-    files = App(settings).preview(list_slug, now=_moment(at), out_dir=out_dir or settings.preview_dir, subscriber=subscriber)
+    files = App(settings).preview(
+        list_slug, now=_moment(at), out_dir=out_dir or settings.preview_dir, subscriber=subscriber
+    )
     source = "the stored edition" if files.stored else "a draft (not stored)"
     out.print(f"preview of {source} for {files.recipient}:")
     for path in (files.html, files.text, files.eml):
@@ -146,9 +192,16 @@ def preview(
 
 @app.command()
 def capture(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default: capture.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default: capture.port).")] = None,
-    directory: Annotated[Path | None, typer.Option("--dir", help="Folder for .eml files (default: capture.directory).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: capture.host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: capture.port).")
+    ] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Folder for .eml files (default: capture.directory)."),
+    ] = None,
 ) -> None:
     """Run the capture SMTP server: every message becomes an .eml file; Ctrl-C stops it.
 
@@ -163,7 +216,9 @@ def capture(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with CaptureServer(folder, host=host or settings.host, port=port or settings.port, on_message=show) as server:
+    with CaptureServer(
+        folder, host=host or settings.host, port=port or settings.port, on_message=show
+    ) as server:
         out.print(f"capturing mail on {server.host}:{server.port} into {folder}/ (Ctrl-C to stop)")
         stop.wait()
     out.print("capture server stopped")
@@ -183,7 +238,15 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
     for item in summaries:
         e = item.edition
         counts = ", ".join(f"{n} {state}" for state, n in sorted(item.counts.items())) or "-"
-        table.add_row(str(e.id), e.list_slug, str(e.edition_date), e.status, str(len(e.article_ids)), counts, e.subject[:60])
+        table.add_row(
+            str(e.id),
+            e.list_slug,
+            str(e.edition_date),
+            e.status,
+            str(len(e.article_ids)),
+            counts,
+            e.subject[:60],
+        )
     out.print(table)
 
 

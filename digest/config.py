@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from digest.errors import ConfigError
@@ -145,11 +153,24 @@ class CaptureSettings(_Section):
     directory: Path = Path("var/mail")
 
 
-class FeedSettings(_Section):
-    """One RSS, Atom or JSON Feed source: where it is and how its items become articles."""
+class DkimSettings(_Section):
+    """DKIM signing (RFC 6376): on when `private_key` is set, and then domain and selector must be."""
+
+    domain: str = ""
+    selector: str = ""
+    private_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> DkimSettings:
+        if self.private_key is not None and not (self.domain and self.selector):
+            raise ValueError("domain and selector must be set when private_key is")
+        return self
+
+
+class FeedRules(_Section):
+    """How one feed's items become articles: id prefix, sections, updates (also for imports)."""
 
     name: str
-    url: str
     sections: dict[str, str] = Field(default_factory=dict)
     default_section: str = Field(default="News", min_length=1, max_length=100)
     resend_updated: bool = False
@@ -161,13 +182,6 @@ class FeedSettings(_Section):
             raise ValueError("use lower-case letters, digits and hyphens")
         return value
 
-    @field_validator("url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return value
-
     @field_validator("sections")
     @classmethod
     def _sections(cls, value: dict[str, str]) -> dict[str, str]:
@@ -175,6 +189,19 @@ class FeedSettings(_Section):
             _safe_header_text(category)
             if not section.strip() or len(section) > 100 or _HEADER_UNSAFE.search(section):
                 raise ValueError(f"section for {category!r} must be 1-100 characters on one line")
+        return value
+
+
+class FeedSettings(FeedRules):
+    """One RSS, Atom or JSON Feed source that `digest run` polls."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
         return value
 
 
@@ -217,6 +244,7 @@ class Settings(BaseSettings):
     site: SiteSettings = SiteSettings()
     smtp: SMTPSettings = SMTPSettings()
     capture: CaptureSettings = CaptureSettings()
+    dkim: DkimSettings = DkimSettings()
     lists: tuple[ListSettings, ...] = ()
     feeds: FeedsSettings = FeedsSettings()
 
@@ -254,7 +282,9 @@ class Settings(BaseSettings):
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read the TOML file (explicit path, $DIGEST_CONFIG, or config/digest.toml) and the env."""
-    explicit = path or (Path(os.environ["DIGEST_CONFIG"]) if os.environ.get("DIGEST_CONFIG") else None)
+    explicit = path or (
+        Path(os.environ["DIGEST_CONFIG"]) if os.environ.get("DIGEST_CONFIG") else None
+    )
     chosen = explicit or DEFAULT_CONFIG
     values: dict[str, Any] = {}
     if chosen.exists():

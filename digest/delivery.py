@@ -1,4 +1,4 @@
-"""Delivering an edition: claim from the ledger, personalise, send, record. The ledger's only writer.
+"""Delivering an edition: claim, personalise, send, record. The only writer of delivery rows.
 
 Each claim is committed before any SMTP traffic and each result after the server's reply, so
 a crash leaves rows `sending` with a lease that a later run reclaims: nobody is lost, and at
@@ -86,19 +86,41 @@ def deliver(
                 store.record(pending, owner=options.owner, now=clock())
                 store.release(claims[index:], owner=options.owner, now=clock())
                 raise exc
-            pending.append(_send_one(claim, edition, template, recipient, envelope_from, transport, clock, options, report, store))
+            pending.append(
+                _send_one(
+                    claim,
+                    edition=edition,
+                    template=template,
+                    recipient=recipient,
+                    envelope_from=envelope_from,
+                    transport=transport,
+                    clock=clock,
+                    options=options,
+                    report=report,
+                    store=store,
+                )
+            )
             if len(pending) >= options.commit_group:
                 store.record(pending, owner=options.owner, now=clock())
                 pending = []
         store.record(pending, owner=options.owner, now=clock())
     remaining = store.delivery_counts(edition.id)
-    if not any(remaining.get(state) for state in (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED, DeliveryState.UNKNOWN)):
+    if not any(
+        remaining.get(state)
+        for state in (
+            DeliveryState.QUEUED,
+            DeliveryState.SENDING,
+            DeliveryState.DEFERRED,
+            DeliveryState.UNKNOWN,
+        )
+    ):
         store.set_edition_status(edition.id, EditionStatus.DONE)
     return report
 
 
 def _send_one(
     claim: Claim,
+    *,
     edition: Edition,
     template: MessageTemplate,
     recipient: Callable[[Subscriber], Recipient],
@@ -113,7 +135,13 @@ def _send_one(
     data = template.personalise(recipient(claim.subscriber), date=now)
     reply = transport.send(envelope_from, claim.subscriber.email, data)
     verdict = judge(reply)
-    state, retry_at = next_state(verdict, attempts=claim.attempts, queued_at=edition.created_at, now=now, policy=options.retry)
+    state, retry_at = next_state(
+        verdict,
+        attempts=claim.attempts,
+        queued_at=edition.created_at,
+        now=now,
+        policy=options.retry,
+    )
     problem = None
     if verdict != Verdict.DELIVERED:
         problem = f"{claim.subscriber.email}: {reply} ({verdict})"
@@ -121,4 +149,10 @@ def _send_one(
     if verdict == Verdict.BOUNCE:
         store.mark_bounced(claim.subscriber.id, edition.list_slug, now=now)
     report.add(state, problem)
-    return Outcome(edition_id=claim.edition_id, subscriber_id=claim.subscriber.id, state=state, reply=str(reply), next_attempt_at=retry_at)
+    return Outcome(
+        edition_id=claim.edition_id,
+        subscriber_id=claim.subscriber.id,
+        state=state,
+        reply=str(reply),
+        next_attempt_at=retry_at,
+    )

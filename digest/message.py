@@ -104,7 +104,9 @@ def _qp(text: str) -> bytes:
     """Quoted-printable UTF-8 with CRLF and no line that begins with a dot."""
     if not text:
         return b""
-    encoded = quoprimime.body_encode(text.encode("utf-8").decode("latin-1"), maxlinelen=_QP_LINE, eol="\r\n")
+    encoded = quoprimime.body_encode(
+        text.encode("utf-8").decode("latin-1"), maxlinelen=_QP_LINE, eol="\r\n"
+    )
     return "\r\n".join(_dot_safe(line) for line in encoded.split("\r\n")).encode("ascii")
 
 
@@ -127,6 +129,13 @@ def _dot_safe(line: str) -> str:
             cut -= 2
         out.append(line[:cut] + "=")
         line = line[cut:]
+
+
+def _part_head(content_type: str) -> bytes:
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +218,11 @@ class MessageTemplate:
         self.identity = identity
         self.sender = sender
         boundary = f"=_digest_{nonce}"
-        list_id = f"{_phrase(check_header('List-Id', identity.name))} <{identity.slug}.{identity.mail_domain}>"
-        reply_to = f"Reply-To: {_mailbox('Reply-To', '', sender.reply_to)}\r\n" if sender.reply_to else ""
+        phrase = _phrase(check_header("List-Id", identity.name))
+        list_id = f"{phrase} <{identity.slug}.{identity.mail_domain}>"
+        reply_to = (
+            f"Reply-To: {_mailbox('Reply-To', '', sender.reply_to)}\r\n" if sender.reply_to else ""
+        )
         fixed = [
             f"From: {_mailbox('From', sender.name, sender.address)}\r\n".encode("ascii"),
             reply_to.encode("ascii"),
@@ -230,8 +242,8 @@ class MessageTemplate:
         self._between = delimiter
         self._html = _Part.build(html_body, nonce, escape_html=True)
         self._end = f"\r\n--{boundary}--\r\n".encode()
-        self._text_head = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-        self._html_head = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        self._text_head = _part_head("text/plain")
+        self._html_head = _part_head("text/html")
 
     def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:
         """The complete message for one subscriber, ready for SMTP DATA."""

@@ -47,14 +47,19 @@ def _secret(settings: Settings) -> bytes:
 def slot_nonce(settings: Settings, list_slug: str, day: date) -> str:
     """The edition's slot-marker nonce: stable, so a preview and the send are byte-identical,
     and keyed, so no article text can forge a marker."""
-    return hmac.new(_secret(settings), f"slots:{list_slug}:{day.isoformat()}".encode(), hashlib.sha256).hexdigest()[:16]
+    return hmac.new(
+        _secret(settings), f"slots:{list_slug}:{day.isoformat()}".encode(), hashlib.sha256
+    ).hexdigest()[:16]
 
 
 def facts(settings: Settings, mailing_list: ListSettings) -> EditionFacts:
     """What the renderer needs to know about the site and the list."""
     site = settings.site
     host = urlsplit(site.base_url).hostname or site.base_url
-    why = mailing_list.description or f"You are receiving this because you subscribed to {mailing_list.name} at {host}."
+    why = (
+        mailing_list.description
+        or f"You are receiving this because you subscribed to {mailing_list.name} at {host}."
+    )
     return EditionFacts(
         site=SiteView(
             name=site.name,
@@ -71,7 +76,14 @@ def facts(settings: Settings, mailing_list: ListSettings) -> EditionFacts:
     )
 
 
-def draft_edition(settings: Settings, store: Store, renderer: Renderer, mailing_list: ListSettings, *, now: datetime) -> Draft:
+def draft_edition(
+    settings: Settings,
+    store: Store,
+    renderer: Renderer,
+    mailing_list: ListSettings,
+    *,
+    now: datetime,
+) -> Draft:
     """Select and render what the list's edition would hold at `now`; stores nothing."""
     day = edition_date(mailing_list, now)
     previous = store.latest_edition(mailing_list.slug, before=day)
@@ -86,7 +98,9 @@ def draft_edition(settings: Settings, store: Store, renderer: Renderer, mailing_
         exclude_ids=store.sent_article_ids(mailing_list.slug, since=now - REPEAT_WINDOW),
     )
     nonce = slot_nonce(settings, mailing_list.slug, day)
-    rendered = renderer.render(selection, facts=facts(settings, mailing_list), edition_date=day, nonce=nonce)
+    rendered = renderer.render(
+        selection, facts=facts(settings, mailing_list), edition_date=day, nonce=nonce
+    )
     return Draft(
         list_slug=mailing_list.slug,
         edition_date=day,
@@ -115,12 +129,30 @@ def store_edition(store: Store, draft: Draft, *, now: datetime) -> tuple[Edition
     )
 
 
-def message_template(settings: Settings, mailing_list: ListSettings, *, edition_day: date, subject: str, html: str, text: str, nonce: str) -> MessageTemplate:
+def message_template(
+    settings: Settings,
+    mailing_list: ListSettings,
+    *,
+    edition_day: date,
+    subject: str,
+    html: str,
+    text: str,
+    nonce: str,
+) -> MessageTemplate:
     """The edition's message, serialised once for every subscriber."""
     site = settings.site
     return MessageTemplate(
-        sender=Sender(name=mailing_list.from_name, address=mailing_list.from_address, reply_to=mailing_list.reply_to),
-        identity=ListIdentity(slug=mailing_list.slug, name=mailing_list.name, mail_domain=site.mail_domain, base_url=site.base_url),
+        sender=Sender(
+            name=mailing_list.from_name,
+            address=mailing_list.from_address,
+            reply_to=mailing_list.reply_to,
+        ),
+        identity=ListIdentity(
+            slug=mailing_list.slug,
+            name=mailing_list.name,
+            mail_domain=site.mail_domain,
+            base_url=site.base_url,
+        ),
         subject=subject,
         html_body=html,
         text_body=text,
@@ -162,6 +194,9 @@ def recipient(settings: Settings, list_slug: str, day: date, subscriber: Subscri
         greeting_name=subscriber.name or site.greeting_fallback,
         message_id=stable_message_id(settings, list_slug, day, subscriber.id),
         unsubscribe_token=unsubscribe_token(
-            secret=_secret(settings), key_id=site.unsubscribe_key_id, subscriber_id=subscriber.id, list_slug=list_slug
+            secret=_secret(settings),
+            key_id=site.unsubscribe_key_id,
+            subscriber_id=subscriber.id,
+            list_slug=list_slug,
         ),
     )

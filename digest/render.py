@@ -10,7 +10,7 @@ import logging
 import re
 import textwrap
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -162,7 +162,9 @@ def _preheader(selection: Selection) -> str:
     articles = selection.articles
     first = articles[0].title if articles else ""
     sections = ", ".join(dict.fromkeys(a.section for a in articles[1:]))
-    text = f"{first}. Also: {len(articles) - 1} more from {sections}." if len(articles) > 1 else first
+    text = (
+        f"{first}. Also: {len(articles) - 1} more from {sections}." if len(articles) > 1 else first
+    )
     if len(text) <= PREHEADER_LIMIT:
         return text
     return text[: PREHEADER_LIMIT - 1].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
@@ -193,7 +195,9 @@ class Renderer:
             raise RenderError(f"subject template {template!r}: {exc}") from exc
         return " ".join(rendered.split())
 
-    def render(self, selection: Selection, *, facts: EditionFacts, edition_date: date, nonce: str) -> RenderedEdition:
+    def render(
+        self, selection: Selection, *, facts: EditionFacts, edition_date: date, nonce: str
+    ) -> RenderedEdition:
         """Render both bodies once and inline the CSS once."""
         label = date_label(edition_date)
         lead = selection.lead
@@ -234,7 +238,13 @@ class Renderer:
             text = self.env.get_template(TEXT_TEMPLATE).render(context)
         except TemplateError as exc:
             raise RenderError(f"cannot render the digest templates: {exc}") from exc
-        return RenderedEdition(subject=subject, html=inline_css(html), text=text.strip() + "\n", preheader=preheader, nonce=nonce)
+        return RenderedEdition(
+            subject=subject,
+            html=inline_css(html),
+            text=text.strip() + "\n",
+            preheader=preheader,
+            nonce=nonce,
+        )
 
 
 def inline_css(html: str) -> str:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from digest.models import DeliveryState
 from digest.transport import Reply, Stage
 
+_RNG = random.Random()
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
@@ -68,7 +69,7 @@ class RetryPolicy:
     def delay(self, attempts: int, *, rng: random.Random | None = None) -> timedelta:
         """The wait after the given number of failed attempts (1 = the first failure)."""
         base = min(self.first * (2 ** max(attempts - 1, 0)), self.maximum)
-        spread = (rng or random).uniform(-self.jitter, self.jitter)
+        spread = (rng or _RNG).uniform(-self.jitter, self.jitter)
         return base * (1 + spread)
 
 
@@ -82,5 +83,7 @@ def next_state(
         retry_at = now + policy.delay(attempts)
         if retry_at - queued_at > policy.lifetime:
             return DeliveryState.FAILED, None
-        return (DeliveryState.UNKNOWN if verdict == Verdict.UNCERTAIN else DeliveryState.DEFERRED), retry_at
+        return (
+            DeliveryState.UNKNOWN if verdict == Verdict.UNCERTAIN else DeliveryState.DEFERRED
+        ), retry_at
     return DeliveryState.FAILED, None

@@ -151,6 +151,17 @@ deliveries = Table(
     Index("ix_deliveries_edition_state", "edition_id", "state"),
 )
 
+# One row per polled feed URL: the validators for the next conditional GET and the last outcome.
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("url", String(2048), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_polled", UTCDateTime),
+    Column("last_error", Text),
+)
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers work during a send; FULL makes each committed ledger row survive power loss.
@@ -182,7 +193,8 @@ def make_engine(database_url: str) -> Engine:
 
 # Each upgrade runs once, in order, inside the transaction that records it.
 UPGRADES: list[Callable[[Connection], None]] = [
-    lambda connection: metadata.create_all(connection),
+    metadata.create_all,
+    lambda c: feed_state.create(c, checkfirst=True),
 ]
 
 
@@ -200,4 +212,6 @@ def upgrade(engine: Engine, *, now: datetime) -> int:
                 connection.execute(schema_version.insert().values(version=version, applied_at=now))
             return len(UPGRADES)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot create or upgrade the schema: {exc.__class__.__name__}: {exc}") from exc
+        raise StoreError(
+            f"cannot create or upgrade the schema: {exc.__class__.__name__}: {exc}"
+        ) from exc

@@ -55,7 +55,12 @@ def load_seeds(store: Store, folder: Path, *, now: datetime) -> SeedReport:
     known: dict[str, int] = {}
     for line, row in _rows(subscribers_file):
         try:
-            who = person(email=row.get("email", ""), name=row.get("name", ""), locale=row.get("locale", ""), timezone=row.get("timezone", ""))
+            who = person(
+                email=row.get("email", ""),
+                name=row.get("name", ""),
+                locale=row.get("locale", ""),
+                timezone=row.get("timezone", ""),
+            )
         except InvalidInputError as exc:
             report.rejected.append(f"{subscribers_file.name} line {line}: {exc}")
             continue

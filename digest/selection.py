@@ -1,4 +1,4 @@
-"""Which articles go into an edition: pure, given the candidates, the window and the list's rules."""
+"""Which articles go into an edition: pure, given the candidates, the window and the rules."""
 
 from __future__ import annotations
 
@@ -74,4 +74,6 @@ def select_articles(
         order = sorted(groups, key=lambda name: rank.get(name.casefold(), len(rank)))
     else:
         order = list(groups)
-    return Selection(lead=lead, sections=tuple(SectionGroup(name, tuple(groups[name])) for name in order))
+    return Selection(
+        lead=lead, sections=tuple(SectionGroup(name, tuple(groups[name])) for name in order)
+    )

@@ -43,11 +43,15 @@ def read_unsubscribe_token(token: str, *, list_slug: str, secrets: dict[int, byt
     return subscriber_id if hmac.compare_digest(mac, _mac(secret, head, list_slug)) else None
 
 
-def message_id(*, secret: bytes, domain: str, list_slug: str, edition_key: str, subscriber_id: int) -> str:
+def message_id(
+    *, secret: bytes, domain: str, list_slug: str, edition_key: str, subscriber_id: int
+) -> str:
     """A Message-ID that is the same for every attempt at one (edition, subscriber) delivery,
     and known before the edition is stored, so a preview shows the very ID that will be sent.
 
     The short HMAC keeps IDs unique across installations that reuse the same numbers.
     """
-    tag = hmac.new(secret, f"mid:{list_slug}:{edition_key}:{subscriber_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    tag = hmac.new(
+        secret, f"mid:{list_slug}:{edition_key}:{subscriber_id}".encode(), hashlib.sha256
+    ).hexdigest()[:12]
     return f"<{list_slug}.{edition_key}.{subscriber_id}.{tag}@{domain}>"

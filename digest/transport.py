@@ -58,7 +58,11 @@ class SMTPConnection:
     """One SMTP session, reused for many messages; reconnects are the caller's choice."""
 
     def __init__(self, settings: SMTPSettings) -> None:
-        if settings.username and settings.security == SMTPSecurity.NONE and settings.host not in _LOOPBACK:
+        if (
+            settings.username
+            and settings.security == SMTPSecurity.NONE
+            and settings.host not in _LOOPBACK
+        ):
             raise ConfigError("smtp: refusing to send a password without TLS; set smtp.security")
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
@@ -68,7 +72,9 @@ class SMTPConnection:
         self.open()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     @property
@@ -83,27 +89,41 @@ class SMTPConnection:
         try:
             if s.security == SMTPSecurity.TLS:
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout, context=tls_context(s)
+                    s.host,
+                    s.port,
+                    local_hostname=s.local_hostname,
+                    timeout=s.timeout,
+                    context=tls_context(s),
                 )
             else:
-                smtp = smtplib.SMTP(s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout)
+                smtp = smtplib.SMTP(
+                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout
+                )
             smtp.ehlo()
             if s.security == SMTPSecurity.STARTTLS:
                 if not smtp.has_extn("starttls"):
                     smtp.close()
-                    raise TransportError(f"SMTP server {where} does not offer STARTTLS, which smtp.security requires")
+                    raise TransportError(
+                        f"SMTP server {where} does not offer STARTTLS, which smtp.security requires"
+                    )
                 smtp.starttls(context=tls_context(s))
                 smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password.get_secret_value())
         except ssl.SSLError as exc:
-            raise TransportError(f"TLS with SMTP server {where} failed: {exc.reason or exc}") from exc
+            raise TransportError(
+                f"TLS with SMTP server {where} failed: {exc.reason or exc}"
+            ) from exc
         except smtplib.SMTPAuthenticationError as exc:
-            raise TransportError(f"SMTP server {where} refused the login: {exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise TransportError(
+                f"SMTP server {where} refused the login: {exc.smtp_code} {exc.smtp_error!r}"
+            ) from exc
         except smtplib.SMTPException as exc:
             raise TransportError(f"SMTP server {where} refused the session: {exc}") from exc
         except OSError as exc:
-            raise TransportError(f"cannot reach SMTP server {where}: {exc.strerror or exc}") from exc
+            raise TransportError(
+                f"cannot reach SMTP server {where}: {exc.strerror or exc}"
+            ) from exc
         self._smtp = smtp
         self.sent_on_connection = 0
 

@@ -15,7 +15,17 @@ from digest.app import App
 from digest.models import DeliveryState
 from tests.conftest import NOW, ROOT, RecordingHandler, decoded_header
 
-SINGLE = ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post")
+SINGLE = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+)
 UNSUBSCRIBE = re.compile(r"^<(https://[^>\s]+)>, <(mailto:[^>\s]+)>$")
 
 
@@ -41,7 +51,9 @@ def delivered(app: App, smtp_server: tuple[RecordingHandler, int]) -> dict[str, 
     return sent_daily(app, smtp_server[0])
 
 
-def test_one_message_per_active_valid_subscriber(app: App, smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]) -> None:
+def test_one_message_per_active_valid_subscriber(
+    app: App, smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]
+) -> None:
     server = smtp_server[0]
     expected = expected_recipients("daily")
     assert "csaba.varga@example.hu" not in expected  # the seeds' unsubscribed reader
@@ -72,14 +84,18 @@ def test_structure_and_headers(delivered: dict[str, EmailMessage]) -> None:
         assert date.tzinfo is not None
 
 
-def test_bytes_are_7bit_with_short_lines(smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]) -> None:
+def test_bytes_are_7bit_with_short_lines(
+    smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]
+) -> None:
     for received in smtp_server[0].messages:
         assert received.data.isascii()
         head, _, body = received.data.partition(b"\r\n\r\n")
         assert max(len(line) for line in body.split(b"\r\n")) <= 76
         for line in head.split(b"\r\n"):
             assert len(line) <= (998 if line.startswith(b"List-Unsubscribe:") else 78), line
-        assert b"=?" not in next(line for line in head.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
+        assert b"=?" not in next(
+            line for line in head.split(b"\r\n") if line.startswith(b"List-Unsubscribe:")
+        )
 
 
 def test_styles_are_inlined_and_media_rules_kept(delivered: dict[str, EmailMessage]) -> None:
@@ -121,7 +137,9 @@ def test_every_title_and_url_in_both_parts(app: App, delivered: dict[str, EmailM
             assert article.url in text
 
 
-def test_unsubscribe_link_is_personal_and_matches_footer(delivered: dict[str, EmailMessage]) -> None:
+def test_unsubscribe_link_is_personal_and_matches_footer(
+    delivered: dict[str, EmailMessage],
+) -> None:
     seen = set()
     for message in delivered.values():
         match = UNSUBSCRIBE.match(" ".join(message["List-Unsubscribe"].split()))
@@ -137,16 +155,24 @@ def test_unsubscribe_link_is_personal_and_matches_footer(delivered: dict[str, Em
 def test_greeting_uses_the_name_escaped(delivered: dict[str, EmailMessage]) -> None:
     message = delivered["odon.gyori@example.hu"]
     assert "Dear Győri Ödön," in message.get_body(("plain",)).get_content()
-    assert "Győri Ödön" in lxml_html.fromstring(message.get_body(("html",)).get_content()).text_content()
+    assert (
+        "Győri Ödön"
+        in lxml_html.fromstring(message.get_body(("html",)).get_content()).text_content()
+    )
     assert message["To"].addresses[0].display_name == "Győri Ödön"
 
 
-def test_hungarian_subject_round_trips(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> None:
+def test_hungarian_subject_round_trips(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+) -> None:
     from tests.conftest import settings_for
 
     base = settings_for(tmp_path, smtp_server[1])
     subject = "Napi hírlevél – Árvíztűrő tükörfúrógép ő ű"
-    lists = tuple(item.model_copy(update={"subject": subject}) if item.slug == "daily" else item for item in base.lists)
+    lists = tuple(
+        item.model_copy(update={"subject": subject}) if item.slug == "daily" else item
+        for item in base.lists
+    )
     app = App(base.model_copy(update={"lists": lists}))
     app.init(seed=True, now=NOW)
     app.send("daily", now=NOW)
@@ -154,11 +180,16 @@ def test_hungarian_subject_round_trips(tmp_path: Path, smtp_server: tuple[Record
     head = received.data.partition(b"\r\n\r\n")[0]
     subject_lines = re.search(rb"^Subject:.*?(?=\r\n\S)", head, re.S | re.M)
     assert subject_lines is not None
-    assert all(len(word) <= 75 for word in re.findall(rb"=\?[^?]+\?[bqBQ]\?[^?]*\?=", subject_lines.group(0)))
+    assert all(
+        len(word) <= 75
+        for word in re.findall(rb"=\?[^?]+\?[bqBQ]\?[^?]*\?=", subject_lines.group(0))
+    )
     assert decoded_header(received.data, "Subject") == subject
 
 
-def test_second_send_sends_nothing(app: App, smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]) -> None:
+def test_second_send_sends_nothing(
+    app: App, smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]
+) -> None:
     server = smtp_server[0]
     count = len(server.messages)
     again = app.send("daily", now=NOW)
@@ -171,9 +202,13 @@ def test_second_send_sends_nothing(app: App, smtp_server: tuple[RecordingHandler
     assert app.store.delivery_counts(edition.id) == {DeliveryState.SENT: count}
 
 
-def test_a_refused_recipient_is_recorded_and_the_others_delivered(app: App, smtp_server: tuple[RecordingHandler, int]) -> None:
+def test_a_refused_recipient_is_recorded_and_the_others_delivered(
+    app: App, smtp_server: tuple[RecordingHandler, int]
+) -> None:
     server = smtp_server[0]
-    server.refuse["emma.clarke@example.com"] = "550 5.1.1 <emma.clarke@example.com>: Recipient address rejected: User unknown"
+    server.refuse["emma.clarke@example.com"] = (
+        "550 5.1.1 <emma.clarke@example.com>: Recipient address rejected: User unknown"
+    )
     result = app.send("daily", now=NOW)
     expected = expected_recipients("daily")
     assert {m.recipients[0] for m in server.messages} == expected - {"emma.clarke@example.com"}
@@ -183,14 +218,22 @@ def test_a_refused_recipient_is_recorded_and_the_others_delivered(app: App, smtp
     assert rows["emma.clarke@example.com"]["state"] == DeliveryState.FAILED
     assert "5.1.1" in rows["emma.clarke@example.com"]["last_reply"]
     # A mailbox that does not exist is not mailed again, on any list.
-    assert "emma.clarke@example.com" not in {s.email for s in app.store.active_subscribers("weekly")}
+    assert "emma.clarke@example.com" not in {
+        s.email for s in app.store.active_subscribers("weekly")
+    }
 
 
-def test_preview_eml_equals_the_sent_message_apart_from_date(app: App, smtp_server: tuple[RecordingHandler, int], tmp_path: Path) -> None:
-    before = app.preview("daily", now=NOW, out_dir=tmp_path / "before", subscriber="reka.kovary@example.com")
+def test_preview_eml_equals_the_sent_message_apart_from_date(
+    app: App, smtp_server: tuple[RecordingHandler, int], tmp_path: Path
+) -> None:
+    before = app.preview(
+        "daily", now=NOW, out_dir=tmp_path / "before", subscriber="reka.kovary@example.com"
+    )
     assert not before.stored
     app.send("daily", now=NOW)
-    after = app.preview("daily", now=NOW, out_dir=tmp_path / "after", subscriber="reka.kovary@example.com")
+    after = app.preview(
+        "daily", now=NOW, out_dir=tmp_path / "after", subscriber="reka.kovary@example.com"
+    )
     assert after.stored
     (sent,) = smtp_server[0].for_address("reka.kovary@example.com")
 
@@ -202,7 +245,9 @@ def test_preview_eml_equals_the_sent_message_apart_from_date(app: App, smtp_serv
     html_file = before.html.read_text(encoding="utf-8")
     assert "xdigestslot" not in html_file and "Kőváry Réka" in html_file
     # A preview records nothing.
-    assert app.store.delivery_counts(app.store.latest_edition("daily").id) == {DeliveryState.SENT: len(smtp_server[0].messages)}  # type: ignore[union-attr]
+    assert app.store.delivery_counts(app.store.latest_edition("daily").id) == {
+        DeliveryState.SENT: len(smtp_server[0].messages)
+    }  # type: ignore[union-attr]
 
 
 def test_nothing_new_means_no_edition(app: App, smtp_server: tuple[RecordingHandler, int]) -> None:

@@ -25,16 +25,31 @@ def test_select_autoescape_would_miss_our_template_names() -> None:
     assert renderer.env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
 
 
-def test_hostile_titles_are_neutralised(app: App, smtp_server: tuple[RecordingHandler, int]) -> None:
+def test_hostile_titles_are_neutralised(
+    app: App, smtp_server: tuple[RecordingHandler, int]
+) -> None:
     hostile = [
         article_from_record(
-            {"id": "bp-hostile-script", "title": SCRIPT, "summary": "<img src=x onerror=alert(1)>", "section": "Hungary",
-             "url": "https://budapestpost.example/hungary/x", "lead": True, "published_at": (NOW - timedelta(minutes=5)).isoformat()},
+            {
+                "id": "bp-hostile-script",
+                "title": SCRIPT,
+                "summary": "<img src=x onerror=alert(1)>",
+                "section": "Hungary",
+                "url": "https://budapestpost.example/hungary/x",
+                "lead": True,
+                "published_at": (NOW - timedelta(minutes=5)).isoformat(),
+            },
             now=NOW,
         ),
         article_from_record(
-            {"id": "bp-hostile-crlf", "title": CRLF, "summary": "s", "section": "Hungary",
-             "url": "https://budapestpost.example/hungary/y", "published_at": (NOW - timedelta(minutes=6)).isoformat()},
+            {
+                "id": "bp-hostile-crlf",
+                "title": CRLF,
+                "summary": "s",
+                "section": "Hungary",
+                "url": "https://budapestpost.example/hungary/y",
+                "published_at": (NOW - timedelta(minutes=6)).isoformat(),
+            },
             now=NOW,
         ),
     ]
@@ -45,7 +60,9 @@ def test_hostile_titles_are_neutralised(app: App, smtp_server: tuple[RecordingHa
         head = received.data.partition(b"\r\n\r\n")[0]
         assert b"\nBcc:" not in head and not head.startswith(b"Bcc:")
         message = received.message
-        assert decoded_header(received.data, "Subject").endswith(SCRIPT)  # the lead's title, as text
+        assert decoded_header(received.data, "Subject").endswith(
+            SCRIPT
+        )  # the lead's title, as text
         html_part = message.get_body(("html",)).get_content()
         document = lxml_html.fromstring(html_part)
         assert not document.findall(".//script")

@@ -17,13 +17,25 @@ from digest.render import slot_marker
 NONCE = "0123456789abcdef"
 
 
-def template(subject: str = "Daily", html: str | None = None, text: str | None = None, sender_name: str = "Budapest Post") -> MessageTemplate:
+def template(
+    subject: str = "Daily",
+    html: str | None = None,
+    text: str | None = None,
+    sender_name: str = "Budapest Post",
+) -> MessageTemplate:
     greeting, unsubscribe = slot_marker(NONCE, "greeting"), slot_marker(NONCE, "unsubscribe")
     return MessageTemplate(
         sender=Sender(name=sender_name, address="news@budapestpost.example"),
-        identity=ListIdentity(slug="daily", name="Napi hírlevél", mail_domain="budapestpost.example", base_url="https://budapestpost.example"),
+        identity=ListIdentity(
+            slug="daily",
+            name="Napi hírlevél",
+            mail_domain="budapestpost.example",
+            base_url="https://budapestpost.example",
+        ),
         subject=subject,
-        html_body=html if html is not None else f'<p>Dear {greeting},</p><a href="{unsubscribe}">Unsubscribe</a>',
+        html_body=html
+        if html is not None
+        else f'<p>Dear {greeting},</p><a href="{unsubscribe}">Unsubscribe</a>',
         text_body=text if text is not None else f"Dear {greeting},\nUnsubscribe: {unsubscribe}\n",
         nonce=NONCE,
         feedback_id="20260302:daily:digest:budapestpost",
@@ -31,26 +43,57 @@ def template(subject: str = "Daily", html: str | None = None, text: str | None =
 
 
 def recipient(name: str = "Győri Ödön", address: str = "odon@example.hu") -> Recipient:
-    return Recipient(address=address, name=name, greeting_name=name or "reader", message_id="<a.1@budapestpost.example>", unsubscribe_token="TOKEN")
+    return Recipient(
+        address=address,
+        name=name,
+        greeting_name=name or "reader",
+        message_id="<a.1@budapestpost.example>",
+        unsubscribe_token="TOKEN",
+    )
 
 
 @pytest.mark.parametrize(
     "text",
-    [".leading dot", "a\n.dot after break", "." * 200, "x" * 75 + "\n." + "ő" * 40, "tab\tand trailing space \n", "=3D literal", ""],
-    ids=["dot", "dot-after-break", "dots-only", "dot-long-multibyte", "whitespace", "equals", "empty"],
+    [
+        ".leading dot",
+        "a\n.dot after break",
+        "." * 200,
+        "x" * 75 + "\n." + "ő" * 40,
+        "tab\tand trailing space \n",
+        "=3D literal",
+        "",
+    ],
+    ids=[
+        "dot",
+        "dot-after-break",
+        "dots-only",
+        "dot-long-multibyte",
+        "whitespace",
+        "equals",
+        "empty",
+    ],
 )
 def test_qp_round_trips_and_never_starts_a_line_with_a_dot(text: str) -> None:
     encoded = _qp(text)
     lines = encoded.split(b"\r\n")
     assert all(not line.startswith(b".") and len(line) <= 76 for line in lines)
-    assert quopri.decodestring(encoded.replace(b"\r\n", b"\n")).decode("utf-8") == text.replace("\r\n", "\n") or (
-        text.endswith(" \n") and quopri.decodestring(encoded.replace(b"\r\n", b"\n")).decode() == text
+    assert quopri.decodestring(encoded.replace(b"\r\n", b"\n")).decode("utf-8") == text.replace(
+        "\r\n", "\n"
+    ) or (
+        text.endswith(" \n")
+        and quopri.decodestring(encoded.replace(b"\r\n", b"\n")).decode() == text
     )
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("Győri Ödön", "Győri Ödön"), ("Hartmann, Jürgen", "Hartmann, Jürgen"), ('Kate "K" O\'Neil', 'Kate "K" O\'Neil'), ("", ""), ("Ő" * 60, "Ő" * 60)],
+    [
+        ("Győri Ödön", "Győri Ödön"),
+        ("Hartmann, Jürgen", "Hartmann, Jürgen"),
+        ('Kate "K" O\'Neil', 'Kate "K" O\'Neil'),
+        ("", ""),
+        ("Ő" * 60, "Ő" * 60),
+    ],
     ids=["hungarian", "comma-non-ascii", "ascii-specials", "no-name", "long-non-ascii"],
 )
 def test_to_header_round_trips(name: str, expected: str) -> None:
@@ -71,7 +114,7 @@ def test_to_header_round_trips(name: str, expected: str) -> None:
 
 
 def test_slots_are_escaped_per_part() -> None:
-    hostile = "<b>Eve</b> & \"co\""
+    hostile = '<b>Eve</b> & "co"'
     message = BytesParser(policy=policy.default).parsebytes(
         template().personalise(recipient(name=hostile), date=datetime(2026, 3, 2, tzinfo=UTC))
     )
@@ -87,7 +130,11 @@ def test_slots_are_escaped_per_part() -> None:
     ["subject", "sender_name"],
     ids=["subject", "from-name"],
 )
-@pytest.mark.parametrize("bad", ["x\r\nBcc: evil@example.com", "x\nBcc: evil@example.com", "x\x00y"], ids=["crlf", "lf", "nul"])
+@pytest.mark.parametrize(
+    "bad",
+    ["x\r\nBcc: evil@example.com", "x\nBcc: evil@example.com", "x\x00y"],
+    ids=["crlf", "lf", "nul"],
+)
 def test_header_values_with_cr_lf_or_nul_are_refused(field: str, bad: str) -> None:
     with pytest.raises(HeaderInjectionError, match="CR, LF or NUL"):
         template(**{field: bad})
@@ -95,9 +142,13 @@ def test_header_values_with_cr_lf_or_nul_are_refused(field: str, bad: str) -> No
 
 def test_recipient_name_with_crlf_is_refused() -> None:
     with pytest.raises(HeaderInjectionError):
-        template().personalise(recipient(name="Eve\r\nBcc: evil@example.com"), date=datetime(2026, 3, 2, tzinfo=UTC))
+        template().personalise(
+            recipient(name="Eve\r\nBcc: evil@example.com"), date=datetime(2026, 3, 2, tzinfo=UTC)
+        )
 
 
 def test_list_id_phrase_is_encoded_and_decodes() -> None:
-    message = BytesParser(policy=policy.default).parsebytes(template().personalise(recipient(), date=datetime(2026, 3, 2, tzinfo=UTC)))
+    message = BytesParser(policy=policy.default).parsebytes(
+        template().personalise(recipient(), date=datetime(2026, 3, 2, tzinfo=UTC))
+    )
     assert message["List-Id"] == "Napi hírlevél <daily.budapestpost.example>"

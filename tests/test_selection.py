@@ -13,7 +13,15 @@ NOW = datetime(2026, 3, 2, 6, tzinfo=UTC)
 
 
 def article(id: str, hours_ago: float, section: str = "Europe", lead: bool = False) -> Article:
-    return Article(id=id, title=id, summary="", section=section, url=f"https://x.example/{id}", published_at=NOW - timedelta(hours=hours_ago), lead=lead)
+    return Article(
+        id=id,
+        title=id,
+        summary="",
+        section=section,
+        url=f"https://x.example/{id}",
+        published_at=NOW - timedelta(hours=hours_ago),
+        lead=lead,
+    )
 
 
 CANDIDATES = [
@@ -28,7 +36,9 @@ CANDIDATES = [
 
 
 def test_window_lead_and_grouping() -> None:
-    chosen = select_articles(CANDIDATES, since=NOW - timedelta(hours=24), now=NOW, sections=(), limit=12)
+    chosen = select_articles(
+        CANDIDATES, since=NOW - timedelta(hours=24), now=NOW, sections=(), limit=12
+    )
     assert chosen.lead is not None and chosen.lead.id == "lead"
     assert [g.name for g in chosen.sections] == ["Europe", "Business", "Technology"]
     assert [a.id for a in chosen.articles] == ["lead", "eu1", "eu2", "biz1", "tech1"]
@@ -45,7 +55,16 @@ def test_window_lead_and_grouping() -> None:
     ],
     ids=["list-section-order", "case-insensitive", "cap-keeps-newest", "no-repeats", "nothing-new"],
 )
-def test_rules(sections: tuple[str, ...], limit: int, exclude: tuple[str, ...], expected: list[str]) -> None:
-    chosen = select_articles(CANDIDATES, since=NOW - timedelta(hours=24), now=NOW, sections=sections, limit=limit, exclude_ids=exclude)
+def test_rules(
+    sections: tuple[str, ...], limit: int, exclude: tuple[str, ...], expected: list[str]
+) -> None:
+    chosen = select_articles(
+        CANDIDATES,
+        since=NOW - timedelta(hours=24),
+        now=NOW,
+        sections=sections,
+        limit=limit,
+        exclude_ids=exclude,
+    )
     assert [a.id for a in chosen.articles] == expected
     assert bool(chosen) == bool(expected)

@@ -1,0 +1,52 @@
+# digest: two commands set everything up.
+#   make demo   the daily digest on the embedded defaults (seeds, SQLite, capture SMTP server)
+#   make test   install what the tests need and run them (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DIGEST := $(BIN)/digest
+# The capture server's port: the default config sends to it.
+CAPTURE_PORT ?= 8025
+
+.PHONY: demo test check lint bench clean services
+
+$(BIN)/activate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/activate
+
+demo: $(BIN)/activate
+	@rm -rf var/mail var/preview
+	$(DIGEST) init --seed
+	@set -e; \
+	$(DIGEST) capture --port $(CAPTURE_PORT) > var/capture.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
+	$(BIN)/python -c "import socket, time; \
+	  [time.sleep(0.1) for _ in range(100) if socket.socket().connect_ex(('127.0.0.1', $(CAPTURE_PORT)))]"; \
+	$(DIGEST) send --list daily; \
+	$(DIGEST) preview --list daily --subscriber odon.gyori@example.hu; \
+	$(DIGEST) status --limit 3; \
+	echo; echo "Captured mail: $$(ls var/mail/*.eml | wc -l) messages in var/mail/ (one line each in var/capture.log)"; \
+	echo "Open the preview in a browser: var/preview/ (the .html file), or any .eml in a mail client."
+
+test: $(BIN)/activate services
+	$(BIN)/pytest -q
+
+# External services the tests use (installed from Debian's packages when missing).
+services:
+	@command -v smtp-sink >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
+
+lint: $(BIN)/activate
+	$(BIN)/ruff format --check digest tests bench
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/mypy
+
+check: lint test
+
+bench: $(BIN)/activate services
+	$(BIN)/python bench/send.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,153 @@
+"""The command line as a user meets it: help with examples, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, RecordingHandler
+
+COMMANDS = ["init", "config", "send", "preview", "capture", "status"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> dict[str, str]:
+    env = {
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+        "DIGEST_SMTP__PORT": str(smtp_server[1]),
+        "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
+    }
+    assert run("init", "--seed", env=env).returncode == 0
+    return env
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "Example:" in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)
+def test_every_command_is_in_the_readme(command: str) -> None:
+    assert f"digest {command}" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["send", "--list", "nope"], {}, 3, "unknown list 'nope'"),
+        (
+            ["send", "--list", "daily"],
+            {"DIGEST_SMTP__PORT": "1"},
+            7,
+            "cannot reach SMTP server 127.0.0.1:1",
+        ),
+        (["config"], {"DIGEST_SMTP__SECURITY": "sometimes"}, 2, "smtp.security"),
+        (["--config", "/nonexistent.toml", "status"], {}, 2, "does not exist"),
+        (["preview", "--list", "daily", "--at", "yesterday"], {}, 2, "not an ISO date-time"),
+        (
+            ["preview", "--list", "daily", "--subscriber", "nobody@example.com"],
+            {},
+            3,
+            "no subscriber",
+        ),
+    ],
+    ids=[
+        "unknown-list",
+        "smtp-unreachable",
+        "bad-env-setting",
+        "missing-config",
+        "bad-time",
+        "unknown-subscriber",
+    ],
+)
+def test_user_mistakes_are_one_line_and_a_nonzero_exit(
+    cli_env: dict[str, str], args: list[str], env: dict[str, str], code: int, message: str
+) -> None:
+    result = run(*args, env={**cli_env, **env})
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_bad_toml_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[smtp\nport = 1\n", encoding="utf-8")
+    result = run("--config", str(bad), "config")
+    assert (
+        result.returncode == 2
+        and "not valid TOML" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+
+
+def test_config_masks_secrets_and_env_overrides_nested_keys() -> None:
+    result = run(
+        "config",
+        env={
+            "DIGEST_SMTP__PASSWORD": "hunter2",
+            "DIGEST_SMTP__PORT": "2525",
+            "DIGEST_SITE__UNSUBSCRIBE_SECRET": "s3cret",
+        },
+    )
+    assert result.returncode == 0
+    shown = json.loads(result.stdout)
+    assert shown["smtp"]["port"] == 2525
+    assert shown["smtp"]["password"] == "**********"
+    assert shown["site"]["unsubscribe_secret"] == "**********"
+    assert shown["site"]["name"] == "Budapest Post"  # the rest of the file still applies
+    assert "hunter2" not in result.stdout and "s3cret" not in result.stdout
+    assert [item["slug"] for item in shown["lists"]] == ["daily", "business", "weekly"]
+
+
+def test_send_dry_run_and_test_send_leave_the_ledger_alone(
+    cli_env: dict[str, str], smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    dry = run("send", "--list", "daily", "--dry-run", env=cli_env)
+    assert dry.returncode == 0 and "would go to" in dry.stdout
+    assert not smtp_server[0].messages
+    test = run("send", "--list", "daily", "--to", "editor@budapestpost.example", env=cli_env)
+    assert test.returncode == 0, test.stderr
+    (message,) = smtp_server[0].messages
+    assert message.recipients == ["editor@budapestpost.example"]
+    assert message.message["Subject"].startswith("[Test] ")
+    status = run("status", env=cli_env)
+    assert "no editions yet" in status.stdout
+
+
+def test_send_then_status_and_preview(
+    cli_env: dict[str, str], smtp_server: tuple[RecordingHandler, int], tmp_path: Path
+) -> None:
+    sent = run("send", "--list", "daily", env=cli_env)
+    assert sent.returncode == 0, sent.stderr
+    count = len(smtp_server[0].messages)
+    assert f"{count} sent" in sent.stdout
+    status = run("status", env=cli_env)
+    assert "daily" in status.stdout and f"{count} sent" in status.stdout
+    preview = run("preview", "--list", "daily", "--out", str(tmp_path / "p"), env=cli_env)
+    assert preview.returncode == 0
+    paths = [Path(line.strip()) for line in preview.stdout.splitlines() if line.startswith("  ")]
+    assert [p.suffix for p in paths] == [".html", ".txt", ".eml"] and all(
+        p.is_file() for p in paths
+    )
