@@ -8,15 +8,18 @@ from __future__ import annotations
 import html
 import os
 import socket
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from digest.config import ListSettings, Settings
 from digest.delivery import DeliveryOptions, DeliveryReport, deliver
-from digest.errors import NotFoundError
-from digest.models import Edition, Subscriber
+from digest.errors import NotFoundError, PausedError
+from digest.models import Edition, EditionStatus, Subscriber
 from digest.pipeline import (
     Draft,
     draft_edition,
@@ -28,6 +31,7 @@ from digest.pipeline import (
     template_for,
 )
 from digest.render import Renderer, fill_slots
+from digest.replies import RetryPolicy
 from digest.schema import make_engine, upgrade
 from digest.seeding import SeedReport, load_seeds
 from digest.store import EditionSummary, Store
@@ -111,6 +115,11 @@ class App:
         if dry_run:
             result.recipients = len(self.store.active_subscribers(list_slug))
             return result
+        if edition.status == EditionStatus.PAUSED:
+            raise PausedError(
+                f"edition #{edition.id} of {list_slug} is paused; "
+                f"`digest resume {edition.id}` restarts it"
+            )
         result.queued = self.store.queue_deliveries(
             edition,
             message_id=lambda sid: stable_message_id(
@@ -118,20 +127,58 @@ class App:
             ),
             now=now,
         )
-        with SMTPConnection(self.settings.smtp) as connection:
-            result.report = deliver(
-                self.store,
-                edition,
-                template=template_for(self.settings, edition),
-                recipient=lambda who: recipient(
-                    self.settings, list_slug, edition.edition_date, who
-                ),
-                envelope_from=mailing_list.from_address,
-                transport=connection,
-                clock=lambda: datetime.now(now.tzinfo),
-                options=DeliveryOptions(owner=owner_name()),
-            )
+        result.report = self.deliver(edition, now=now)
         return result
+
+    def deliver(
+        self, edition: Edition, *, now: datetime, stop: threading.Event | None = None
+    ) -> DeliveryReport:
+        """Send what is due of a stored edition through the configured relay."""
+        mailing_list = self.settings.list(edition.list_slug)
+        d = self.settings.delivery
+        options = DeliveryOptions(
+            owner=owner_name(),
+            connections=d.connections,
+            messages_per_connection=d.messages_per_connection,
+            seconds_per_connection=d.seconds_per_connection,
+            rate_per_second=d.rate_per_second,
+            hourly_cap=d.hourly_cap,
+            batch_size=d.batch_size,
+            commit_group=d.commit_group,
+            lease=timedelta(seconds=d.lease_seconds),
+            pause_after_failures=d.pause_after_failures,
+            retry=RetryPolicy(
+                first=timedelta(seconds=d.retry_first_seconds),
+                maximum=timedelta(seconds=d.retry_max_seconds),
+                lifetime=timedelta(hours=d.lifetime_hours),
+            ),
+        )
+        return deliver(
+            self.store,
+            edition,
+            template=template_for(self.settings, edition),
+            recipient=lambda who: recipient(
+                self.settings, edition.list_slug, edition.edition_date, who
+            ),
+            envelope_from=mailing_list.from_address,
+            connect=lambda: SMTPConnection(self.settings.smtp),
+            clock=_clock_from(now),
+            options=options,
+            stop=stop,
+        )
+
+    def resume(self, edition_id: int, *, now: datetime) -> DeliveryReport:
+        """Restart a paused (or interrupted) edition where it stopped."""
+        edition = self.store.edition_by_id(edition_id)
+        self.store.set_edition_status(edition.id, EditionStatus.SENDING)
+        return self.deliver(edition, now=now)
+
+    def retry_failed(self, edition_id: int, *, now: datetime) -> tuple[int, DeliveryReport]:
+        """Queue an edition's failed deliveries again on purpose, and send them."""
+        edition = self.store.edition_by_id(edition_id)
+        requeued = self.store.requeue_failed(edition.id, now=now)
+        self.store.set_edition_status(edition.id, EditionStatus.SENDING)
+        return requeued, self.deliver(edition, now=now)
 
     def test_send(self, list_slug: str, *, to: str, now: datetime) -> Reply:
         """Send the edition as it stands to one address; the ledger is not touched."""
@@ -217,3 +264,10 @@ class App:
     def status(self, *, limit: int = 20) -> list[EditionSummary]:
         """The newest editions with their delivery counts."""
         return self.store.editions_with_counts(limit=limit)
+
+
+def _clock_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads `start` now and runs at real speed from there, so a run told the
+    time (tests, `--at`) keeps its claims, leases and retry times consistent with it."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)

@@ -21,6 +21,7 @@ from rich.table import Table
 from digest.app import App
 from digest.capture import Captured, CaptureServer
 from digest.config import Settings, load_settings, masked
+from digest.delivery import DeliveryReport
 from digest.errors import ConfigError, DigestError
 
 app = typer.Typer(
@@ -150,17 +151,61 @@ def send(
         )
         return
     assert edition is not None
-    counts = (
-        ", ".join(f"{n} {state}" for state, n in sorted(result.report.counts.items()))
-        or "nothing was due"
-    )
     made = "new edition" if result.created else "edition"
-    out.print(
+    _print_report(
         f"{list_slug}: {made} #{edition.id} of {edition.edition_date} "
-        f"({len(edition.article_ids)} articles): {counts}"
+        f"({len(edition.article_ids)} articles)",
+        result.report,
     )
-    for problem in result.report.problems[:10]:
+
+
+def _print_report(prefix: str, report: DeliveryReport) -> None:
+    counts = (
+        ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items())) or "nothing was due"
+    )
+    out.print(f"{prefix}: {counts}")
+    if report.paused:
+        err.print(
+            "  paused after too many permanent failures in a row; "
+            "fix the cause, then `digest resume`"
+        )
+    if report.relay_down:
+        err.print(
+            f"  stopped: the relay went away ({report.relay_down}); the rest waits for the next run"
+        )
+    for problem in report.problems[:10]:
         err.print(f"  {problem}")
+
+
+@app.command()
+def resume(
+    edition: Annotated[
+        int, typer.Argument(help="The edition's number, as `digest status` shows it.")
+    ],
+) -> None:
+    """Restart a paused or interrupted edition where it stopped.
+
+    Example: digest resume 12
+    """
+    report = App(_settings()).resume(edition, now=datetime.now(UTC))
+    _print_report(f"edition #{edition}", report)
+
+
+@app.command()
+def retry(
+    edition: Annotated[int, typer.Argument(help="The edition's number.")],
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Queue the permanently failed deliveries again.")
+    ] = False,
+) -> None:
+    """Send an edition's failed deliveries again, on purpose (after fixing the cause).
+
+    Example: digest retry 12 --failed
+    """
+    if not failed:
+        raise ConfigError("say which deliveries to retry: --failed")
+    requeued, report = App(_settings()).retry_failed(edition, now=datetime.now(UTC))
+    _print_report(f"edition #{edition}: {requeued} re-queued", report)
 
 
 @app.command()

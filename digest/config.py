@@ -145,6 +145,23 @@ class ListSettings(_Section):
         return ZoneInfo(self.timezone)
 
 
+class DeliverySettings(_Section):
+    """How fast and how carefully the engine sends."""
+
+    connections: int = Field(default=4, ge=1, le=64)
+    messages_per_connection: int = Field(default=100, ge=1)
+    seconds_per_connection: float = Field(default=300.0, gt=0)
+    rate_per_second: float = Field(default=0.0, ge=0)
+    hourly_cap: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=500, ge=1)
+    commit_group: int = Field(default=50, ge=1)
+    lease_seconds: float = Field(default=600.0, gt=0)
+    pause_after_failures: int = Field(default=50, ge=1)
+    retry_first_seconds: float = Field(default=300.0, gt=0)
+    retry_max_seconds: float = Field(default=4000.0, gt=0)
+    lifetime_hours: float = Field(default=24.0, gt=0)
+
+
 class CaptureSettings(_Section):
     """The built-in capture SMTP server that saves every message as an .eml file."""
 
@@ -154,7 +171,7 @@ class CaptureSettings(_Section):
 
 
 class DkimSettings(_Section):
-    """DKIM signing (RFC 6376): on when `private_key` is set, and then domain and selector must be."""
+    """DKIM signing (RFC 6376): on when `private_key` is set; then domain and selector must be."""
 
     domain: str = ""
     selector: str = ""
@@ -244,6 +261,7 @@ class Settings(BaseSettings):
     site: SiteSettings = SiteSettings()
     smtp: SMTPSettings = SMTPSettings()
     capture: CaptureSettings = CaptureSettings()
+    delivery: DeliverySettings = DeliverySettings()
     dkim: DkimSettings = DkimSettings()
     lists: tuple[ListSettings, ...] = ()
     feeds: FeedsSettings = FeedsSettings()

@@ -1,13 +1,17 @@
 """Delivering an edition: claim, personalise, send, record. The only writer of delivery rows.
 
-Each claim is committed before any SMTP traffic and each result after the server's reply, so
-a crash leaves rows `sending` with a lease that a later run reclaims: nobody is lost, and at
-most the messages of one commit group can go out twice.
+The main thread claims batches from the ledger (committed before any SMTP traffic) and records
+results in small groups after the servers replied; `connections` worker threads each hold one
+SMTP session and send. A crash therefore leaves rows `sending` under a lease that a later run
+reclaims: nobody is lost, and at most (connections + commit group) messages can go out twice.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,11 +20,18 @@ from typing import Protocol
 from digest.errors import TransportError
 from digest.message import MessageTemplate, Recipient
 from digest.models import DeliveryState, Edition, EditionStatus, Subscriber
+from digest.pacing import Pacer
 from digest.replies import RetryPolicy, Verdict, judge, next_state
 from digest.store import Claim, Outcome, Store
-from digest.transport import Reply
+from digest.transport import Reply, Stage
 
 log = logging.getLogger(__name__)
+_OPEN_STATES = (
+    DeliveryState.QUEUED,
+    DeliveryState.SENDING,
+    DeliveryState.DEFERRED,
+    DeliveryState.UNKNOWN,
+)
 
 
 class Transport(Protocol):
@@ -28,6 +39,8 @@ class Transport(Protocol):
 
     @property
     def is_open(self) -> bool: ...
+    @property
+    def sent_on_connection(self) -> int: ...
     def open(self) -> None: ...
     def close(self) -> None: ...
     def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
@@ -39,22 +52,94 @@ class DeliveryReport:
 
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    paused: bool = False
+    relay_down: str = ""
 
     def add(self, state: DeliveryState, problem: str | None = None) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
-        if problem:
+        if problem and len(self.problems) < 100:
             self.problems.append(problem)
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryOptions:
-    """How a run claims and records."""
+    """How a run claims, paces, and records."""
 
     owner: str
-    batch_size: int = 200
-    commit_group: int = 20
+    connections: int = 4
+    messages_per_connection: int = 100
+    seconds_per_connection: float = 300.0
+    rate_per_second: float = 0.0
+    hourly_cap: int = 0
+    batch_size: int = 500
+    commit_group: int = 50
     lease: timedelta = timedelta(minutes=10)
+    pause_after_failures: int = 50
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    claim: Claim
+    reply: Reply
+
+
+class _Worker(threading.Thread):
+    """One SMTP session: takes claims, sends, hands back replies; reconnects as needed."""
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], Transport],
+        jobs: queue.Queue[Claim | None],
+        results: queue.Queue[_Result],
+        build: Callable[[Claim], bytes],
+        envelope_from: str,
+        pacer: Pacer,
+        options: DeliveryOptions,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.connect, self.jobs, self.results, self.build = connect, jobs, results, build
+        self.envelope_from, self.pacer, self.options = envelope_from, pacer, options
+        self.transport: Transport | None = None
+        self.opened_at = 0.0
+
+    def _session(self) -> Transport:
+        transport = self.transport
+        expired = transport is not None and (
+            transport.sent_on_connection >= self.options.messages_per_connection
+            or time.monotonic() - self.opened_at >= self.options.seconds_per_connection
+        )
+        if transport is not None and (expired or not transport.is_open):
+            transport.close()
+            transport = None
+        if transport is None:
+            transport = self.connect()
+            transport.open()
+            self.transport, self.opened_at = transport, time.monotonic()
+        return transport
+
+    def run(self) -> None:
+        try:
+            while (claim := self.jobs.get()) is not None:
+                try:
+                    transport = self._session()
+                except TransportError as exc:
+                    self.transport = None
+                    self.results.put(_Result(claim, Reply(0, str(exc), Stage.CONNECT)))
+                    continue
+                self.pacer.wait()
+                self.results.put(
+                    _Result(
+                        claim,
+                        transport.send(
+                            self.envelope_from, claim.subscriber.email, self.build(claim)
+                        ),
+                    )
+                )
+        finally:
+            if self.transport is not None:
+                self.transport.close()
 
 
 def deliver(
@@ -64,95 +149,166 @@ def deliver(
     template: MessageTemplate,
     recipient: Callable[[Subscriber], Recipient],
     envelope_from: str,
-    transport: Transport,
+    connect: Callable[[], Transport],
     clock: Callable[[], datetime],
     options: DeliveryOptions,
+    stop: threading.Event | None = None,
 ) -> DeliveryReport:
-    """Send every due delivery of the edition over `transport`; returns what happened."""
+    """Send every due delivery of the edition over a pool of connections; returns what happened.
+
+    Raises TransportError before claiming anything if the relay cannot be reached at all.
+    Setting `stop` (SIGTERM) ends claiming; what is in flight finishes and is recorded.
+    """
+    probe = connect()
+    probe.open()  # unreachable: TransportError before anything is claimed
+    probe.close()
+    stop = stop or threading.Event()
     report = DeliveryReport()
-    if not transport.is_open:
-        transport.open()  # unreachable: TransportError before anything is claimed
     store.set_edition_status(edition.id, EditionStatus.SENDING)
-    while claims := store.claim(
-        edition, owner=options.owner, limit=options.batch_size, lease=options.lease, now=clock()
-    ):
-        pending: list[Outcome] = []
-        for index, claim in enumerate(claims):
-            try:
-                if not transport.is_open:
-                    transport.open()
-            except TransportError as exc:
-                # The relay went away mid-run: what was claimed waits for the next run.
-                store.record(pending, owner=options.owner, now=clock())
-                store.release(claims[index:], owner=options.owner, now=clock())
-                raise exc
-            pending.append(
-                _send_one(
-                    claim,
-                    edition=edition,
-                    template=template,
-                    recipient=recipient,
-                    envelope_from=envelope_from,
-                    transport=transport,
-                    clock=clock,
-                    options=options,
-                    report=report,
-                    store=store,
-                )
-            )
-            if len(pending) >= options.commit_group:
-                store.record(pending, owner=options.owner, now=clock())
-                pending = []
-        store.record(pending, owner=options.owner, now=clock())
-    remaining = store.delivery_counts(edition.id)
-    if not any(
-        remaining.get(state)
-        for state in (
-            DeliveryState.QUEUED,
-            DeliveryState.SENDING,
-            DeliveryState.DEFERRED,
-            DeliveryState.UNKNOWN,
+    jobs: queue.Queue[Claim | None] = queue.Queue(maxsize=options.connections * 2)
+    results: queue.Queue[_Result] = queue.Queue()
+    pacer = Pacer(
+        rate=options.rate_per_second,
+        hourly_cap=options.hourly_cap,
+        clock=time.monotonic,
+        sleep=time.sleep,
+    )
+
+    def build(claim: Claim) -> bytes:
+        return template.personalise(recipient(claim.subscriber), date=clock())
+
+    workers = [
+        _Worker(
+            connect=connect,
+            jobs=jobs,
+            results=results,
+            build=build,
+            envelope_from=envelope_from,
+            pacer=pacer,
+            options=options,
         )
-    ):
+        for _ in range(options.connections)
+    ]
+    for worker in workers:
+        worker.start()
+    ledger = _Ledger(store, edition, options, report, clock)
+    try:
+        while not (stop.is_set() or report.paused or report.relay_down):
+            claims = store.claim(
+                edition,
+                owner=options.owner,
+                limit=options.batch_size,
+                lease=options.lease,
+                now=clock(),
+            )
+            if not claims:
+                break
+            handed = 0
+            for claim in claims:
+                if stop.is_set() or report.paused or report.relay_down:
+                    break
+                while True:  # hand over, recording results as they come so the queue keeps moving
+                    try:
+                        jobs.put(claim, timeout=0.05)
+                        break
+                    except queue.Full:
+                        ledger.drain(results, block=False)
+                handed += 1
+                ledger.drain(results, block=False)
+            ledger.expect += handed
+            if handed < len(claims):
+                store.release(claims[handed:], owner=options.owner, now=clock())
+            ledger.drain(results, block=True, until=ledger.expect)
+    finally:
+        for _ in workers:
+            jobs.put(None)
+        for worker in workers:
+            worker.join()
+        ledger.drain(results, block=False)
+        ledger.flush()
+    if report.paused:
+        store.set_edition_status(edition.id, EditionStatus.PAUSED)
+    elif not any(store.delivery_counts(edition.id).get(state) for state in _OPEN_STATES):
         store.set_edition_status(edition.id, EditionStatus.DONE)
     return report
 
 
-def _send_one(
-    claim: Claim,
-    *,
-    edition: Edition,
-    template: MessageTemplate,
-    recipient: Callable[[Subscriber], Recipient],
-    envelope_from: str,
-    transport: Transport,
-    clock: Callable[[], datetime],
-    options: DeliveryOptions,
-    report: DeliveryReport,
-    store: Store,
-) -> Outcome:
-    now = clock()
-    data = template.personalise(recipient(claim.subscriber), date=now)
-    reply = transport.send(envelope_from, claim.subscriber.email, data)
-    verdict = judge(reply)
-    state, retry_at = next_state(
-        verdict,
-        attempts=claim.attempts,
-        queued_at=edition.created_at,
-        now=now,
-        policy=options.retry,
-    )
-    problem = None
-    if verdict != Verdict.DELIVERED:
-        problem = f"{claim.subscriber.email}: {reply} ({verdict})"
-        log.warning("delivery to %s: %s -> %s", claim.subscriber.email, reply, state)
-    if verdict == Verdict.BOUNCE:
-        store.mark_bounced(claim.subscriber.id, edition.list_slug, now=now)
-    report.add(state, problem)
-    return Outcome(
-        edition_id=claim.edition_id,
-        subscriber_id=claim.subscriber.id,
-        state=state,
-        reply=str(reply),
-        next_attempt_at=retry_at,
-    )
+class _Ledger:
+    """Turns replies into ledger outcomes, written in groups; watches for a pause."""
+
+    def __init__(
+        self,
+        store: Store,
+        edition: Edition,
+        options: DeliveryOptions,
+        report: DeliveryReport,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.edition, self.options, self.report, self.clock = (
+            store,
+            edition,
+            options,
+            report,
+            clock,
+        )
+        self.pending: list[Outcome] = []
+        self.expect = 0
+        self.done = 0
+        self.failures_in_a_row = 0
+
+    def drain(self, results: queue.Queue[_Result], *, block: bool, until: int = 0) -> None:
+        while True:
+            if block and self.done < until:
+                item = results.get()
+            else:
+                try:
+                    item = results.get_nowait()
+                except queue.Empty:
+                    return
+            self.done += 1
+            self._judge(item)
+
+    def _judge(self, item: _Result) -> None:
+        claim, reply = item.claim, item.reply
+        now = self.clock()
+        verdict = judge(reply)
+        state, retry_at = next_state(
+            verdict,
+            attempts=claim.attempts,
+            queued_at=self.edition.created_at,
+            now=now,
+            policy=self.options.retry,
+        )
+        problem = None
+        if verdict != Verdict.DELIVERED:
+            problem = f"{claim.subscriber.email}: {reply} ({verdict})"
+            level = logging.ERROR if verdict == Verdict.POLICY else logging.WARNING
+            log.log(level, "delivery to %s: %s -> %s", claim.subscriber.email, reply, state)
+        if reply.stage == Stage.CONNECT:
+            self.report.relay_down = str(reply)
+        if verdict == Verdict.BOUNCE:
+            self.store.mark_bounced(claim.subscriber.id, self.edition.list_slug, now=now)
+        self.failures_in_a_row = self.failures_in_a_row + 1 if state == DeliveryState.FAILED else 0
+        if self.failures_in_a_row >= self.options.pause_after_failures and not self.report.paused:
+            self.report.paused = True
+            log.error(
+                "edition %s paused after %s permanent failures in a row",
+                self.edition.id,
+                self.failures_in_a_row,
+            )
+        self.report.add(state, problem)
+        self.pending.append(
+            Outcome(
+                edition_id=claim.edition_id,
+                subscriber_id=claim.subscriber.id,
+                state=state,
+                reply=str(reply),
+                next_attempt_at=retry_at,
+            )
+        )
+        if len(self.pending) >= self.options.commit_group:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.record(self.pending, owner=self.options.owner, now=self.clock())
+        self.pending = []

@@ -7,6 +7,7 @@
     ├── InvalidInputError         a row of input (seed, import, article) that cannot be used
     │   ├── HeaderInjectionError  a value bound for a mail header holds CR, LF or NUL
     │   └── FeedError             a feed that cannot be fetched or read; the message names it
+    ├── PausedError               an edition paused itself after many permanent failures
     ├── RenderError               a template is missing or failed to render
     └── TransportError            the SMTP server cannot be reached or refuses the session
 
@@ -54,6 +55,12 @@ class HeaderInjectionError(InvalidInputError):
 
 class FeedError(InvalidInputError):
     """A feed cannot be fetched or read as RSS, Atom or JSON Feed; the message names the feed."""
+
+
+class PausedError(DigestError):
+    """An edition paused itself after many permanent failures; `digest resume` restarts it."""
+
+    exit_code = 8
 
 
 class RenderError(DigestError):

@@ -68,7 +68,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int, *, rng: random.Random | None = None) -> timedelta:
         """The wait after the given number of failed attempts (1 = the first failure)."""
-        base = min(self.first * (2 ** max(attempts - 1, 0)), self.maximum)
+        base = min(self.first * (1 << max(attempts - 1, 0)), self.maximum)
         spread = (rng or _RNG).uniform(-self.jitter, self.jitter)
         return base * (1 + spread)
 

@@ -23,7 +23,15 @@ from digest.models import (
     Subscriber,
     SubscriptionStatus,
 )
-from digest.schema import articles, deliveries, editions, lists, subscribers, subscriptions
+from digest.schema import (
+    articles,
+    deliveries,
+    editions,
+    feed_state,
+    lists,
+    subscribers,
+    subscriptions,
+)
 
 SUPPRESSED = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
 
@@ -126,7 +134,9 @@ class Store:
 
     # -- articles ----------------------------------------------------------------------------
 
-    def save_articles(self, items: Sequence[Article], *, now: datetime, update_existing: bool) -> tuple[int, int]:
+    def save_articles(
+        self, items: Sequence[Article], *, now: datetime, update_existing: bool
+    ) -> tuple[int, int]:
         """Insert new articles (and update known ones if asked); returns (inserted, updated)."""
         inserted = updated = 0
         with self._tx() as tx:
@@ -166,38 +176,66 @@ class Store:
     def articles_by_id(self, ids: Sequence[str]) -> list[Article]:
         """The articles named, in the order named (missing ones are left out)."""
         with self._tx() as tx:
-            rows = {r["id"]: _article(r) for r in tx.execute(select(articles).where(articles.c.id.in_(ids))).mappings()}
+            rows = {
+                r["id"]: _article(r)
+                for r in tx.execute(select(articles).where(articles.c.id.in_(ids))).mappings()
+            }
         return [rows[i] for i in ids if i in rows]
 
     # -- subscribers -------------------------------------------------------------------------
 
-    def upsert_subscriber(self, *, email: str, name: str, locale: str, timezone: str, now: datetime) -> int:
+    def upsert_subscriber(
+        self, *, email: str, name: str, locale: str, timezone: str, now: datetime
+    ) -> int:
         """The id of the subscriber with this address (case-insensitively), created if new."""
         key = email.lower()
         with self._tx() as tx:
             tx.execute(
                 self._insert_ignore(subscribers).values(
-                    email=email, email_key=key, name=name, locale=locale, timezone=timezone, created_at=now
+                    email=email,
+                    email_key=key,
+                    name=name,
+                    locale=locale,
+                    timezone=timezone,
+                    created_at=now,
                 )
             )
             if name or locale or timezone:
-                changes = {k: v for k, v in (("name", name), ("locale", locale), ("timezone", timezone)) if v}
-                tx.execute(update(subscribers).where(subscribers.c.email_key == key).values(**changes))
-            return int(tx.execute(select(subscribers.c.id).where(subscribers.c.email_key == key)).scalar_one())
+                changes = {
+                    k: v
+                    for k, v in (("name", name), ("locale", locale), ("timezone", timezone))
+                    if v
+                }
+                tx.execute(
+                    update(subscribers).where(subscribers.c.email_key == key).values(**changes)
+                )
+            return int(
+                tx.execute(
+                    select(subscribers.c.id).where(subscribers.c.email_key == key)
+                ).scalar_one()
+            )
 
-    def subscribe(self, subscriber_id: int, list_slug: str, status: SubscriptionStatus, *, now: datetime) -> SubscriptionStatus:
+    def subscribe(
+        self, subscriber_id: int, list_slug: str, status: SubscriptionStatus, *, now: datetime
+    ) -> SubscriptionStatus:
         """Set a subscription's status; a suppressed one (unsubscribed, bounced) stays suppressed.
 
         Returns the status now in force.
         """
         with self._tx() as tx:
             list_id = self._list_id(tx, list_slug)
-            key = and_(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id)
+            key = and_(
+                subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id
+            )
             current = tx.execute(select(subscriptions.c.status).where(key)).scalar()
             if current is None:
                 tx.execute(
                     insert(subscriptions).values(
-                        subscriber_id=subscriber_id, list_id=list_id, status=status, created_at=now, updated_at=now
+                        subscriber_id=subscriber_id,
+                        list_id=list_id,
+                        status=status,
+                        created_at=now,
+                        updated_at=now,
                     )
                 )
                 return status
@@ -211,17 +249,30 @@ class Store:
         with self._tx() as tx:
             tx.execute(
                 update(subscriptions)
-                .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.status == SubscriptionStatus.ACTIVE)
+                .where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.status == SubscriptionStatus.ACTIVE,
+                )
                 .values(status=SubscriptionStatus.BOUNCED, updated_at=now)
             )
 
     def subscriber_by_email(self, email: str) -> Subscriber:
         """The subscriber with this address, case-insensitively."""
         with self._tx() as tx:
-            row = tx.execute(select(subscribers).where(subscribers.c.email_key == email.lower())).mappings().first()
+            row = (
+                tx.execute(select(subscribers).where(subscribers.c.email_key == email.lower()))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFoundError(f"no subscriber with address {email!r}")
-        return Subscriber(id=row["id"], email=row["email"], name=row["name"], locale=row["locale"], timezone=row["timezone"])
+        return Subscriber(
+            id=row["id"],
+            email=row["email"],
+            name=row["name"],
+            locale=row["locale"],
+            timezone=row["timezone"],
+        )
 
     def active_subscribers(self, list_slug: str) -> list[Subscriber]:
         """The list's active subscribers, by id."""
@@ -230,11 +281,20 @@ class Store:
             rows = tx.execute(
                 select(subscribers)
                 .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
-                .where(subscriptions.c.list_id == list_id, subscriptions.c.status == SubscriptionStatus.ACTIVE)
+                .where(
+                    subscriptions.c.list_id == list_id,
+                    subscriptions.c.status == SubscriptionStatus.ACTIVE,
+                )
                 .order_by(subscribers.c.id)
             ).mappings()
             return [
-                Subscriber(id=r["id"], email=r["email"], name=r["name"], locale=r["locale"], timezone=r["timezone"])
+                Subscriber(
+                    id=r["id"],
+                    email=r["email"],
+                    name=r["name"],
+                    locale=r["locale"],
+                    timezone=r["timezone"],
+                )
                 for r in rows
             ]
 
@@ -247,7 +307,11 @@ class Store:
             query = select(editions).where(editions.c.list_id == list_id)
             if before is not None:
                 query = query.where(editions.c.edition_date < before)
-            row = tx.execute(query.order_by(editions.c.edition_date.desc()).limit(1)).mappings().first()
+            row = (
+                tx.execute(query.order_by(editions.c.edition_date.desc()).limit(1))
+                .mappings()
+                .first()
+            )
         return None if row is None else _edition(row, list_slug)
 
     def edition_for(self, list_slug: str, edition_date: date) -> Edition | None:
@@ -255,7 +319,11 @@ class Store:
         with self._tx() as tx:
             list_id = self._list_id(tx, list_slug)
             row = (
-                tx.execute(select(editions).where(editions.c.list_id == list_id, editions.c.edition_date == edition_date))
+                tx.execute(
+                    select(editions).where(
+                        editions.c.list_id == list_id, editions.c.edition_date == edition_date
+                    )
+                )
                 .mappings()
                 .first()
             )
@@ -266,7 +334,9 @@ class Store:
         with self._tx() as tx:
             list_id = self._list_id(tx, list_slug)
             rows = tx.execute(
-                select(editions.c.article_ids).where(editions.c.list_id == list_id, editions.c.created_at >= since)
+                select(editions.c.article_ids).where(
+                    editions.c.list_id == list_id, editions.c.created_at >= since
+                )
             ).scalars()
             return {article_id for ids in rows for article_id in ids}
 
@@ -314,6 +384,35 @@ class Store:
         assert edition is not None
         return edition, created
 
+    def edition_by_id(self, edition_id: int) -> Edition:
+        """The edition with this number."""
+        with self._tx() as tx:
+            row = (
+                tx.execute(
+                    select(editions, lists.c.slug)
+                    .join(lists, lists.c.id == editions.c.list_id)
+                    .where(editions.c.id == edition_id)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(f"no edition #{edition_id}")
+        return _edition(row, row["slug"])
+
+    def requeue_failed(self, edition_id: int, *, now: datetime) -> int:
+        """Put an edition's failed deliveries back in the queue; returns how many."""
+        with self._tx() as tx:
+            done = tx.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.state == DeliveryState.FAILED,
+                )
+                .values(state=DeliveryState.QUEUED, next_attempt_at=None, updated_at=now)
+            )
+            return int(done.rowcount)
+
     def set_edition_status(self, edition_id: int, status: EditionStatus) -> None:
         """Move an edition to `status`."""
         with self._tx() as tx:
@@ -337,11 +436,16 @@ class Store:
                 .group_by(deliveries.c.edition_id, deliveries.c.state)
             ):
                 counts[edition_id][state] = n
-        return [EditionSummary(edition=_edition(row, row["slug"]), counts=counts[row["id"]]) for row in rows]
+        return [
+            EditionSummary(edition=_edition(row, row["slug"]), counts=counts[row["id"]])
+            for row in rows
+        ]
 
     # -- the delivery ledger -----------------------------------------------------------------
 
-    def queue_deliveries(self, edition: Edition, *, message_id: Callable[[int], str], now: datetime) -> int:
+    def queue_deliveries(
+        self, edition: Edition, *, message_id: Callable[[int], str], now: datetime
+    ) -> int:
         """Add a queued row for every active subscriber not yet in the ledger; returns how many.
 
         `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
@@ -349,7 +453,9 @@ class Store:
         added = 0
         with self._tx() as tx:
             list_id = self._list_id(tx, edition.list_slug)
-            already = select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition.id)
+            already = select(deliveries.c.subscriber_id).where(
+                deliveries.c.edition_id == edition.id
+            )
             ids = tx.execute(
                 select(subscriptions.c.subscriber_id)
                 .where(
@@ -376,7 +482,9 @@ class Store:
             added = len(rows)
         return added
 
-    def claim(self, edition: Edition, *, owner: str, limit: int, lease: timedelta, now: datetime) -> list[Claim]:
+    def claim(
+        self, edition: Edition, *, owner: str, limit: int, lease: timedelta, now: datetime
+    ) -> list[Claim]:
         """Hand out up to `limit` due deliveries to `owner`, committed before any SMTP traffic.
 
         Due means queued, deferred and due, or sending with an expired lease (its owner died).
@@ -386,29 +494,54 @@ class Store:
             deliveries.c.edition_id == edition.id,
             or_(
                 deliveries.c.state == DeliveryState.QUEUED,
-                and_(deliveries.c.state.in_((DeliveryState.DEFERRED, DeliveryState.UNKNOWN)), deliveries.c.next_attempt_at <= now),
-                and_(deliveries.c.state == DeliveryState.SENDING, deliveries.c.lease_expires_at <= now),
+                and_(
+                    deliveries.c.state.in_((DeliveryState.DEFERRED, DeliveryState.UNKNOWN)),
+                    deliveries.c.next_attempt_at <= now,
+                ),
+                and_(
+                    deliveries.c.state == DeliveryState.SENDING,
+                    deliveries.c.lease_expires_at <= now,
+                ),
             ),
         )
         with self._tx() as tx:
             list_id = self._list_id(tx, edition.list_slug)
             picked = tx.execute(
-                select(deliveries.c.subscriber_id, deliveries.c.message_id, deliveries.c.attempts, subscriptions.c.status)
+                select(
+                    deliveries.c.subscriber_id,
+                    deliveries.c.message_id,
+                    deliveries.c.attempts,
+                    subscriptions.c.status,
+                )
                 .join(
                     subscriptions,
-                    and_(subscriptions.c.subscriber_id == deliveries.c.subscriber_id, subscriptions.c.list_id == list_id),
+                    and_(
+                        subscriptions.c.subscriber_id == deliveries.c.subscriber_id,
+                        subscriptions.c.list_id == list_id,
+                    ),
                 )
                 .where(due)
                 .order_by(deliveries.c.subscriber_id)
                 .limit(limit)
             ).all()
             gone = [sid for sid, _, _, status in picked if status != SubscriptionStatus.ACTIVE]
-            keep = {sid: (mid, attempts) for sid, mid, attempts, status in picked if status == SubscriptionStatus.ACTIVE}
+            keep = {
+                sid: (mid, attempts)
+                for sid, mid, attempts, status in picked
+                if status == SubscriptionStatus.ACTIVE
+            }
             if gone:
                 tx.execute(
                     update(deliveries)
-                    .where(deliveries.c.edition_id == edition.id, deliveries.c.subscriber_id.in_(gone))
-                    .values(state=DeliveryState.SKIPPED, last_reply="left the list before sending", updated_at=now, owner=None)
+                    .where(
+                        deliveries.c.edition_id == edition.id, deliveries.c.subscriber_id.in_(gone)
+                    )
+                    .values(
+                        state=DeliveryState.SKIPPED,
+                        last_reply="left the list before sending",
+                        updated_at=now,
+                        owner=None,
+                    )
                 )
             if not keep:
                 return []
@@ -423,12 +556,18 @@ class Store:
                     updated_at=now,
                 )
             )
-            people = tx.execute(select(subscribers).where(subscribers.c.id.in_(keep)).order_by(subscribers.c.id)).mappings()
+            people = tx.execute(
+                select(subscribers).where(subscribers.c.id.in_(keep)).order_by(subscribers.c.id)
+            ).mappings()
             return [
                 Claim(
                     edition_id=edition.id,
                     subscriber=Subscriber(
-                        id=r["id"], email=r["email"], name=r["name"], locale=r["locale"], timezone=r["timezone"]
+                        id=r["id"],
+                        email=r["email"],
+                        name=r["name"],
+                        locale=r["locale"],
+                        timezone=r["timezone"],
                     ),
                     message_id=keep[r["id"]][0],
                     attempts=keep[r["id"]][1] + 1,
@@ -437,7 +576,7 @@ class Store:
             ]
 
     def record(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> None:
-        """Write the results of claimed deliveries, in one transaction, only where `owner` still holds them."""
+        """Write results of claimed deliveries in one transaction, where `owner` holds them."""
         if not outcomes:
             return
         with self._tx() as tx:
@@ -473,7 +612,13 @@ class Store:
                         deliveries.c.subscriber_id == claim.subscriber.id,
                         deliveries.c.owner == owner,
                     )
-                    .values(state=DeliveryState.QUEUED, owner=None, lease_expires_at=None, attempts=deliveries.c.attempts - 1, updated_at=now)
+                    .values(
+                        state=DeliveryState.QUEUED,
+                        owner=None,
+                        lease_expires_at=None,
+                        attempts=deliveries.c.attempts - 1,
+                        updated_at=now,
+                    )
                 )
 
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
@@ -482,7 +627,9 @@ class Store:
             return {
                 state: n
                 for state, n in tx.execute(
-                    select(deliveries.c.state, func.count()).where(deliveries.c.edition_id == edition_id).group_by(deliveries.c.state)
+                    select(deliveries.c.state, func.count())
+                    .where(deliveries.c.edition_id == edition_id)
+                    .group_by(deliveries.c.state)
                 )
             }
 
@@ -496,3 +643,99 @@ class Store:
                 .order_by(deliveries.c.subscriber_id)
             ).mappings()
             return [dict(row) for row in rows]
+
+    # -- feeds -------------------------------------------------------------------------------
+
+    def save_feed_articles(
+        self, items: Sequence[tuple[str, Article]], *, now: datetime
+    ) -> dict[str, int]:
+        """Store a feed's articles, each under its identity key (the id before any "~revision").
+
+        A known item keeps the publish time it was first stored with, so an undated item or a
+        feed that re-dates its items never pushes an old story back into an edition. Only a new
+        revision (resend_updated: an id that differs from the stored one for the same key) takes
+        its new id and publish time, which the selection then treats as a new article.
+        Returns how many items were "new", "revised", "updated" and "unchanged".
+        """
+        counts = dict.fromkeys(("new", "revised", "updated", "unchanged"), 0)
+        with self._tx() as tx:
+            for key, item in items:
+                values: dict[str, Any] = {
+                    "title": item.title,
+                    "summary": item.summary,
+                    "section": item.section,
+                    "url": item.url,
+                    "image_url": item.image_url,
+                    "image_alt": item.image_alt,
+                    "author": item.author,
+                }
+                row = (
+                    tx.execute(
+                        select(articles).where(
+                            or_(
+                                articles.c.id == key,
+                                articles.c.id.startswith(f"{key}~", autoescape=True),
+                            )
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+                if row is None:
+                    tx.execute(
+                        insert(articles).values(
+                            id=item.id,
+                            published_at=item.published_at,
+                            first_seen_at=now,
+                            updated_at=now,
+                            **values,
+                        )
+                    )
+                    counts["new"] += 1
+                elif row["id"] != item.id:
+                    tx.execute(
+                        update(articles)
+                        .where(articles.c.id == row["id"])
+                        .values(
+                            id=item.id, published_at=item.published_at, updated_at=now, **values
+                        )
+                    )
+                    counts["revised"] += 1
+                elif any(row[name] != value for name, value in values.items()):
+                    tx.execute(
+                        update(articles)
+                        .where(articles.c.id == item.id)
+                        .values(updated_at=now, **values)
+                    )
+                    counts["updated"] += 1
+                else:
+                    counts["unchanged"] += 1
+        return counts
+
+    def feed_validators(self, url: str) -> tuple[str | None, str | None]:
+        """The (ETag, Last-Modified) that the feed's last good answer carried, for a conditional GET."""
+        with self._tx() as tx:
+            row = tx.execute(
+                select(feed_state.c.etag, feed_state.c.last_modified).where(feed_state.c.url == url)
+            ).first()
+        return (None, None) if row is None else (row.etag, row.last_modified)
+
+    def record_feed_poll(
+        self,
+        url: str,
+        *,
+        now: datetime,
+        etag: str | None,
+        last_modified: str | None,
+        error: str | None,
+    ) -> None:
+        """Remember a poll's outcome; the validators given replace the stored ones."""
+        values = {
+            "etag": etag,
+            "last_modified": last_modified,
+            "last_polled": now,
+            "last_error": error,
+        }
+        with self._tx() as tx:
+            tx.execute(self._insert_ignore(feed_state).values(url=url, **values))
+            tx.execute(update(feed_state).where(feed_state.c.url == url).values(**values))

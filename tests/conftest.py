@@ -31,6 +31,7 @@ class Received:
     sender: str
     recipients: list[str]
     data: bytes
+    peer: tuple[str, int] = ("", 0)
 
     @property
     def message(self) -> EmailMessage:
@@ -58,7 +59,12 @@ class RecordingHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.messages.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                    tuple(session.peer),
+                )
             )
         return "250 2.0.0 Ok: queued"
 

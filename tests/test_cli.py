@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, RecordingHandler
 
-COMMANDS = ["init", "config", "send", "preview", "capture", "status"]
+COMMANDS = ["init", "config", "send", "preview", "capture", "status", "resume", "retry"]
 
 
 def run(

@@ -1,0 +1,67 @@
+"""The delivery engine: pooled, recycled connections; pause, resume and retry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.app import App
+from digest.errors import PausedError
+from digest.models import DeliveryState, EditionStatus
+from tests.conftest import NOW, RecordingHandler, settings_for
+
+
+def engine_app(tmp_path: Path, port: int, **delivery: object) -> App:
+    base = settings_for(tmp_path, port)
+    app = App(base.model_copy(update={"delivery": base.delivery.model_copy(update=delivery)}))
+    app.init(seed=True, now=NOW)
+    return app
+
+
+def test_connections_are_pooled_and_recycled(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    server, port = smtp_server
+    app = engine_app(tmp_path, port, connections=3, messages_per_connection=4)
+    result = app.send("daily", now=NOW)
+    sent = result.report.counts[DeliveryState.SENT]
+    per_connection: dict[tuple[str, int], int] = {}
+    for message in server.messages:
+        per_connection[message.peer] = per_connection.get(message.peer, 0) + 1
+    assert len(server.messages) == sent
+    assert max(per_connection.values()) <= 4
+    assert len(per_connection) >= -(-sent // 4)
+    assert len({m.message["Message-ID"] for m in server.messages}) == sent
+
+
+def test_pause_after_permanent_failures_then_resume_and_retry(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    server, port = smtp_server
+    app = engine_app(tmp_path, port, connections=1, pause_after_failures=3, batch_size=5)
+    everyone = [s.email for s in app.store.active_subscribers("daily")]
+    for address in everyone:
+        server.refuse[address] = "554 5.7.1 Message rejected: sender blocked by policy"
+    result = app.send("daily", now=NOW)
+    assert result.report.paused
+    edition = result.edition
+    assert edition is not None
+    counts = app.store.delivery_counts(edition.id)
+    assert 3 <= counts[DeliveryState.FAILED] < len(everyone)
+    assert counts[DeliveryState.FAILED] + counts[DeliveryState.QUEUED] == len(everyone)
+    assert app.store.edition_by_id(edition.id).status == EditionStatus.PAUSED
+    with pytest.raises(PausedError, match="digest resume"):
+        app.send("daily", now=NOW)
+    # Policy refusals blame the sender: nobody was marked bounced.
+    assert len(app.store.active_subscribers("daily")) == len(everyone)
+
+    server.refuse.clear()
+    resumed = app.resume(edition.id, now=NOW)
+    assert resumed.counts == {DeliveryState.SENT: counts[DeliveryState.QUEUED]}
+    requeued, retried = app.retry_failed(edition.id, now=NOW)
+    assert requeued == counts[DeliveryState.FAILED]
+    assert retried.counts == {DeliveryState.SENT: requeued}
+    assert app.store.delivery_counts(edition.id) == {DeliveryState.SENT: len(everyone)}
+    assert sorted(m.recipients[0] for m in server.messages) == sorted(everyone)
+    assert app.store.edition_by_id(edition.id).status == EditionStatus.DONE
