@@ -25,6 +25,7 @@ demo: $(BIN)/activate
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 	$(BIN)/python -c "import socket, time; \
 	  [time.sleep(0.1) for _ in range(100) if socket.socket().connect_ex(('127.0.0.1', $(CAPTURE_PORT)))]"; \
+	kill -0 $$pid 2>/dev/null || { cat var/capture.log; echo "the capture server did not start (is port $(CAPTURE_PORT) taken?)"; exit 1; }; \
 	$(DIGEST) send --list daily; \
 	$(DIGEST) preview --list daily --subscriber odon.gyori@example.hu; \
 	$(DIGEST) status --limit 3; \

@@ -279,7 +279,8 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
     if not summaries:
         out.print("no editions yet")
         return
-    table = Table("edition", "list", "date", "status", "articles", "deliveries", "subject")
+    table = Table("edition", "list", "date", "status", "articles", "deliveries")
+    table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=40)
     for item in summaries:
         e = item.edition
         counts = ", ".join(f"{n} {state}" for state, n in sorted(item.counts.items())) or "-"
@@ -290,7 +291,7 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
             e.status,
             str(len(e.article_ids)),
             counts,
-            e.subject[:60],
+            e.subject,
         )
     out.print(table)
 
