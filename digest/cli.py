@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -279,8 +280,17 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
     if not summaries:
         out.print("no editions yet")
         return
-    table = Table("edition", "list", "date", "status", "articles", "deliveries")
-    table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=40)
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    for name, width in (
+        ("#", 3),
+        ("list", 8),
+        ("date", 10),
+        ("status", 7),
+        ("articles", 8),
+        ("deliveries", 12),
+    ):
+        table.add_column(name, no_wrap=True, min_width=width)
+    table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=24)
     for item in summaries:
         e = item.edition
         counts = ", ".join(f"{n} {state}" for state, n in sorted(item.counts.items())) or "-"
