@@ -18,6 +18,7 @@ from pathlib import Path
 
 from digest.config import ListSettings, Settings
 from digest.delivery import DeliveryOptions, DeliveryReport, deliver
+from digest.dkim import build_signer
 from digest.errors import NotFoundError, PausedError
 from digest.models import Edition, EditionStatus, Subscriber
 from digest.pipeline import (
@@ -74,6 +75,7 @@ class App:
         self.settings = settings
         self.store = Store(make_engine(settings.database_url))
         self._renderer: Renderer | None = None
+        self.signer = build_signer(settings.dkim)
 
     @property
     def renderer(self) -> Renderer:
@@ -165,6 +167,7 @@ class App:
             clock=_clock_from(now),
             options=options,
             stop=stop,
+            sign=self.signer.sign if self.signer else None,
         )
 
     def resume(self, edition_id: int, *, now: datetime) -> DeliveryReport:
@@ -206,6 +209,7 @@ class App:
         data = template.personalise(
             replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
         )
+        data = self.signer.sign(data) if self.signer else data
         with SMTPConnection(self.settings.smtp) as connection:
             return connection.send(mailing_list.from_address, address, data)
 
@@ -258,7 +262,8 @@ class App:
             fill_slots(found.text, nonce, {"greeting": personal.greeting_name, "unsubscribe": url}),
             encoding="utf-8",
         )
-        files.eml.write_bytes(template.personalise(personal, date=now))
+        data = template.personalise(personal, date=now)
+        files.eml.write_bytes(self.signer.sign(data) if self.signer else data)
         return files
 
     def status(self, *, limit: int = 20) -> list[EditionSummary]:

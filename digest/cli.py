@@ -21,6 +21,7 @@ from rich.table import Table
 
 from digest.app import App
 from digest.capture import Captured, CaptureServer
+from digest.cli_dkim import dkim_app
 from digest.config import Settings, load_settings, masked
 from digest.delivery import DeliveryReport
 from digest.errors import ConfigError, DigestError
@@ -304,6 +305,9 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
             e.subject,
         )
     out.print(table)
+
+
+app.add_typer(dkim_app, name="dkim")
 
 
 def main() -> None:

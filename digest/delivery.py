@@ -153,6 +153,7 @@ def deliver(
     clock: Callable[[], datetime],
     options: DeliveryOptions,
     stop: threading.Event | None = None,
+    sign: Callable[[bytes], bytes] | None = None,
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
@@ -175,7 +176,8 @@ def deliver(
     )
 
     def build(claim: Claim) -> bytes:
-        return template.personalise(recipient(claim.subscriber), date=clock())
+        data = template.personalise(recipient(claim.subscriber), date=clock())
+        return sign(data) if sign else data  # DKIM goes last, over the exact bytes sent
 
     workers = [
         _Worker(

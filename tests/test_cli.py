@@ -12,7 +12,17 @@ import pytest
 
 from tests.conftest import ROOT, RecordingHandler
 
-COMMANDS = ["init", "config", "send", "preview", "capture", "status", "resume", "retry"]
+COMMANDS = [
+    "init",
+    "config",
+    "send",
+    "preview",
+    "capture",
+    "status",
+    "resume",
+    "retry",
+    "dkim keygen",
+]
 
 
 def run(
@@ -42,7 +52,7 @@ def cli_env(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> dict[s
 
 @pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)
 def test_every_command_has_help_with_an_example(command: str) -> None:
-    result = run(command, "--help")
+    result = run(*command.split(), "--help")
     assert result.returncode == 0
     assert "Example:" in result.stdout
 

@@ -65,3 +65,38 @@ def test_pause_after_permanent_failures_then_resume_and_retry(
     assert app.store.delivery_counts(edition.id) == {DeliveryState.SENT: len(everyone)}
     assert sorted(m.recipients[0] for m in server.messages) == sorted(everyone)
     assert app.store.edition_by_id(edition.id).status == EditionStatus.DONE
+
+
+def test_every_message_is_dkim_signed_over_the_bytes_sent(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    import dkim
+
+    from digest.config import DkimSettings
+    from digest.dkim import generate_key
+
+    server, port = smtp_server
+    key = generate_key(tmp_path / "keys", selector="d2026", domain="budapestpost.example")
+    base = settings_for(tmp_path, port)
+    signed = base.model_copy(
+        update={
+            "dkim": DkimSettings(
+                domain="budapestpost.example", selector="d2026", private_key=key.private_key_path
+            )
+        }
+    )
+    app = App(signed)
+    app.init(seed=True, now=NOW)
+    app.send("daily", now=NOW)
+    record = "".join(key.chunks).encode()
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"d2026._domainkey.budapestpost.example."
+        return record
+
+    assert server.messages
+    for message in server.messages:
+        assert message.data.startswith(b"DKIM-Signature:")
+        assert dkim.verify(message.data, dnsfunc=dns)
+        tampered = message.data.replace(b"/u/daily/", b"/u/weekly/", 1)
+        assert not dkim.verify(tampered, dnsfunc=dns)

@@ -12,7 +12,7 @@ LAYERS: dict[str, int] = {
     "errors": 0, "models": 0,
     "config": 1, "schema": 1, "store": 1,
     "articles": 2, "people": 2, "selection": 2, "render": 2, "message": 2, "tokens": 2,
-    "feeds": 2, "pacing": 2, "dkim": 2, "bounces": 2,
+    "feeds": 2, "feed_formats": 2, "pacing": 2, "dkim": 2, "bounces": 2,
     "transport": 3, "replies": 3, "fetching": 3,
     "pipeline": 4, "delivery": 4, "seeding": 4, "app": 4, "ingest": 4,
     "cli": 5, "capture": 5, "cli_articles": 5, "cli_dkim": 5, "__main__": 5,
