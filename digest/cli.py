@@ -21,6 +21,7 @@ from rich.table import Table
 
 from digest.app import App
 from digest.capture import Captured, CaptureServer
+from digest.cli_articles import articles_app
 from digest.cli_dkim import dkim_app
 from digest.config import Settings, load_settings, masked
 from digest.delivery import DeliveryReport
@@ -307,6 +308,7 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
     out.print(table)
 
 
+app.add_typer(articles_app, name="articles")
 app.add_typer(dkim_app, name="dkim")
 
 

@@ -713,7 +713,7 @@ class Store:
         return counts
 
     def feed_validators(self, url: str) -> tuple[str | None, str | None]:
-        """The (ETag, Last-Modified) that the feed's last good answer carried, for a conditional GET."""
+        """The (ETag, Last-Modified) of the feed's last good answer, for a conditional GET."""
         with self._tx() as tx:
             row = tx.execute(
                 select(feed_state.c.etag, feed_state.c.last_modified).where(feed_state.c.url == url)

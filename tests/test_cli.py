@@ -22,6 +22,9 @@ COMMANDS = [
     "resume",
     "retry",
     "dkim keygen",
+    "articles import",
+    "articles add",
+    "articles list",
 ]
 
 

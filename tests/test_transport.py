@@ -138,7 +138,7 @@ def test_untrusted_certificate_is_refused(
 ) -> None:
     handler, auth, port = tls_server
     with pytest.raises(
-        TransportError, match="TLS with SMTP server .* failed: CERTIFICATE_VERIFY_FAILED"
+        TransportError, match=r"TLS with SMTP server .* failed: CERTIFICATE_VERIFY_FAILED"
     ):
         SMTPConnection(smtp(port, SMTPSecurity.STARTTLS, None)).open()
     assert auth.tried == [] and handler.messages == []
@@ -175,7 +175,7 @@ def test_ehlo_uses_the_configured_name(smtp_server: tuple[RecordingHandler, int]
     class Greeted(RecordingHandler):
         async def handle_EHLO(
             self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-        ) -> list[str]:  # noqa: N802
+        ) -> list[str]:
             seen.append(hostname)
             session.host_name = hostname
             return responses
