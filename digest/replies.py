@@ -15,7 +15,8 @@ from digest.models import DeliveryState
 from digest.transport import Reply, Stage
 
 _RNG = random.Random()
-_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# RFC 2034: the status code opens the reply text (each line of a multi-line reply).
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
 class Verdict(StrEnum):
@@ -29,10 +30,13 @@ class Verdict(StrEnum):
     POLICY = "policy"  # the receiver blames the sender (auth, reputation): alert, do not bounce
 
 
-def enhanced_code(text: str) -> tuple[int, int, int] | None:
-    """The RFC 3463 class.subject.detail in a reply text, if any."""
-    found = _ENHANCED.search(text)
-    return None if found is None else (int(found[1]), int(found[2]), int(found[3]))
+def enhanced_code(text: str, code: int = 0) -> tuple[int, int, int] | None:
+    """The RFC 3463 class.subject.detail that opens a reply text, if any; one whose class
+    disagrees with the reply `code` is no status code (an IP address in a 450's text, say)."""
+    found = _ENHANCED.match(text)
+    if found is None or (code and int(found[1]) != code // 100):
+        return None
+    return int(found[1]), int(found[2]), int(found[3])
 
 
 def judge(reply: Reply) -> Verdict:
@@ -41,7 +45,7 @@ def judge(reply: Reply) -> Verdict:
         return Verdict.UNCERTAIN if reply.stage == Stage.DOT else Verdict.RETRY
     if reply.accepted:
         return Verdict.DELIVERED
-    enhanced = enhanced_code(reply.text)
+    enhanced = enhanced_code(reply.text, reply.code)
     klass = enhanced[0] if enhanced else reply.code // 100
     if klass == 4:
         return Verdict.RETRY
