@@ -9,7 +9,7 @@ DIGEST := $(BIN)/digest
 # The capture server's port: the default config sends to it.
 CAPTURE_PORT ?= 8025
 
-.PHONY: demo test check lint bench clean services
+.PHONY: demo test check bench clean services
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,18 +33,16 @@ demo: $(BIN)/activate
 	echo "Open the preview in a browser: var/preview/ (the .html file), or any .eml in a mail client."
 
 test: $(BIN)/activate services
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 # External services the tests use (installed from Debian's packages when missing).
 services:
 	@command -v smtp-sink >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
 
-lint: $(BIN)/activate
-	$(BIN)/ruff format --check digest tests bench
-	$(BIN)/ruff check digest tests bench
-	$(BIN)/mypy
-
-check: lint test
+check: test
 
 bench: $(BIN)/activate services
 	$(BIN)/python bench/send.py
