@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -24,6 +24,7 @@ from digest.models import (
     SubscriptionStatus,
 )
 from digest.schema import (
+    UTCDateTime,
     articles,
     deliveries,
     editions,
@@ -33,6 +34,7 @@ from digest.schema import (
     subscriptions,
 )
 
+_QUEUE_PAGE = 2000
 SUPPRESSED = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
 
 
@@ -79,6 +81,21 @@ def _article(row: RowMapping) -> Article:
         lead=bool(row["lead"]),
         body=tuple(BodyBlock(kind=b["kind"], text=b["text"]) for b in row["body"] or ()),
     )
+
+
+def _content(item: Article) -> dict[str, Any]:
+    """An article's stored fields other than its id and times."""
+    return {
+        "title": item.title,
+        "summary": item.summary,
+        "section": item.section,
+        "url": item.url,
+        "image_url": item.image_url,
+        "image_alt": item.image_alt,
+        "author": item.author,
+        "lead": item.lead,
+        "body": [{"kind": b.kind, "text": b.text} for b in item.body],
+    }
 
 
 def _edition(row: RowMapping, slug: str) -> Edition:
@@ -141,19 +158,7 @@ class Store:
         inserted = updated = 0
         with self._tx() as tx:
             for item in items:
-                values = {
-                    "title": item.title,
-                    "summary": item.summary,
-                    "section": item.section,
-                    "url": item.url,
-                    "image_url": item.image_url,
-                    "image_alt": item.image_alt,
-                    "author": item.author,
-                    "lead": item.lead,
-                    "body": [{"kind": b.kind, "text": b.text} for b in item.body],
-                    "published_at": item.published_at,
-                    "updated_at": now,
-                }
+                values = {**_content(item), "published_at": item.published_at, "updated_at": now}
                 exists = tx.execute(select(articles.c.id).where(articles.c.id == item.id)).first()
                 if exists is None:
                     tx.execute(insert(articles).values(id=item.id, first_seen_at=now, **values))
@@ -450,36 +455,43 @@ class Store:
 
         `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
         """
-        added = 0
+        added, after = 0, 0
         with self._tx() as tx:
             list_id = self._list_id(tx, edition.list_slug)
             already = select(deliveries.c.subscriber_id).where(
                 deliveries.c.edition_id == edition.id
             )
-            ids = tx.execute(
-                select(subscriptions.c.subscriber_id)
-                .where(
-                    subscriptions.c.list_id == list_id,
-                    subscriptions.c.status == SubscriptionStatus.ACTIVE,
-                    subscriptions.c.subscriber_id.not_in(already),
+            # Page by subscriber id so memory stays flat however long the list is.
+            while ids := list(
+                tx.execute(
+                    select(subscriptions.c.subscriber_id)
+                    .where(
+                        subscriptions.c.list_id == list_id,
+                        subscriptions.c.status == SubscriptionStatus.ACTIVE,
+                        subscriptions.c.subscriber_id > after,
+                        subscriptions.c.subscriber_id.not_in(already),
+                    )
+                    .order_by(subscriptions.c.subscriber_id)
+                    .limit(_QUEUE_PAGE)
+                ).scalars()
+            ):
+                tx.execute(
+                    self._insert_ignore(deliveries),
+                    [
+                        {
+                            "edition_id": edition.id,
+                            "subscriber_id": sid,
+                            "state": DeliveryState.QUEUED,
+                            "attempts": 0,
+                            "message_id": message_id(sid),
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for sid in ids
+                    ],
                 )
-                .order_by(subscriptions.c.subscriber_id)
-            ).scalars()
-            rows = [
-                {
-                    "edition_id": edition.id,
-                    "subscriber_id": sid,
-                    "state": DeliveryState.QUEUED,
-                    "attempts": 0,
-                    "message_id": message_id(sid),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for sid in ids
-            ]
-            for start in range(0, len(rows), 1000):
-                tx.execute(self._insert_ignore(deliveries), rows[start : start + 1000])
-            added = len(rows)
+                added += len(ids)
+                after = ids[-1]
         return added
 
     def claim(
@@ -579,27 +591,38 @@ class Store:
         """Write results of claimed deliveries in one transaction, where `owner` holds them."""
         if not outcomes:
             return
+        # One statement, executed for the whole group: this runs once per commit group on the
+        # sending hot path.
+        statement = (
+            update(deliveries)
+            .where(
+                deliveries.c.edition_id == bindparam("b_edition"),
+                deliveries.c.subscriber_id == bindparam("b_subscriber"),
+                deliveries.c.owner == owner,
+            )
+            .values(
+                state=bindparam("b_state"),
+                last_reply=bindparam("b_reply"),
+                next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+                sent_at=bindparam("b_sent", type_=UTCDateTime()),
+                owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+        rows = [
+            {
+                "b_edition": item.edition_id,
+                "b_subscriber": item.subscriber_id,
+                "b_state": str(item.state),
+                "b_reply": item.reply[:1000],
+                "b_next": item.next_attempt_at,
+                "b_sent": now if item.state == DeliveryState.SENT else None,
+            }
+            for item in outcomes
+        ]
         with self._tx() as tx:
-            for item in outcomes:
-                values: dict[str, Any] = {
-                    "state": item.state,
-                    "last_reply": item.reply[:1000],
-                    "next_attempt_at": item.next_attempt_at,
-                    "owner": None,
-                    "lease_expires_at": None,
-                    "updated_at": now,
-                }
-                if item.state == DeliveryState.SENT:
-                    values["sent_at"] = now
-                tx.execute(
-                    update(deliveries)
-                    .where(
-                        deliveries.c.edition_id == item.edition_id,
-                        deliveries.c.subscriber_id == item.subscriber_id,
-                        deliveries.c.owner == owner,
-                    )
-                    .values(**values)
-                )
+            tx.execute(statement, rows)
 
     def release(self, claims: Sequence[Claim], *, owner: str, now: datetime) -> None:
         """Give unsent claims back to the queue (a clean stop before SMTP was tried)."""
@@ -660,15 +683,7 @@ class Store:
         counts = dict.fromkeys(("new", "revised", "updated", "unchanged"), 0)
         with self._tx() as tx:
             for key, item in items:
-                values: dict[str, Any] = {
-                    "title": item.title,
-                    "summary": item.summary,
-                    "section": item.section,
-                    "url": item.url,
-                    "image_url": item.image_url,
-                    "image_alt": item.image_alt,
-                    "author": item.author,
-                }
+                values = _content(item)
                 row = (
                     tx.execute(
                         select(articles).where(
