@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,10 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from digest.config import ListSettings, Settings
-from digest.delivery import DeliveryOptions, DeliveryReport, deliver
+from digest.delivery import DeliveryOptions, DeliveryReport, Watch, deliver
 from digest.dkim import build_signer
 from digest.errors import NotFoundError, PausedError
 from digest.models import Edition, EditionStatus, Subscriber
+from digest.people import normalise_address
 from digest.pipeline import (
     Draft,
     draft_edition,
@@ -97,7 +97,9 @@ class App:
             self.settings, self.store, self.renderer, mailing_list, now=now
         )
 
-    def send(self, list_slug: str, *, now: datetime, dry_run: bool = False) -> SendResult:
+    def send(
+        self, list_slug: str, *, now: datetime, dry_run: bool = False, watch: Watch | None = None
+    ) -> SendResult:
         """Make today's edition if needed, queue every active subscriber, deliver what is due."""
         mailing_list = self.settings.list(list_slug)
         found = self._edition_or_draft(mailing_list, now)
@@ -129,11 +131,11 @@ class App:
             ),
             now=now,
         )
-        result.report = self.deliver(edition, now=now)
+        result.report = self.deliver(edition, now=now, watch=watch)
         return result
 
     def deliver(
-        self, edition: Edition, *, now: datetime, stop: threading.Event | None = None
+        self, edition: Edition, *, now: datetime, watch: Watch | None = None
     ) -> DeliveryReport:
         """Send what is due of a stored edition through the configured relay."""
         mailing_list = self.settings.list(edition.list_slug)
@@ -166,27 +168,29 @@ class App:
             connect=lambda: SMTPConnection(self.settings.smtp),
             clock=_clock_from(now),
             options=options,
-            stop=stop,
+            watch=watch,
             sign=self.signer.sign if self.signer else None,
         )
 
-    def resume(self, edition_id: int, *, now: datetime) -> DeliveryReport:
+    def resume(
+        self, edition_id: int, *, now: datetime, watch: Watch | None = None
+    ) -> DeliveryReport:
         """Restart a paused (or interrupted) edition where it stopped."""
         edition = self.store.edition_by_id(edition_id)
         self.store.set_edition_status(edition.id, EditionStatus.SENDING)
-        return self.deliver(edition, now=now)
+        return self.deliver(edition, now=now, watch=watch)
 
-    def retry_failed(self, edition_id: int, *, now: datetime) -> tuple[int, DeliveryReport]:
+    def retry_failed(
+        self, edition_id: int, *, now: datetime, watch: Watch | None = None
+    ) -> tuple[int, DeliveryReport]:
         """Queue an edition's failed deliveries again on purpose, and send them."""
         edition = self.store.edition_by_id(edition_id)
         requeued = self.store.requeue_failed(edition.id, now=now)
         self.store.set_edition_status(edition.id, EditionStatus.SENDING)
-        return requeued, self.deliver(edition, now=now)
+        return requeued, self.deliver(edition, now=now, watch=watch)
 
     def test_send(self, list_slug: str, *, to: str, now: datetime) -> Reply:
         """Send the edition as it stands to one address; the ledger is not touched."""
-        from digest.people import normalise_address
-
         address = normalise_address(to)
         mailing_list = self.settings.list(list_slug)
         found = self._edition_or_draft(mailing_list, now)

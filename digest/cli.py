@@ -26,6 +26,7 @@ from digest.cli_dkim import dkim_app
 from digest.config import Settings, load_settings, masked
 from digest.delivery import DeliveryReport
 from digest.errors import ConfigError, DigestError
+from digest.progress import watched
 
 app = typer.Typer(
     name="digest",
@@ -139,7 +140,8 @@ def send(
         if not reply.accepted:
             raise typer.Exit(1)
         return
-    result = application.send(list_slug, now=now, dry_run=dry_run)
+    with watched(out) as watch:
+        result = application.send(list_slug, now=now, dry_run=dry_run, watch=watch)
     if result.nothing_new:
         out.print(
             f"{list_slug}: nothing new since the last edition; no email sent "
@@ -176,6 +178,8 @@ def _print_report(prefix: str, report: DeliveryReport) -> None:
         err.print(
             f"  stopped: the relay went away ({report.relay_down}); the rest waits for the next run"
         )
+    if report.stopped:
+        err.print("  stopped on request; what was in flight is recorded, the rest stays queued")
     for problem in report.problems[:10]:
         err.print(f"  {problem}")
 
@@ -190,7 +194,8 @@ def resume(
 
     Example: digest resume 12
     """
-    report = App(_settings()).resume(edition, now=datetime.now(UTC))
+    with watched(out) as watch:
+        report = App(_settings()).resume(edition, now=datetime.now(UTC), watch=watch)
     _print_report(f"edition #{edition}", report)
 
 
@@ -207,7 +212,10 @@ def retry(
     """
     if not failed:
         raise ConfigError("say which deliveries to retry: --failed")
-    requeued, report = App(_settings()).retry_failed(edition, now=datetime.now(UTC))
+    with watched(out) as watch:
+        requeued, report = App(_settings()).retry_failed(
+            edition, now=datetime.now(UTC), watch=watch
+        )
     _print_report(f"edition #{edition}: {requeued} re-queued", report)
 
 

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, NotFoundError
 from digest.models import SMTPSecurity
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -289,8 +289,6 @@ class Settings(BaseSettings):
 
     def list(self, slug: str) -> ListSettings:
         """The configured list called `slug`."""
-        from digest.errors import NotFoundError
-
         for item in self.lists:
             if item.slug == slug:
                 return item

@@ -54,11 +54,26 @@ class DeliveryReport:
     problems: list[str] = field(default_factory=list)
     paused: bool = False
     relay_down: str = ""
+    due: int = 0
+    stopped: bool = False
+
+    @property
+    def done(self) -> int:
+        """How many results this run has recorded."""
+        return sum(self.counts.values())
 
     def add(self, state: DeliveryState, problem: str | None = None) -> None:
         self.counts[state] = self.counts.get(state, 0) + 1
         if problem and len(self.problems) < 100:
             self.problems.append(problem)
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """How the caller follows a run: `stop` ends claiming (SIGTERM); `progress` sees each result."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: Callable[[DeliveryReport], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +167,22 @@ def deliver(
     connect: Callable[[], Transport],
     clock: Callable[[], datetime],
     options: DeliveryOptions,
-    stop: threading.Event | None = None,
+    watch: Watch | None = None,
     sign: Callable[[bytes], bytes] | None = None,
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
     Raises TransportError before claiming anything if the relay cannot be reached at all.
-    Setting `stop` (SIGTERM) ends claiming; what is in flight finishes and is recorded.
+    Setting `watch.stop` (SIGTERM) ends claiming; what is in flight finishes and is recorded,
+    and claims not yet handed to a connection go back to the queue.
     """
     probe = connect()
     probe.open()  # unreachable: TransportError before anything is claimed
     probe.close()
-    stop = stop or threading.Event()
+    watch = watch or Watch()
+    stop = watch.stop
     report = DeliveryReport()
+    report.due = store.due_count(edition, now=clock())
     store.set_edition_status(edition.id, EditionStatus.SENDING)
     jobs: queue.Queue[Claim | None] = queue.Queue(maxsize=options.connections * 2)
     results: queue.Queue[_Result] = queue.Queue()
@@ -193,7 +211,14 @@ def deliver(
     ]
     for worker in workers:
         worker.start()
-    ledger = _Ledger(store, edition, options, report, clock)
+    ledger = _Ledger(
+        store=store,
+        edition=edition,
+        options=options,
+        report=report,
+        clock=clock,
+        progress=watch.progress,
+    )
     try:
         while not (stop.is_set() or report.paused or report.relay_down):
             claims = store.claim(
@@ -228,6 +253,7 @@ def deliver(
             worker.join()
         ledger.drain(results, block=False)
         ledger.flush()
+    report.stopped = stop.is_set()
     if report.paused:
         store.set_edition_status(edition.id, EditionStatus.PAUSED)
     elif not any(store.delivery_counts(edition.id).get(state) for state in _OPEN_STATES):
@@ -240,12 +266,15 @@ class _Ledger:
 
     def __init__(
         self,
+        *,
         store: Store,
         edition: Edition,
         options: DeliveryOptions,
         report: DeliveryReport,
         clock: Callable[[], datetime],
+        progress: Callable[[DeliveryReport], None] | None,
     ) -> None:
+        self.progress = progress
         self.store, self.edition, self.options, self.report, self.clock = (
             store,
             edition,
@@ -299,6 +328,8 @@ class _Ledger:
                 self.failures_in_a_row,
             )
         self.report.add(state, problem)
+        if self.progress:
+            self.progress(self.report)
         self.pending.append(
             Outcome(
                 edition_id=claim.edition_id,

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from digest.errors import NotFoundError, StoreError
 from digest.models import (
@@ -80,6 +81,24 @@ def _article(row: RowMapping) -> Article:
         author=row["author"],
         lead=bool(row["lead"]),
         body=tuple(BodyBlock(kind=b["kind"], text=b["text"]) for b in row["body"] or ()),
+    )
+
+
+def _due(edition_id: int, now: datetime) -> ColumnElement[bool]:
+    """Deliveries to hand out now: queued, deferred or unknown and due, or with a dead lease."""
+    return and_(
+        deliveries.c.edition_id == edition_id,
+        or_(
+            deliveries.c.state == DeliveryState.QUEUED,
+            and_(
+                deliveries.c.state.in_((DeliveryState.DEFERRED, DeliveryState.UNKNOWN)),
+                deliveries.c.next_attempt_at <= now,
+            ),
+            and_(
+                deliveries.c.state == DeliveryState.SENDING,
+                deliveries.c.lease_expires_at <= now,
+            ),
+        ),
     )
 
 
@@ -494,6 +513,11 @@ class Store:
                 after = ids[-1]
         return added
 
+    def due_count(self, edition: Edition, *, now: datetime) -> int:
+        """How many of the edition's deliveries are due now."""
+        with self._tx() as tx:
+            return int(tx.execute(select(func.count()).where(_due(edition.id, now))).scalar_one())
+
     def claim(
         self, edition: Edition, *, owner: str, limit: int, lease: timedelta, now: datetime
     ) -> list[Claim]:
@@ -502,20 +526,7 @@ class Store:
         Due means queued, deferred and due, or sending with an expired lease (its owner died).
         A subscriber who left the list since queueing is marked skipped, not sent.
         """
-        due = and_(
-            deliveries.c.edition_id == edition.id,
-            or_(
-                deliveries.c.state == DeliveryState.QUEUED,
-                and_(
-                    deliveries.c.state.in_((DeliveryState.DEFERRED, DeliveryState.UNKNOWN)),
-                    deliveries.c.next_attempt_at <= now,
-                ),
-                and_(
-                    deliveries.c.state == DeliveryState.SENDING,
-                    deliveries.c.lease_expires_at <= now,
-                ),
-            ),
-        )
+        due = _due(edition.id, now)
         with self._tx() as tx:
             list_id = self._list_id(tx, edition.list_slug)
             picked = tx.execute(
