@@ -15,7 +15,7 @@ LAYERS: dict[str, int] = {
     "feeds": 2, "feed_formats": 2, "pacing": 2, "dkim": 2, "bounces": 2,
     "transport": 3, "replies": 3, "fetching": 3,
     "pipeline": 4, "delivery": 4, "seeding": 4, "app": 4, "ingest": 4,
-    "cli": 5, "capture": 5, "cli_articles": 5, "cli_dkim": 5, "__main__": 5,
+    "cli": 5, "progress": 5, "capture": 5, "cli_articles": 5, "cli_dkim": 5, "__main__": 5,
 }  # fmt: skip
 
 
