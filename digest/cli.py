@@ -314,6 +314,11 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
             e.subject,
         )
     out.print(table)
+    for item in summaries:
+        if item.recent_errors:
+            out.print(f"recent errors of edition #{item.edition.id} ({item.edition.list_slug}):")
+            for line in item.recent_errors:
+                out.print(f"  {line}", markup=False)
 
 
 app.add_typer(articles_app, name="articles")

@@ -36,6 +36,7 @@ from digest.schema import (
 )
 
 _QUEUE_PAGE = 2000
+_RECENT_ERRORS = 3
 SUPPRESSED = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
 
 
@@ -66,6 +67,7 @@ class EditionSummary:
 
     edition: Edition
     counts: dict[str, int]
+    recent_errors: tuple[str, ...] = ()
 
 
 def _article(row: RowMapping) -> Article:
@@ -460,8 +462,28 @@ class Store:
                 .group_by(deliveries.c.edition_id, deliveries.c.state)
             ):
                 counts[edition_id][state] = n
+            trouble = (DeliveryState.FAILED, DeliveryState.DEFERRED, DeliveryState.UNKNOWN)
+            errors = {
+                edition_id: tuple(
+                    f"{email}: {state}: {reply}"
+                    for email, state, reply in tx.execute(
+                        select(subscribers.c.email, deliveries.c.state, deliveries.c.last_reply)
+                        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                        .where(
+                            deliveries.c.edition_id == edition_id, deliveries.c.state.in_(trouble)
+                        )
+                        .order_by(deliveries.c.updated_at.desc())
+                        .limit(_RECENT_ERRORS)
+                    )
+                )
+                for edition_id in counts
+            }
         return [
-            EditionSummary(edition=_edition(row, row["slug"]), counts=counts[row["id"]])
+            EditionSummary(
+                edition=_edition(row, row["slug"]),
+                counts=counts[row["id"]],
+                recent_errors=errors[row["id"]],
+            )
             for row in rows
         ]
 

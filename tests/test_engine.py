@@ -100,3 +100,22 @@ def test_every_message_is_dkim_signed_over_the_bytes_sent(
         assert dkim.verify(message.data, dnsfunc=dns)
         tampered = message.data.replace(b"/u/daily/", b"/u/weekly/", 1)
         assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_status_shows_the_most_recent_errors(
+    app: App, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    server = smtp_server[0]
+    server.refuse["emma.clarke@example.com"] = "451 4.3.0 Try again later"
+    server.refuse["reka.kovary@example.com"] = "550 5.1.1 No such user"
+    app.send("daily", now=NOW)
+    (summary,) = app.status()
+    assert len(summary.recent_errors) == 2
+    assert any(
+        line.startswith("emma.clarke@example.com: deferred: 451 4.3.0")
+        for line in summary.recent_errors
+    )
+    assert any(
+        line.startswith("reka.kovary@example.com: failed: 550 5.1.1")
+        for line in summary.recent_errors
+    )
