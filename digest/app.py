@@ -63,6 +63,20 @@ class PreviewFiles:
     stored: bool
 
 
+def _is_dead_here(owner: str) -> bool:
+    """True for a claim owner that ran on this host and whose process is gone."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def owner_name() -> str:
     """Who holds a claim: host and process, so a stale lease can be traced."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -139,6 +153,10 @@ class App:
     ) -> DeliveryReport:
         """Send what is due of a stored edition through the configured relay."""
         mailing_list = self.settings.list(edition.list_slug)
+        # A sender killed on this machine need not wait out its leases: its claims are due now.
+        for owner in self.store.sending_owners(edition.id):
+            if _is_dead_here(owner):
+                self.store.expire_leases(edition.id, owner, now=now)
         d = self.settings.delivery
         options = DeliveryOptions(
             owner=owner_name(),

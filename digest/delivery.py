@@ -181,10 +181,9 @@ def deliver(
     probe.close()
     watch = watch or Watch()
     stop = watch.stop
-    report = DeliveryReport()
-    report.due = store.due_count(edition, now=clock())
+    report = DeliveryReport(due=store.due_count(edition, now=clock()))
     store.set_edition_status(edition.id, EditionStatus.SENDING)
-    jobs: queue.Queue[Claim | None] = queue.Queue(maxsize=options.connections * 2)
+    jobs: queue.Queue[Claim | None] = queue.Queue()
     results: queue.Queue[_Result] = queue.Queue()
     pacer = Pacer(
         rate=options.rate_per_second,
@@ -219,8 +218,16 @@ def deliver(
         clock=clock,
         progress=watch.progress,
     )
+    # At most this many messages are handed out and not yet committed as results: the most a
+    # crash can send twice.
+    window = options.commit_group + options.connections
+    handed = 0
+
+    def halted() -> bool:
+        return stop.is_set() or report.paused or bool(report.relay_down)
+
     try:
-        while not (stop.is_set() or report.paused or report.relay_down):
+        while not halted():
             claims = store.claim(
                 edition,
                 owner=options.owner,
@@ -230,28 +237,27 @@ def deliver(
             )
             if not claims:
                 break
-            handed = 0
-            for claim in claims:
-                if stop.is_set() or report.paused or report.relay_down:
+            for index, claim in enumerate(claims):
+                while handed - ledger.committed >= window and not halted():
+                    ledger.drain(results, block=True, until=ledger.done + 1)
+                if halted():
+                    store.release(claims[index:], owner=options.owner, now=clock())
                     break
-                while True:  # hand over, recording results as they come so the queue keeps moving
-                    try:
-                        jobs.put(claim, timeout=0.05)
-                        break
-                    except queue.Full:
-                        ledger.drain(results, block=False)
+                jobs.put(claim)
                 handed += 1
                 ledger.drain(results, block=False)
-            ledger.expect += handed
-            if handed < len(claims):
-                store.release(claims[handed:], owner=options.owner, now=clock())
-            ledger.drain(results, block=True, until=ledger.expect)
+        while ledger.done < handed and not halted():  # let the last claims finish
+            ledger.drain(results, block=True, until=ledger.done + 1)
     finally:
+        # Claims not yet picked up by a connection go back to the queue; the rest finish.
+        unsent = _take_all(jobs)
+        store.release(unsent, owner=options.owner, now=clock())
+        handed -= len(unsent)
         for _ in workers:
             jobs.put(None)
+        ledger.drain(results, block=True, until=handed)
         for worker in workers:
             worker.join()
-        ledger.drain(results, block=False)
         ledger.flush()
     report.stopped = stop.is_set()
     if report.paused:
@@ -259,6 +265,18 @@ def deliver(
     elif not any(store.delivery_counts(edition.id).get(state) for state in _OPEN_STATES):
         store.set_edition_status(edition.id, EditionStatus.DONE)
     return report
+
+
+def _take_all(jobs: queue.Queue[Claim | None]) -> list[Claim]:
+    """Empty the job queue, returning the claims no connection picked up."""
+    taken: list[Claim] = []
+    while True:
+        try:
+            item = jobs.get_nowait()
+        except queue.Empty:
+            return taken
+        if item is not None:
+            taken.append(item)
 
 
 class _Ledger:
@@ -283,8 +301,8 @@ class _Ledger:
             clock,
         )
         self.pending: list[Outcome] = []
-        self.expect = 0
         self.done = 0
+        self.committed = 0
         self.failures_in_a_row = 0
 
     def drain(self, results: queue.Queue[_Result], *, block: bool, until: int = 0) -> None:
@@ -344,4 +362,5 @@ class _Ledger:
 
     def flush(self) -> None:
         self.store.record(self.pending, owner=self.options.owner, now=self.clock())
+        self.committed += len(self.pending)
         self.pending = []

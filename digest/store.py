@@ -657,6 +657,34 @@ class Store:
         with self._tx() as tx:
             tx.execute(statement, rows)
 
+    def sending_owners(self, edition_id: int) -> set[str]:
+        """Who holds claims on the edition right now."""
+        with self._tx() as tx:
+            return set(
+                tx.execute(
+                    select(deliveries.c.owner)
+                    .where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.state == DeliveryState.SENDING,
+                    )
+                    .distinct()
+                ).scalars()
+            ) - {None}
+
+    def expire_leases(self, edition_id: int, owner: str, *, now: datetime) -> int:
+        """End `owner`'s leases at once (it is known dead), so its claims are due again."""
+        with self._tx() as tx:
+            done = tx.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.state == DeliveryState.SENDING,
+                    deliveries.c.owner == owner,
+                )
+                .values(lease_expires_at=now)
+            )
+            return int(done.rowcount)
+
     def release(self, claims: Sequence[Claim], *, owner: str, now: datetime) -> None:
         """Give unsent claims back to the queue (a clean stop before SMTP was tried)."""
         with self._tx() as tx:
