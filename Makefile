@@ -41,6 +41,7 @@ test: $(BIN)/activate services
 # External services the tests use (installed from Debian's packages when missing).
 services:
 	@command -v smtp-sink >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 check: test
 

@@ -23,19 +23,21 @@ from digest.models import Edition, EditionStatus, Subscriber
 from digest.people import normalise_address
 from digest.pipeline import (
     Draft,
+    Variants,
     draft_edition,
     edition_date,
     message_template,
     recipient,
     stable_message_id,
     store_edition,
-    template_for,
+    unsaved_edition,
 )
 from digest.render import Renderer, fill_slots
 from digest.replies import RetryPolicy
 from digest.schema import make_engine, upgrade
 from digest.seeding import SeedReport, load_seeds
 from digest.store import EditionSummary, Store
+from digest.timing import delivery_hold
 from digest.transport import Reply, SMTPConnection
 
 
@@ -144,6 +146,7 @@ class App:
                 self.settings, list_slug, edition.edition_date, sid
             ),
             now=now,
+            not_before=delivery_hold(mailing_list, built=edition.created_at),
         )
         result.report = self.deliver(edition, now=now, watch=watch)
         return result
@@ -178,7 +181,7 @@ class App:
         return deliver(
             self.store,
             edition,
-            template=template_for(self.settings, edition),
+            templates=Variants(self.settings, self.store, self.renderer, edition),
             recipient=lambda who: recipient(
                 self.settings, edition.list_slug, edition.edition_date, who
             ),
@@ -250,17 +253,16 @@ class App:
                 if people
                 else Subscriber(id=0, email=f"reader@{self.settings.site.mail_domain}")
             )
-        day = found.edition_date
-        nonce = found.slot_nonce
-        template = message_template(
-            self.settings,
-            mailing_list,
-            edition_day=day,
-            subject=found.subject,
-            html=found.html,
-            text=found.text,
-            nonce=nonce,
+        edition = found if isinstance(found, Edition) else unsaved_edition(found, now=now)
+        day, nonce = edition.edition_date, edition.slot_nonce
+        chosen = Variants(self.settings, self.store, self.renderer, edition).variant(
+            self.store.subscription_sections(who.id, list_slug) if who.id else None
         )
+        if chosen is None:
+            raise NotFoundError(
+                f"{who.email} chose sections with nothing in this edition; nothing would be sent"
+            )
+        template = chosen.template
         personal = recipient(self.settings, list_slug, day, who)
         url = template.identity.unsubscribe_url(personal.unsubscribe_token)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -274,14 +276,16 @@ class App:
         )
         files.html.write_text(
             fill_slots(
-                found.html,
+                chosen.html,
                 nonce,
                 {"greeting": html.escape(personal.greeting_name), "unsubscribe": html.escape(url)},
             ),
             encoding="utf-8",
         )
         files.text.write_text(
-            fill_slots(found.text, nonce, {"greeting": personal.greeting_name, "unsubscribe": url}),
+            fill_slots(
+                chosen.text, nonce, {"greeting": personal.greeting_name, "unsubscribe": url}
+            ),
             encoding="utf-8",
         )
         data = template.personalise(personal, date=now)

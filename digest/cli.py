@@ -22,10 +22,15 @@ from rich.table import Table
 from digest.app import App
 from digest.capture import Captured, CaptureServer
 from digest.cli_articles import articles_app
+from digest.cli_bounces import bounces
 from digest.cli_dkim import dkim_app
+from digest.cli_run import run, show_schedule
+from digest.cli_subscribers import subscribers_app
+from digest.cli_web import unsubscribe_mail, web
 from digest.config import Settings, load_settings, masked
 from digest.delivery import DeliveryReport
 from digest.errors import ConfigError, DigestError
+from digest.inbound import unsubscribe_hook
 from digest.progress import watched
 
 app = typer.Typer(
@@ -263,11 +268,15 @@ def capture(
 
     Example: digest capture --port 8025 --dir var/mail
     """
-    settings = _settings().capture
+    everything = _settings()
+    settings = everything.capture
     folder = directory or settings.directory
+    # Mail to the mailto: unsubscribe address is acted on, as a real inbound handler would.
+    unsubscribe = unsubscribe_hook(everything)
 
     def show(item: Captured) -> None:
         out.print(f"{item.path}  {item.sender} -> {', '.join(item.recipients)}  {item.subject}")
+        unsubscribe(item)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -282,11 +291,14 @@ def capture(
 
 @app.command()
 def status(limit: Annotated[int, typer.Option(help="How many editions to show.")] = 20) -> None:
-    """Show the newest editions and their deliveries by state.
+    """Show each list's next and last run, missed editions, and the newest editions'
+    deliveries by state.
 
     Example: digest status --limit 5
     """
-    summaries = App(_settings()).status(limit=limit)
+    application = App(_settings())
+    show_schedule(out, application, now=datetime.now(UTC))
+    summaries = application.status(limit=limit)
     if not summaries:
         out.print("no editions yet")
         return
@@ -323,6 +335,11 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
 
 app.add_typer(articles_app, name="articles")
 app.add_typer(dkim_app, name="dkim")
+app.add_typer(subscribers_app, name="subscribers")
+app.command("bounces")(bounces)
+app.command("run")(run)
+app.command()(web)
+app.command("unsubscribe-mail")(unsubscribe_mail)
 
 
 def main() -> None:

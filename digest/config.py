@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +70,29 @@ class SiteSettings(_Section):
     greeting_fallback: str = "reader"
     unsubscribe_key_id: int = Field(default=1, ge=0, le=255)
     feedback_sender_id: str = Field(default="budapestpost", pattern=r"^[A-Za-z0-9._-]{5,15}$")
+    # Retired keys by key id: links they signed keep working after a rotation.
+    previous_unsubscribe_secrets: dict[int, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("previous_unsubscribe_secrets")
+    @classmethod
+    def _key_ids(cls, value: dict[int, SecretStr]) -> dict[int, SecretStr]:
+        if any(not 0 <= key_id <= 255 for key_id in value):
+            raise ValueError("key ids are 0-255")
+        return value
+
+    @model_validator(mode="after")
+    def _current_key_not_retired(self) -> SiteSettings:
+        if self.unsubscribe_key_id in self.previous_unsubscribe_secrets:
+            raise ValueError("unsubscribe_key_id must not also be a previous key id")
+        return self
+
+    def unsubscribe_secrets(self) -> dict[int, bytes]:
+        """Every key that may have signed a link, by key id: the current one and the retired."""
+        ring = {
+            k: v.get_secret_value().encode() for k, v in self.previous_unsubscribe_secrets.items()
+        }
+        ring[self.unsubscribe_key_id] = self.unsubscribe_secret.get_secret_value().encode()
+        return ring
 
     @field_validator("base_url")
     @classmethod
@@ -99,6 +123,22 @@ class ListSettings(_Section):
     from_address: str = "newsletter@budapestpost.example"
     reply_to: str | None = None
     send_when_empty: bool = False
+    grace_hours: float = Field(default=6.0, gt=0, le=24 * 7)
+    deliver_at: time | None = None
+    per_subscriber_timezone: bool = False
+
+    @field_validator("deliver_at")
+    @classmethod
+    def _local_time(cls, value: time | None) -> time | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("give a local time such as 07:00; the zone comes from the list")
+        return value
+
+    @model_validator(mode="after")
+    def _hold_needs_a_time(self) -> ListSettings:
+        if self.per_subscriber_timezone and self.deliver_at is None:
+            raise ValueError("per_subscriber_timezone needs deliver_at (such as 07:00)")
+        return self
 
     @field_validator("slug")
     @classmethod
@@ -145,6 +185,13 @@ class ListSettings(_Section):
         return ZoneInfo(self.timezone)
 
 
+class SchedulerSettings(_Section):
+    """`digest run`: how often it looks for due work, and how far back."""
+
+    sweep_seconds: float = Field(default=60.0, gt=0)
+    recent_hours: float = Field(default=48.0, gt=0)
+
+
 class DeliverySettings(_Section):
     """How fast and how carefully the engine sends."""
 
@@ -182,6 +229,12 @@ class DkimSettings(_Section):
         if self.private_key is not None and not (self.domain and self.selector):
             raise ValueError("domain and selector must be set when private_key is")
         return self
+
+
+class BouncesSettings(_Section):
+    """What `digest bounces` does with soft bounces (hard ones suppress at once)."""
+
+    soft_bounce_limit: int = Field(default=3, ge=1, le=100)
 
 
 class FeedRules(_Section):
@@ -247,6 +300,32 @@ class FeedsSettings(_Section):
         return value
 
 
+class WebSettings(_Section):
+    """`digest web`: sign-up, confirmation, unsubscribe, preferences, archive, editor preview."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    editor_token: SecretStr = SecretStr("")
+    signups_per_ip_per_hour: int = Field(default=10, ge=1)
+    signups_per_address_per_hour: int = Field(default=3, ge=1)
+    unsubscribes_per_ip_per_minute: int = Field(default=300, ge=1)
+    confirm_hours: float = Field(default=72.0, gt=0)
+    confirmation_from_name: str = "Budapest Post subscriptions"
+    confirmation_from: str = "subscriptions@budapestpost.example"
+
+    @field_validator("confirmation_from")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _ADDRESS.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("confirmation_from_name")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return _safe_header_text(value)
+
+
 class Settings(BaseSettings):
     """Everything `digest` can be told; see config/digest.toml for each key's meaning."""
 
@@ -263,8 +342,11 @@ class Settings(BaseSettings):
     capture: CaptureSettings = CaptureSettings()
     delivery: DeliverySettings = DeliverySettings()
     dkim: DkimSettings = DkimSettings()
+    bounces: BouncesSettings = BouncesSettings()
     lists: tuple[ListSettings, ...] = ()
     feeds: FeedsSettings = FeedsSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("lists")
     @classmethod

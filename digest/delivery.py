@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from digest.errors import TransportError
+from digest.errors import DigestError, TransportError
 from digest.message import MessageTemplate, Recipient
 from digest.models import DeliveryState, Edition, EditionStatus, Subscriber
 from digest.pacing import Pacer
@@ -94,6 +94,12 @@ class DeliveryOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class _Job:
+    claim: Claim
+    template: MessageTemplate
+
+
+@dataclass(frozen=True, slots=True)
 class _Result:
     claim: Claim
     reply: Reply
@@ -106,9 +112,9 @@ class _Worker(threading.Thread):
         self,
         *,
         connect: Callable[[], Transport],
-        jobs: queue.Queue[Claim | None],
+        jobs: queue.Queue[_Job | None],
         results: queue.Queue[_Result],
-        build: Callable[[Claim], bytes],
+        build: Callable[[_Job], bytes],
         envelope_from: str,
         pacer: Pacer,
         options: DeliveryOptions,
@@ -136,32 +142,37 @@ class _Worker(threading.Thread):
 
     def run(self) -> None:
         try:
-            while (claim := self.jobs.get()) is not None:
-                try:
-                    transport = self._session()
-                except TransportError as exc:
-                    self.transport = None
-                    self.results.put(_Result(claim, Reply(0, str(exc), Stage.CONNECT)))
-                    continue
-                self.pacer.wait()
-                self.results.put(
-                    _Result(
-                        claim,
-                        transport.send(
-                            self.envelope_from, claim.subscriber.email, self.build(claim)
-                        ),
-                    )
-                )
+            while (job := self.jobs.get()) is not None:
+                # Every job gets exactly one result, whatever happens: the run waits for it.
+                self.results.put(_Result(job.claim, self._attempt(job)))
         finally:
             if self.transport is not None:
                 self.transport.close()
+
+    def _attempt(self, job: _Job) -> Reply:
+        try:
+            data = self.build(job)
+        except DigestError as exc:  # e.g. a name that cannot go into a header
+            return Reply(0, str(exc), Stage.PREPARE)
+        try:
+            transport = self._session()
+        except TransportError as exc:
+            self.transport = None
+            return Reply(0, str(exc), Stage.CONNECT)
+        self.pacer.wait()
+        try:
+            return transport.send(self.envelope_from, job.claim.subscriber.email, data)
+        except Exception as exc:  # a bug must not hang the run; the message may have gone
+            log.exception("unexpected error sending to %s", job.claim.subscriber.email)
+            transport.close()
+            return Reply(0, repr(exc), Stage.DOT)
 
 
 def deliver(
     store: Store,
     edition: Edition,
     *,
-    template: MessageTemplate,
+    templates: Callable[[tuple[str, ...] | None], MessageTemplate | None],
     recipient: Callable[[Subscriber], Recipient],
     envelope_from: str,
     connect: Callable[[], Transport],
@@ -171,6 +182,8 @@ def deliver(
     sign: Callable[[bytes], bytes] | None = None,
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
+
+    `templates(sections)` gives the message for a subscriber's section choice (None: all).
 
     Raises TransportError before claiming anything if the relay cannot be reached at all.
     Setting `watch.stop` (SIGTERM) ends claiming; what is in flight finishes and is recorded,
@@ -183,33 +196,21 @@ def deliver(
     stop = watch.stop
     report = DeliveryReport(due=store.due_count(edition, now=clock()))
     store.set_edition_status(edition.id, EditionStatus.SENDING)
-    jobs: queue.Queue[Claim | None] = queue.Queue()
+    jobs: queue.Queue[_Job | None] = queue.Queue()
     results: queue.Queue[_Result] = queue.Queue()
-    pacer = Pacer(
-        rate=options.rate_per_second,
-        hourly_cap=options.hourly_cap,
-        clock=time.monotonic,
-        sleep=time.sleep,
-    )
 
-    def build(claim: Claim) -> bytes:
-        data = template.personalise(recipient(claim.subscriber), date=clock())
+    def build(job: _Job) -> bytes:
+        data = job.template.personalise(recipient(job.claim.subscriber), date=clock())
         return sign(data) if sign else data  # DKIM goes last, over the exact bytes sent
 
-    workers = [
-        _Worker(
-            connect=connect,
-            jobs=jobs,
-            results=results,
-            build=build,
-            envelope_from=envelope_from,
-            pacer=pacer,
-            options=options,
-        )
-        for _ in range(options.connections)
-    ]
-    for worker in workers:
-        worker.start()
+    workers = _start_workers(
+        connect=connect,
+        jobs=jobs,
+        results=results,
+        build=build,
+        envelope_from=envelope_from,
+        options=options,
+    )
     ledger = _Ledger(
         store=store,
         edition=edition,
@@ -243,8 +244,12 @@ def deliver(
                 if halted():
                     store.release(claims[index:], owner=options.owner, now=clock())
                     break
-                jobs.put(claim)
+                template = templates(claim.sections)
                 handed += 1
+                if template is None:  # their sections have nothing today
+                    ledger.skip(claim, "no article in the subscriber's chosen sections")
+                    continue
+                jobs.put(_Job(claim, template))
                 ledger.drain(results, block=False)
         while ledger.done < handed and not halted():  # let the last claims finish
             ledger.drain(results, block=True, until=ledger.done + 1)
@@ -267,7 +272,40 @@ def deliver(
     return report
 
 
-def _take_all(jobs: queue.Queue[Claim | None]) -> list[Claim]:
+def _start_workers(
+    *,
+    connect: Callable[[], Transport],
+    jobs: queue.Queue[_Job | None],
+    results: queue.Queue[_Result],
+    build: Callable[[_Job], bytes],
+    envelope_from: str,
+    options: DeliveryOptions,
+) -> list[_Worker]:
+    """One thread per connection, sharing one pacer so the rate limit holds for the run."""
+    pacer = Pacer(
+        rate=options.rate_per_second,
+        hourly_cap=options.hourly_cap,
+        clock=time.monotonic,
+        sleep=time.sleep,
+    )
+    workers = [
+        _Worker(
+            connect=connect,
+            jobs=jobs,
+            results=results,
+            build=build,
+            envelope_from=envelope_from,
+            pacer=pacer,
+            options=options,
+        )
+        for _ in range(options.connections)
+    ]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def _take_all(jobs: queue.Queue[_Job | None]) -> list[Claim]:
     """Empty the job queue, returning the claims no connection picked up."""
     taken: list[Claim] = []
     while True:
@@ -276,7 +314,7 @@ def _take_all(jobs: queue.Queue[Claim | None]) -> list[Claim]:
         except queue.Empty:
             return taken
         if item is not None:
-            taken.append(item)
+            taken.append(item.claim)
 
 
 class _Ledger:
@@ -355,6 +393,21 @@ class _Ledger:
                 state=state,
                 reply=str(reply),
                 next_attempt_at=retry_at,
+            )
+        )
+        if len(self.pending) >= self.options.commit_group:
+            self.flush()
+
+    def skip(self, claim: Claim, reason: str) -> None:
+        """Record a claim that needs no message."""
+        self.done += 1
+        self.report.add(DeliveryState.SKIPPED)
+        self.pending.append(
+            Outcome(
+                edition_id=claim.edition_id,
+                subscriber_id=claim.subscriber.id,
+                state=DeliveryState.SKIPPED,
+                reply=reason,
             )
         )
         if len(self.pending) >= self.options.commit_group:

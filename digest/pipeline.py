@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from digest.config import ListSettings, Settings
 from digest.message import ListIdentity, MessageTemplate, Recipient, Sender
-from digest.models import Edition, Subscriber
+from digest.models import Article, Edition, Subscriber
 from digest.render import EditionFacts, Renderer, SiteView
-from digest.selection import Selection, select_articles
+from digest.selection import Selection, restrict, select_articles
 from digest.store import Store
 from digest.tokens import message_id, unsubscribe_token
 
@@ -52,8 +53,13 @@ def slot_nonce(settings: Settings, list_slug: str, day: date) -> str:
     ).hexdigest()[:16]
 
 
-def facts(settings: Settings, mailing_list: ListSettings) -> EditionFacts:
-    """What the renderer needs to know about the site and the list."""
+def archive_path(list_slug: str, day: date) -> str:
+    """The stable path of a sent edition on the web app: /archive/<list>/<YYYY-MM-DD>."""
+    return f"/archive/{list_slug}/{day.isoformat()}"
+
+
+def facts(settings: Settings, mailing_list: ListSettings, day: date) -> EditionFacts:
+    """What the renderer needs to know about the site and the list for the edition of `day`."""
     site = settings.site
     host = urlsplit(site.base_url).hostname or site.base_url
     why = (
@@ -73,6 +79,7 @@ def facts(settings: Settings, mailing_list: ListSettings) -> EditionFacts:
         why=why,
         subject_template=mailing_list.subject,
         zone=mailing_list.zone,
+        archive_url=site.base_url + archive_path(mailing_list.slug, day),
     )
 
 
@@ -99,7 +106,7 @@ def draft_edition(
     )
     nonce = slot_nonce(settings, mailing_list.slug, day)
     rendered = renderer.render(
-        selection, facts=facts(settings, mailing_list), edition_date=day, nonce=nonce
+        selection, facts=facts(settings, mailing_list, day), edition_date=day, nonce=nonce
     )
     return Draft(
         list_slug=mailing_list.slug,
@@ -171,6 +178,83 @@ def template_for(settings: Settings, edition: Edition) -> MessageTemplate:
         html=edition.html,
         text=edition.text,
         nonce=edition.slot_nonce,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One rendering of an edition: the bodies (with slot markers) and their message template."""
+
+    html: str
+    text: str
+    template: MessageTemplate
+
+
+class Variants:
+    """An edition's renderings, one per distinct section choice, made on first use.
+
+    A subscriber who picked sections gets the edition cut down to them; rendering happens
+    once per distinct choice, never per subscriber. No choice means every section.
+    """
+
+    def __init__(
+        self, settings: Settings, store: Store, renderer: Renderer, edition: Edition
+    ) -> None:
+        self.settings, self.store, self.renderer, self.edition = settings, store, renderer, edition
+        full = Variant(edition.html, edition.text, template_for(settings, edition))
+        self._made: dict[frozenset[str] | None, Variant | None] = {None: full}
+        self._articles: list[Article] | None = None
+
+    def variant(self, sections: Sequence[str] | None) -> Variant | None:
+        """The rendering for this choice; None if it leaves nothing to send."""
+        key = frozenset(name.casefold() for name in sections) if sections else None
+        if key not in self._made:
+            self._made[key] = self._render(key or frozenset())
+        return self._made[key]
+
+    def __call__(self, sections: tuple[str, ...] | None) -> MessageTemplate | None:
+        """The message template for a subscriber with this choice (what delivery needs)."""
+        chosen = self.variant(sections)
+        return chosen.template if chosen else None
+
+    def _render(self, sections: frozenset[str]) -> Variant | None:
+        if self._articles is None:
+            self._articles = self.store.articles_by_id(self.edition.article_ids)
+        selection = restrict(self._articles, sections)
+        if not selection:
+            return None
+        mailing_list = self.settings.list(self.edition.list_slug)
+        rendered = self.renderer.render(
+            selection,
+            facts=facts(self.settings, mailing_list, self.edition.edition_date),
+            edition_date=self.edition.edition_date,
+            nonce=self.edition.slot_nonce,
+        )
+        template = message_template(
+            self.settings,
+            mailing_list,
+            edition_day=self.edition.edition_date,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            nonce=rendered.nonce,
+        )
+        return Variant(rendered.html, rendered.text, template)
+
+
+def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
+    """A draft seen as an edition (number 0, never stored), for previews."""
+    return Edition(
+        id=0,
+        list_slug=draft.list_slug,
+        edition_date=draft.edition_date,
+        created_at=now,
+        cutoff=draft.cutoff,
+        subject=draft.subject,
+        html=draft.html,
+        text=draft.text,
+        article_ids=tuple(article.id for article in draft.selection.articles),
+        slot_nonce=draft.slot_nonce,
     )
 
 

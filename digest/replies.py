@@ -41,6 +41,8 @@ def enhanced_code(text: str, code: int = 0) -> tuple[int, int, int] | None:
 
 def judge(reply: Reply) -> Verdict:
     """Classify one reply."""
+    if reply.stage == Stage.PREPARE:
+        return Verdict.REJECTED  # bad data for this subscriber: retrying would not help
     if reply.code == 0:
         return Verdict.UNCERTAIN if reply.stage == Stage.DOT else Verdict.RETRY
     if reply.accepted:

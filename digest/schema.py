@@ -26,10 +26,13 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.schema import CreateColumn
 
 from digest.errors import ConfigError, StoreError
 
@@ -102,6 +105,9 @@ subscribers = Table(
     Column("locale", String(35), nullable=False, default=""),
     Column("timezone", String(64), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    # Soft bounces in a row (`digest bounces`), and when the last counted one was sent.
+    Column("soft_bounces", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("soft_bounced_at", UTCDateTime),
 )
 
 subscriptions = Table(
@@ -162,6 +168,49 @@ feed_state = Table(
     Column("last_error", Text),
 )
 
+# One row per bounce event `digest bounces` applied, so reading a mailbox again counts nothing
+# twice; also the record of which subscriber, edition and kind each one was.
+bounce_events = Table(
+    "bounce_events",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("subscriber_id", ForeignKey("subscribers.id")),
+    Column("edition_id", ForeignKey("editions.id")),
+    Column("effect", String(20), nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
+    Index("ix_bounce_events_subscriber_edition", "subscriber_id", "edition_id"),
+)
+
+
+def _bounce_tracking(connection: Connection) -> None:
+    """Add the soft-bounce columns to an existing subscribers table, and the events table."""
+    present = {column["name"] for column in inspect(connection).get_columns("subscribers")}
+    for name in ("soft_bounces", "soft_bounced_at"):
+        if name not in present:
+            definition = CreateColumn(subscribers.c[name]).compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE subscribers ADD COLUMN {definition}"))
+    bounce_events.create(connection, checkfirst=True)
+
+
+# One row per slot of a list's schedule that `digest run` handled (ran, nothing new, missed,
+# failed): the newest tells a restarted scheduler what is still due. The key makes two
+# schedulers that handle the same slot leave one record.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("list_id", ForeignKey("lists.id"), primary_key=True),
+    Column("slot", UTCDateTime, primary_key=True),
+    Column("outcome", String(20), nullable=False),
+    Column("edition_id", ForeignKey("editions.id")),
+    Column("detail", Text, nullable=False, default=""),
+    Column("owner", String(100)),
+    Column("recorded_at", UTCDateTime, nullable=False),
+)
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers work during a send; FULL makes each committed ledger row survive power loss.
@@ -195,6 +244,8 @@ def make_engine(database_url: str) -> Engine:
 UPGRADES: list[Callable[[Connection], None]] = [
     metadata.create_all,
     lambda c: feed_state.create(c, checkfirst=True),
+    _bounce_tracking,
+    lambda c: schedule_runs.create(c, checkfirst=True),
 ]
 
 

@@ -77,3 +77,21 @@ def select_articles(
     return Selection(
         lead=lead, sections=tuple(SectionGroup(name, tuple(groups[name])) for name in order)
     )
+
+
+def restrict(articles: Sequence[Article], sections: Collection[str]) -> Selection:
+    """An edition's articles (in reading order) cut down to the chosen sections.
+
+    The first article kept leads; the rest keep their order and grouping. Used for a
+    subscriber who picked sections, so their copy is the edition minus what they left out.
+    """
+    wanted = {name.casefold() for name in sections}
+    kept = [article for article in articles if article.section.casefold() in wanted]
+    if not kept:
+        return Selection(lead=None, sections=())
+    groups: dict[str, list[Article]] = {}
+    for article in kept[1:]:
+        groups.setdefault(article.section, []).append(article)
+    return Selection(
+        lead=kept[0], sections=tuple(SectionGroup(n, tuple(a)) for n, a in groups.items())
+    )

@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection, Row, RowMapping
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -24,13 +25,16 @@ from digest.models import (
     Subscriber,
     SubscriptionStatus,
 )
+from digest.runs import ListRun, RunOutcome
 from digest.schema import (
     UTCDateTime,
     articles,
+    bounce_events,
     deliveries,
     editions,
     feed_state,
     lists,
+    schedule_runs,
     subscribers,
     subscriptions,
 )
@@ -38,6 +42,8 @@ from digest.schema import (
 _QUEUE_PAGE = 2000
 _RECENT_ERRORS = 3
 SUPPRESSED = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
+# Editions whose delivery began: the archive shows these.
+_STARTED = (EditionStatus.SENDING, EditionStatus.DONE, EditionStatus.PAUSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class Claim:
     subscriber: Subscriber
     message_id: str
     attempts: int
+    sections: tuple[str, ...] | None = None  # the subscriber's own choice, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,89 @@ class EditionSummary:
     recent_errors: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """One person to put on one list, as an import row or `digest subscribers add` gives them.
+
+    `email` is already validated; a blank name, locale or time zone leaves the stored one alone.
+    """
+
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    status: SubscriptionStatus
+
+
+class Enrolled(StrEnum):
+    """What putting one person on a list changed."""
+
+    ADDED = "added"  # a new subscription on the list (and a new subscriber, if need be)
+    UPDATED = "updated"  # the status, name, locale or time zone changed
+    UNCHANGED = "unchanged"
+    KEPT = "suppressed kept"  # unsubscribed or bounced on the list: left exactly as it was
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRow:
+    """One subscriber on one list, for `digest subscribers list` and `export`."""
+
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    list_slug: str
+    status: SubscriptionStatus
+    soft_bounces: int
+
+
+class BounceAction(StrEnum):
+    """What the caller of `Store.apply_bounce` wants done for a known subscriber."""
+
+    SUPPRESS = "suppress"  # the mailbox is dead: bounced on every list
+    COUNT = "count"  # a soft bounce: count it; the limit-th in a row suppresses
+    NOTE = "note"  # only remember it (policy bounces are our problem, not the reader's)
+
+
+class BounceEffect(StrEnum):
+    """What `Store.apply_bounce` did."""
+
+    SEEN = "already processed"
+    UNKNOWN = "unknown recipient"
+    SUPPRESSED = "suppressed"
+    COUNTED = "counted"
+    NOTED = "noted"
+
+
+@dataclass(frozen=True, slots=True)
+class BounceEvent:
+    """One recipient's result in one bounce report, ready for `Store.apply_bounce`."""
+
+    key: str  # the same event read twice has the same key
+    source: str  # where it was read, for people
+    recipient: str  # the address the report names; "" when it names none
+    kind: str  # hard, soft or policy (`digest.bounces.BounceKind`)
+    status: str  # the RFC 3463 code
+    action: BounceAction
+    # From the original's Message-ID when it has our shape; trusted only if the ledger holds
+    # that exact Message-ID for that subscriber and edition.
+    message_id: str | None = None
+    list_slug: str | None = None
+    edition_date: date | None = None
+    subscriber_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedBounce:
+    """The result of `Store.apply_bounce`: whom it concerned and what changed."""
+
+    effect: BounceEffect
+    email: str | None = None  # the subscriber's stored address
+    list_slug: str | None = None  # the list and edition of the bounced message, when known
+    edition_date: date | None = None
+    soft_bounces: int = 0  # the count in a row, after this one
+
+
 def _article(row: RowMapping) -> Article:
     return Article(
         id=row["id"],
@@ -86,12 +176,18 @@ def _article(row: RowMapping) -> Article:
     )
 
 
-def _due(edition_id: int, now: datetime) -> ColumnElement[bool]:
-    """Deliveries to hand out now: queued, deferred or unknown and due, or with a dead lease."""
+def _due(edition_id: int | ColumnElement[int], now: datetime) -> ColumnElement[bool]:
+    """Deliveries to hand out now: queued, deferred or unknown and due, or with a dead lease.
+
+    A queued row with a `next_attempt_at` is held until then (a list's `deliver_at`).
+    """
     return and_(
         deliveries.c.edition_id == edition_id,
         or_(
-            deliveries.c.state == DeliveryState.QUEUED,
+            and_(
+                deliveries.c.state == DeliveryState.QUEUED,
+                or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
+            ),
             and_(
                 deliveries.c.state.in_((DeliveryState.DEFERRED, DeliveryState.UNKNOWN)),
                 deliveries.c.next_attempt_at <= now,
@@ -490,11 +586,17 @@ class Store:
     # -- the delivery ledger -----------------------------------------------------------------
 
     def queue_deliveries(
-        self, edition: Edition, *, message_id: Callable[[int], str], now: datetime
+        self,
+        edition: Edition,
+        *,
+        message_id: Callable[[int], str],
+        now: datetime,
+        not_before: Callable[[str], datetime | None] | None = None,
     ) -> int:
         """Add a queued row for every active subscriber not yet in the ledger; returns how many.
 
         `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
+        `not_before(subscriber_timezone)`, if given, holds each row until that time.
         """
         added, after = 0, 0
         with self._tx() as tx:
@@ -503,9 +605,10 @@ class Store:
                 deliveries.c.edition_id == edition.id
             )
             # Page by subscriber id so memory stays flat however long the list is.
-            while ids := list(
+            while rows := list(
                 tx.execute(
-                    select(subscriptions.c.subscriber_id)
+                    select(subscriptions.c.subscriber_id, subscribers.c.timezone)
+                    .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
                     .where(
                         subscriptions.c.list_id == list_id,
                         subscriptions.c.status == SubscriptionStatus.ACTIVE,
@@ -514,7 +617,7 @@ class Store:
                     )
                     .order_by(subscriptions.c.subscriber_id)
                     .limit(_QUEUE_PAGE)
-                ).scalars()
+                ).all()
             ):
                 tx.execute(
                     self._insert_ignore(deliveries),
@@ -525,14 +628,15 @@ class Store:
                             "state": DeliveryState.QUEUED,
                             "attempts": 0,
                             "message_id": message_id(sid),
+                            "next_attempt_at": not_before(zone) if not_before else None,
                             "created_at": now,
                             "updated_at": now,
                         }
-                        for sid in ids
+                        for sid, zone in rows
                     ],
                 )
-                added += len(ids)
-                after = ids[-1]
+                added += len(rows)
+                after = rows[-1].subscriber_id
         return added
 
     def due_count(self, edition: Edition, *, now: datetime) -> int:
@@ -557,6 +661,7 @@ class Store:
                     deliveries.c.message_id,
                     deliveries.c.attempts,
                     subscriptions.c.status,
+                    subscriptions.c.sections,
                 )
                 .join(
                     subscriptions,
@@ -569,18 +674,18 @@ class Store:
                 .order_by(deliveries.c.subscriber_id)
                 .limit(limit)
             ).all()
-            gone = [sid for sid, _, _, status in picked if status != SubscriptionStatus.ACTIVE]
+            gone = [row.subscriber_id for row in picked if row.status != SubscriptionStatus.ACTIVE]
             keep = {
-                sid: (mid, attempts)
-                for sid, mid, attempts, status in picked
-                if status == SubscriptionStatus.ACTIVE
+                row.subscriber_id: (row.message_id, row.attempts, row.sections)
+                for row in picked
+                if row.status == SubscriptionStatus.ACTIVE
             }
+            # Each update checks again that the row is due: another sender may have claimed it
+            # between this read and this write, and only the rows this update changed are ours.
             if gone:
                 tx.execute(
                     update(deliveries)
-                    .where(
-                        deliveries.c.edition_id == edition.id, deliveries.c.subscriber_id.in_(gone)
-                    )
+                    .where(due, deliveries.c.subscriber_id.in_(gone))
                     .values(
                         state=DeliveryState.SKIPPED,
                         last_reply="left the list before sending",
@@ -590,9 +695,9 @@ class Store:
                 )
             if not keep:
                 return []
-            tx.execute(
+            claimed = tx.execute(
                 update(deliveries)
-                .where(deliveries.c.edition_id == edition.id, deliveries.c.subscriber_id.in_(keep))
+                .where(due, deliveries.c.subscriber_id.in_(keep))
                 .values(
                     state=DeliveryState.SENDING,
                     owner=owner,
@@ -600,9 +705,11 @@ class Store:
                     attempts=deliveries.c.attempts + 1,
                     updated_at=now,
                 )
+                .returning(deliveries.c.subscriber_id)
             )
+            won = claimed.scalars().all()
             people = tx.execute(
-                select(subscribers).where(subscribers.c.id.in_(keep)).order_by(subscribers.c.id)
+                select(subscribers).where(subscribers.c.id.in_(won)).order_by(subscribers.c.id)
             ).mappings()
             return [
                 Claim(
@@ -616,6 +723,7 @@ class Store:
                     ),
                     message_id=keep[r["id"]][0],
                     attempts=keep[r["id"]][1] + 1,
+                    sections=tuple(keep[r["id"]][2]) if keep[r["id"]][2] else None,
                 )
                 for r in people
             ]
@@ -656,6 +764,18 @@ class Store:
         ]
         with self._tx() as tx:
             tx.execute(statement, rows)
+
+    def subscription_sections(self, subscriber_id: int, list_slug: str) -> tuple[str, ...] | None:
+        """The sections a subscriber chose on a list, or None for all of them."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            chosen = tx.execute(
+                select(subscriptions.c.sections).where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+            ).scalar()
+        return tuple(chosen) if chosen else None
 
     def sending_owners(self, edition_id: int) -> set[str]:
         """Who holds claims on the edition right now."""
@@ -815,3 +935,543 @@ class Store:
         with self._tx() as tx:
             tx.execute(self._insert_ignore(feed_state).values(url=url, **values))
             tx.execute(update(feed_state).where(feed_state.c.url == url).values(**values))
+
+    # -- web ---------------------------------------------------------------------------------
+
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber with this id, or None."""
+        with self._tx() as tx:
+            row = (
+                tx.execute(select(subscribers).where(subscribers.c.id == subscriber_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        return Subscriber(
+            id=row["id"],
+            email=row["email"],
+            name=row["name"],
+            locale=row["locale"],
+            timezone=row["timezone"],
+        )
+
+    def set_subscriber_name(self, subscriber_id: int, name: str) -> None:
+        """Change a subscriber's display name (the one they confirmed)."""
+        with self._tx() as tx:
+            tx.execute(
+                update(subscribers).where(subscribers.c.id == subscriber_id).values(name=name)
+            )
+
+    def subscriptions_of(
+        self, subscriber_id: int
+    ) -> dict[str, tuple[SubscriptionStatus, tuple[str, ...] | None, datetime]]:
+        """The subscriber's subscriptions by list slug: (status, chosen sections, updated at).
+
+        Sections None means every section of the list.
+        """
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(
+                    lists.c.slug,
+                    subscriptions.c.status,
+                    subscriptions.c.sections,
+                    subscriptions.c.updated_at,
+                )
+                .join(lists, lists.c.id == subscriptions.c.list_id)
+                .where(subscriptions.c.subscriber_id == subscriber_id)
+            ).all()
+        return {
+            slug: (
+                SubscriptionStatus(status),
+                None if sections is None else tuple(sections),
+                updated_at,
+            )
+            for slug, status, sections, updated_at in rows
+        }
+
+    def set_subscription_status(
+        self,
+        subscriber_id: int,
+        list_slug: str,
+        status: SubscriptionStatus,
+        *,
+        now: datetime,
+        unless: tuple[SubscriptionStatus, ...] = (),
+    ) -> SubscriptionStatus:
+        """Create or change a subscription's status, leaving it alone when it already is
+        `status` or one of `unless`; returns the status now in force.
+
+        Unlike `subscribe`, this can lift a suppression: the web layer calls it only for a
+        reader's own confirmed choice.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            key = and_(
+                subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id
+            )
+            current = tx.execute(select(subscriptions.c.status).where(key)).scalar()
+            if current is None:
+                tx.execute(
+                    insert(subscriptions).values(
+                        subscriber_id=subscriber_id,
+                        list_id=list_id,
+                        status=status,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                return status
+            if current == status or current in unless:
+                return SubscriptionStatus(current)
+            tx.execute(update(subscriptions).where(key).values(status=status, updated_at=now))
+            return status
+
+    def unsubscribe(self, subscriber_id: int, list_slug: str, *, now: datetime) -> bool:
+        """Stop an active or pending subscription at once; True if this call changed it.
+
+        Idempotent: an unsubscribed or bounced subscription, or none at all, is left alone.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            done = tx.execute(
+                update(subscriptions)
+                .where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                    subscriptions.c.status.in_(
+                        (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+                    ),
+                )
+                .values(status=SubscriptionStatus.UNSUBSCRIBED, updated_at=now)
+            )
+            return bool(done.rowcount)
+
+    def set_sections(
+        self, subscriber_id: int, list_slug: str, sections: Sequence[str] | None, *, now: datetime
+    ) -> None:
+        """Store the sections a subscriber chose for a list (None: every section)."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            tx.execute(
+                update(subscriptions)
+                .where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+                .values(sections=null() if sections is None else list(sections), updated_at=now)
+            )
+
+    def article_sections(self, *, since: datetime) -> list[str]:
+        """The sections of articles published since `since`, alphabetically."""
+        with self._tx() as tx:
+            return list(
+                tx.execute(
+                    select(articles.c.section)
+                    .where(articles.c.published_at >= since)
+                    .distinct()
+                    .order_by(articles.c.section)
+                ).scalars()
+            )
+
+    def archived_editions(self, list_slug: str) -> list[tuple[date, str]]:
+        """(date, subject) of every edition of the list whose delivery began, newest first."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            rows = tx.execute(
+                select(editions.c.edition_date, editions.c.subject)
+                .where(editions.c.list_id == list_id, editions.c.status.in_(_STARTED))
+                .order_by(editions.c.edition_date.desc())
+            ).all()
+        return [(day, subject) for day, subject in rows]
+
+    def archived_edition(self, list_slug: str, edition_date: date) -> Edition | None:
+        """The list's edition of that date if its delivery began, else None."""
+        edition = self.edition_for(list_slug, edition_date)
+        return edition if edition is not None and edition.status in _STARTED else None
+
+    # -- subscribers -------------------------------------------------------------------------
+    # Imports, `digest subscribers` and `digest bounces`.
+
+    def subscription_status(self, subscriber_id: int, list_slug: str) -> SubscriptionStatus | None:
+        """The subscriber's status on the list; None if never subscribed to it."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            found = tx.execute(
+                select(subscriptions.c.status).where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+            ).scalar()
+        return None if found is None else SubscriptionStatus(found)
+
+    def enrol(self, items: Sequence[Enrolment], list_slug: str, *, now: datetime) -> list[Enrolled]:
+        """Put each person on the list, all in one transaction; returns what changed for each.
+
+        Addresses merge case-insensitively (the first spelling stays). A suppressed
+        subscription (unsubscribed, bounced) is never made active or pending again, an active
+        one is never sent back to pending, and a blank field never erases a stored one.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            return [self._enrol_one(tx, list_id, item, now) for item in items]
+
+    def _enrol_one(self, tx: Connection, list_id: int, item: Enrolment, now: datetime) -> Enrolled:
+        key = item.email.lower()
+        profile = {"name": item.name, "locale": item.locale, "timezone": item.timezone}
+        row = (
+            tx.execute(select(subscribers).where(subscribers.c.email_key == key)).mappings().first()
+        )
+        current, changed = None, False
+        if row is None:
+            subscriber_id = tx.execute(
+                insert(subscribers)
+                .values(email=item.email, email_key=key, created_at=now, **profile)
+                .returning(subscribers.c.id)
+            ).scalar_one()
+        else:
+            subscriber_id = row["id"]
+            current = tx.execute(
+                select(subscriptions.c.status).where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+            ).scalar()
+            if current in SUPPRESSED and item.status not in SUPPRESSED:
+                return Enrolled.KEPT
+            changes = {
+                name: value for name, value in profile.items() if value and row[name] != value
+            }
+            if changes:
+                tx.execute(
+                    update(subscribers).where(subscribers.c.id == subscriber_id).values(**changes)
+                )
+            changed = bool(changes)
+        if current is None:
+            tx.execute(
+                insert(subscriptions).values(
+                    subscriber_id=subscriber_id,
+                    list_id=list_id,
+                    status=item.status,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return Enrolled.ADDED
+        # Whoever is active has confirmed already: a "pending" import does not undo that.
+        confirmed = (
+            current == SubscriptionStatus.ACTIVE and item.status == SubscriptionStatus.PENDING
+        )
+        if current != item.status and not confirmed:
+            tx.execute(
+                update(subscriptions)
+                .where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+                .values(status=item.status, updated_at=now)
+            )
+            return Enrolled.UPDATED
+        return Enrolled.UPDATED if changed else Enrolled.UNCHANGED
+
+    def subscription_rows(
+        self,
+        *,
+        list_slug: str | None = None,
+        status: SubscriptionStatus | None = None,
+        page: int = _QUEUE_PAGE,
+    ) -> Iterator[SubscriptionRow]:
+        """Subscriptions with their subscribers, by subscriber id then list, read a page at a
+        time so an export of a long list keeps memory flat and holds no transaction open."""
+        after: tuple[int, int] = (0, 0)
+        while True:
+            with self._tx() as tx:
+                query = (
+                    select(
+                        subscribers.c.id,
+                        subscribers.c.email,
+                        subscribers.c.name,
+                        subscribers.c.locale,
+                        subscribers.c.timezone,
+                        subscribers.c.soft_bounces,
+                        subscriptions.c.list_id,
+                        subscriptions.c.status,
+                        lists.c.slug,
+                    )
+                    .join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+                    .join(lists, lists.c.id == subscriptions.c.list_id)
+                    .where(
+                        or_(
+                            subscribers.c.id > after[0],
+                            and_(subscribers.c.id == after[0], subscriptions.c.list_id > after[1]),
+                        )
+                    )
+                    .order_by(subscribers.c.id, subscriptions.c.list_id)
+                    .limit(page)
+                )
+                if list_slug is not None:
+                    query = query.where(subscriptions.c.list_id == self._list_id(tx, list_slug))
+                if status is not None:
+                    query = query.where(subscriptions.c.status == status)
+                rows = tx.execute(query).mappings().all()
+            if not rows:
+                return
+            for r in rows:
+                yield SubscriptionRow(
+                    email=r["email"],
+                    name=r["name"],
+                    locale=r["locale"],
+                    timezone=r["timezone"],
+                    list_slug=r["slug"],
+                    status=SubscriptionStatus(r["status"]),
+                    soft_bounces=r["soft_bounces"],
+                )
+            after = (rows[-1]["id"], rows[-1]["list_id"])
+
+    def apply_bounce(self, event: BounceEvent, *, soft_limit: int, now: datetime) -> AppliedBounce:
+        """Apply one bounce event once: a second call with the same key changes nothing.
+
+        The subscriber is the one with the reported address, else the one the ledger's
+        Message-ID names. SUPPRESS marks every active subscription bounced. COUNT adds one to
+        the soft bounces in a row, unless a message sent since the last counted one did not
+        bounce (it got through: the count starts again); the `soft_limit`-th suppresses. A
+        bounce whose Message-ID is not in the ledger counts against the subscriber's latest
+        sent message. All in one transaction, with the event's key, so a crash counts nothing.
+        """
+        with self._tx() as tx:
+            recorded = tx.execute(
+                self._insert_ignore(bounce_events).values(
+                    key=event.key,
+                    source=event.source[:2000],
+                    recipient=event.recipient[:320],
+                    kind=event.kind,
+                    status=event.status[:16],
+                    effect="",
+                    processed_at=now,
+                )
+            )
+            if not recorded.rowcount:
+                return AppliedBounce(BounceEffect.SEEN)
+            delivery = self._bounced_delivery(tx, event)
+            person = None
+            if event.recipient:
+                person = (
+                    tx.execute(
+                        select(subscribers).where(
+                            subscribers.c.email_key == event.recipient.lower()
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+            if person is None and delivery is not None:
+                person = (
+                    tx.execute(
+                        select(subscribers).where(subscribers.c.id == delivery.subscriber_id)
+                    )
+                    .mappings()
+                    .first()
+                )
+            if (
+                person is not None
+                and delivery is not None
+                and delivery.subscriber_id != person["id"]
+            ):
+                delivery = None  # the address wins; the Message-ID named someone else
+            result = AppliedBounce(BounceEffect.UNKNOWN)
+            if person is not None:
+                named = delivery is not None
+                if delivery is None:
+                    delivery = tx.execute(
+                        select(
+                            deliveries.c.edition_id,
+                            deliveries.c.subscriber_id,
+                            deliveries.c.sent_at,
+                        )
+                        .where(
+                            deliveries.c.subscriber_id == person["id"],
+                            deliveries.c.state == DeliveryState.SENT,
+                        )
+                        .order_by(deliveries.c.sent_at.desc())
+                        .limit(1)
+                    ).first()
+                effect, count = self._bounce_effect(
+                    tx, event, person, delivery, soft_limit=soft_limit, now=now
+                )
+                result = AppliedBounce(
+                    effect,
+                    email=person["email"],
+                    list_slug=event.list_slug if named else None,
+                    edition_date=event.edition_date if named else None,
+                    soft_bounces=count,
+                )
+            tx.execute(
+                update(bounce_events)
+                .where(bounce_events.c.key == event.key)
+                .values(
+                    effect=result.effect,
+                    subscriber_id=person["id"] if person is not None else None,
+                    edition_id=delivery.edition_id if delivery is not None else None,
+                )
+            )
+            return result
+
+    def _bounced_delivery(self, tx: Connection, event: BounceEvent) -> Row[Any, Any, Any] | None:
+        """The ledger row of the message the Message-ID names, if it is really one of ours."""
+        if not (
+            event.message_id and event.list_slug and event.edition_date and event.subscriber_id
+        ):
+            return None
+        return tx.execute(
+            select(deliveries.c.edition_id, deliveries.c.subscriber_id, deliveries.c.sent_at)
+            .join(editions, editions.c.id == deliveries.c.edition_id)
+            .join(lists, lists.c.id == editions.c.list_id)
+            .where(
+                lists.c.slug == event.list_slug,
+                editions.c.edition_date == event.edition_date,
+                deliveries.c.subscriber_id == event.subscriber_id,
+                deliveries.c.message_id == event.message_id,
+            )
+        ).first()
+
+    def _bounce_effect(
+        self,
+        tx: Connection,
+        event: BounceEvent,
+        person: RowMapping,
+        delivery: Row[Any, Any, Any] | None,
+        *,
+        soft_limit: int,
+        now: datetime,
+    ) -> tuple[BounceEffect, int]:
+        subscriber_id, count = person["id"], person["soft_bounces"]
+        if event.action == BounceAction.NOTE:
+            return BounceEffect.NOTED, count
+        if event.action == BounceAction.COUNT:
+            point = delivery.sent_at if delivery is not None and delivery.sent_at else now
+            last = person["soft_bounced_at"]
+            if count and last is not None:
+                # Only deliveries with no bounce recorded against them count as got through.
+                bounced = select(bounce_events.c.edition_id).where(
+                    bounce_events.c.subscriber_id == subscriber_id,
+                    bounce_events.c.edition_id.is_not(None),
+                )
+                got_through = tx.execute(
+                    select(func.count()).where(
+                        deliveries.c.subscriber_id == subscriber_id,
+                        deliveries.c.state == DeliveryState.SENT,
+                        deliveries.c.sent_at > min(last, point),
+                        deliveries.c.sent_at < max(last, point),
+                        deliveries.c.edition_id.not_in(bounced),
+                    )
+                ).scalar_one()
+                count = 1 if got_through else count + 1
+            else:
+                count = 1
+            tx.execute(
+                update(subscribers)
+                .where(subscribers.c.id == subscriber_id)
+                .values(
+                    soft_bounces=count,
+                    soft_bounced_at=point if last is None else max(last, point),
+                )
+            )
+            if count < soft_limit:
+                return BounceEffect.COUNTED, count
+        tx.execute(
+            update(subscriptions)
+            .where(
+                subscriptions.c.subscriber_id == subscriber_id,
+                subscriptions.c.status == SubscriptionStatus.ACTIVE,
+            )
+            .values(status=SubscriptionStatus.BOUNCED, updated_at=now)
+        )
+        return BounceEffect.SUPPRESSED, count
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def record_run(
+        self,
+        list_slug: str,
+        *,
+        slot: datetime,
+        outcome: RunOutcome,
+        edition_id: int | None,
+        detail: str,
+        owner: str,
+        now: datetime,
+    ) -> bool:
+        """Remember how a scheduled slot of the list went; returns whether this record stood.
+
+        The first record of a slot stands: two schedulers may both handle it.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            done = tx.execute(
+                self._insert_ignore(schedule_runs).values(
+                    list_id=list_id,
+                    slot=slot,
+                    outcome=outcome,
+                    edition_id=edition_id,
+                    detail=detail[:1000],
+                    owner=owner,
+                    recorded_at=now,
+                )
+            )
+            return int(done.rowcount) == 1
+
+    def last_run(self, list_slug: str) -> ListRun | None:
+        """The list's latest recorded slot, whatever its outcome."""
+        runs = self.recent_runs(list_slug=list_slug, limit=1)
+        return runs[0] if runs else None
+
+    def recent_runs(
+        self,
+        *,
+        list_slug: str | None = None,
+        outcome: RunOutcome | None = None,
+        limit: int = 10,
+    ) -> list[ListRun]:
+        """Recorded slots, newest first, of one list or all, of one outcome or any."""
+        query = (
+            select(schedule_runs, lists.c.slug)
+            .join(lists, lists.c.id == schedule_runs.c.list_id)
+            .order_by(schedule_runs.c.slot.desc(), lists.c.slug)
+            .limit(limit)
+        )
+        if list_slug is not None:
+            query = query.where(lists.c.slug == list_slug)
+        if outcome is not None:
+            query = query.where(schedule_runs.c.outcome == outcome)
+        with self._tx() as tx:
+            if list_slug is not None:
+                self._list_id(tx, list_slug)  # an unknown list is an error, not "never ran"
+            return [
+                ListRun(
+                    list_slug=row["slug"],
+                    slot=row["slot"],
+                    outcome=RunOutcome(row["outcome"]),
+                    recorded_at=row["recorded_at"],
+                    edition_id=row["edition_id"],
+                    detail=row["detail"],
+                )
+                for row in tx.execute(query).mappings()
+            ]
+
+    def editions_due(self, *, now: datetime, since: datetime) -> list[Edition]:
+        """Editions made since `since`, not paused, with deliveries due now, oldest first.
+
+        What `digest run` sweeps up: held rows whose time came, retries, dead senders' claims.
+        """
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(editions, lists.c.slug)
+                .join(lists, lists.c.id == editions.c.list_id)
+                .where(
+                    editions.c.created_at >= since,
+                    editions.c.status != EditionStatus.PAUSED,
+                    select(deliveries.c.edition_id).where(_due(editions.c.id, now)).exists(),
+                )
+                .order_by(editions.c.created_at, editions.c.id)
+            ).mappings()
+            return [_edition(row, row["slug"]) for row in rows]

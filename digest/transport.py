@@ -26,6 +26,7 @@ _PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[A-Za-z0-9.-]+$")  # printable ASCII, 
 class Stage(StrEnum):
     """Where in the SMTP transaction a reply (or the lack of one) came."""
 
+    PREPARE = "prepare"  # before any SMTP: the message itself could not be made
     CONNECT = "connect"
     MAIL = "mail"
     RCPT = "rcpt"

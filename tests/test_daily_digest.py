@@ -259,3 +259,13 @@ def test_nothing_new_means_no_edition(app: App, smtp_server: tuple[RecordingHand
     assert tomorrow.nothing_new and tomorrow.edition is None
     assert len(smtp_server[0].messages) == count
     assert len(app.status()) == 1
+
+
+def test_view_in_browser_links_to_the_archive(app: App, delivered: dict[str, EmailMessage]) -> None:
+    edition = app.store.latest_edition("daily")
+    assert edition is not None
+    url = f"https://budapestpost.example/archive/daily/{edition.edition_date.isoformat()}"
+    message = next(iter(delivered.values()))
+    document = lxml_html.fromstring(message.get_body(("html",)).get_content())
+    assert url in {a.get("href") for a in document.iter("a")}
+    assert url in message.get_body(("plain",)).get_content()

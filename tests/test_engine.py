@@ -119,3 +119,64 @@ def test_status_shows_the_most_recent_errors(
         line.startswith("reka.kovary@example.com: failed: 550 5.1.1")
         for line in summary.recent_errors
     )
+
+
+def test_section_choices_render_once_per_distinct_choice(
+    app: App, smtp_server: tuple[RecordingHandler, int], tmp_path: Path
+) -> None:
+    from lxml import html as lxml_html
+    from sqlalchemy import update
+
+    from digest.schema import subscribers, subscriptions
+
+    server = smtp_server[0]
+    choices = {
+        "odon.gyori@example.hu": ["Business", "Technology"],
+        "reka.kovary@example.com": ["technology", "business"],  # the same choice, spelt otherwise
+        "emma.clarke@example.com": ["Europe"],
+        "laszlo.nagy@example.hu": ["Nonexistent"],
+    }
+    with app.store.engine.begin() as tx:
+        for address, sections in choices.items():
+            sid = (
+                tx.execute(subscribers.select().where(subscribers.c.email_key == address)).one().id
+            )
+            tx.execute(
+                update(subscriptions)
+                .where(subscriptions.c.subscriber_id == sid)
+                .values(sections=sections)
+            )
+    renders = 0
+    real_render = app.renderer.render
+
+    def counting_render(*args: object, **kwargs: object) -> object:
+        nonlocal renders
+        renders += 1
+        return real_render(*args, **kwargs)  # type: ignore[arg-type]
+
+    app.renderer.render = counting_render  # type: ignore[method-assign]
+    result = app.send("daily", now=NOW)
+    assert renders == 1 + 2  # the edition itself, then Business+Technology and Europe
+    assert result.report.counts[DeliveryState.SKIPPED] == 1  # nothing in "Nonexistent"
+    edition = result.edition
+    assert edition is not None
+    sections_of = {a.url: a.section for a in app.store.articles_by_id(edition.article_ids)}
+    for address, wanted in choices.items():
+        copies = server.for_address(address)
+        if address == "laszlo.nagy@example.hu":
+            assert copies == []
+            continue
+        (copy,) = copies
+        document = lxml_html.fromstring(copy.message.get_body(("html",)).get_content())
+        linked = {
+            sections_of[a.get("href")] for a in document.iter("a") if a.get("href") in sections_of
+        }
+        assert linked and {s.casefold() for s in linked} <= {w.casefold() for w in wanted}
+    everyone = (
+        server.for_address("ors.fuzfa@example.hu")[0].message.get_body(("html",)).get_content()
+    )
+    assert len({s for s in sections_of.values() if s in everyone}) > 2
+    # The preview of a subscriber with a choice is their copy, byte for byte apart from Date.
+    preview = app.preview("daily", now=NOW, out_dir=tmp_path, subscriber="odon.gyori@example.hu")
+    (sent,) = server.for_address("odon.gyori@example.hu")
+    assert preview.eml.read_bytes().split(b"\r\n", 1)[1] == sent.data.split(b"\r\n", 1)[1]

@@ -72,3 +72,28 @@ def test_hostile_titles_are_neutralised(
         text = message.get_body(("plain",)).get_content()
         assert SCRIPT in " ".join(text.split())
         assert "Breaking Bcc: evil@example.com body" in " ".join(text.split())
+
+
+def test_a_subscriber_row_that_cannot_be_mailed_fails_alone(
+    app: App, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    from sqlalchemy import update
+
+    from digest.models import DeliveryState
+    from digest.schema import subscribers
+
+    # Written straight into the database, past the import's validation.
+    with app.store.engine.begin() as tx:
+        tx.execute(
+            update(subscribers)
+            .where(subscribers.c.email_key == "emma.clarke@example.com")
+            .values(name="Emma\r\nBcc: evil@example.com")
+        )
+    result = app.send("daily", now=NOW)
+    assert result.report.counts[DeliveryState.FAILED] == 1
+    assert result.edition is not None
+    rows = {row["email"]: row for row in app.store.deliveries(result.edition.id)}
+    assert rows["emma.clarke@example.com"]["state"] == DeliveryState.FAILED
+    assert "CR, LF or NUL" in rows["emma.clarke@example.com"]["last_reply"]
+    assert not smtp_server[0].for_address("emma.clarke@example.com")
+    assert len(smtp_server[0].messages) == result.report.counts[DeliveryState.SENT]

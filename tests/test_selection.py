@@ -68,3 +68,22 @@ def test_rules(
     )
     assert [a.id for a in chosen.articles] == expected
     assert bool(chosen) == bool(expected)
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        (("Business", "Technology"), ["biz1", "tech1"]),
+        (("europe",), ["eu1", "eu2"]),
+        (("Culture",), []),
+    ],
+    ids=["two-sections", "case-insensitive", "nothing-left"],
+)
+def test_restrict_to_a_subscribers_sections(sections: tuple[str, ...], expected: list[str]) -> None:
+    from digest.selection import restrict
+
+    edition = select_articles(
+        CANDIDATES, since=NOW - timedelta(hours=24), now=NOW, sections=(), limit=12
+    )
+    chosen = restrict(edition.articles, sections)
+    assert [a.id for a in chosen.articles] == expected

@@ -1,0 +1,92 @@
+"""`digest run`, and the schedule part of `digest status`: a thin layer over `digest.scheduler`.
+
+Registered by the main command as `app.command("run")(run)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime, tzinfo
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from digest.app import App
+from digest.config import load_settings
+from digest.log_format import LogFormat, configure_logging
+from digest.runs import ListRun, RunOutcome
+from digest.scheduler import list_statuses, serve
+
+log = logging.getLogger("digest.run")
+_MISSED_SHOWN = 5
+
+
+def run(
+    ctx: typer.Context,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", help="Log lines as human text or as one JSON object each."),
+    ] = LogFormat.TEXT,
+) -> None:
+    """Run the schedule in the foreground: each list's edition at its cron time, held and
+    retried deliveries as they come due, and feed polling.
+
+    SIGTERM or Ctrl-C stops claiming, lets the messages in flight finish and exits 0. Several
+    `digest run` processes on one database send each edition to each subscriber once.
+
+    Example: digest run --log-format json
+    """
+    configure_logging(log_format)
+    # Under `digest`, the root command holds --config; run alone, $DIGEST_CONFIG or the default.
+    settings = load_settings(ctx.find_root().params.get("config"))
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.warning("%s: stopping after what is in flight", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        serve(App(settings), stop=stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _when(moment: datetime | None, zone: tzinfo) -> str:
+    if moment is None:
+        return "never"
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _last_run(run: ListRun | None, zone: tzinfo) -> str:
+    if run is None:
+        return "none"
+    edition = f" (edition #{run.edition_id})" if run.edition_id else ""
+    return f"{_when(run.slot, zone)} {run.outcome}{edition}"
+
+
+def show_schedule(console: Console, app: App, *, now: datetime) -> None:
+    """Print each list's next run, last run and last edition, then the latest missed editions."""
+    console.print("lists:")
+    for item in list_statuses(app, now=now):
+        settings = item.settings
+        made = item.last_edition
+        edition = f"#{made.id} of {made.edition_date}, {made.status}" if made else "none"
+        console.print(
+            f"  {settings.slug}: next run {_when(item.next_run, settings.zone)} "
+            f"({settings.schedule}, {settings.timezone}); "
+            f"last run {_last_run(item.last_run, settings.zone)}; last edition {edition}",
+            markup=False,
+        )
+    missed = app.store.recent_runs(outcome=RunOutcome.MISSED, limit=_MISSED_SHOWN)
+    if missed:
+        zones = {item.slug: item.zone for item in app.settings.lists}
+        console.print("missed editions (not sent: `digest run` was down past the grace period):")
+        for entry in missed:
+            due = _when(entry.slot, zones.get(entry.list_slug, UTC))
+            console.print(f"  {entry.list_slug}: due {due}", markup=False)
