@@ -154,7 +154,8 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
-    Index("ix_deliveries_edition_state", "edition_id", "state"),
+    # Claims read each state's due rows in subscriber order straight from this index.
+    Index("ix_deliveries_due", "edition_id", "state", "subscriber_id"),
 )
 
 # One row per polled feed URL: the validators for the next conditional GET and the last outcome.
@@ -241,11 +242,19 @@ def make_engine(database_url: str) -> Engine:
 
 
 # Each upgrade runs once, in order, inside the transaction that records it.
+def _claim_index(connection: Connection) -> None:
+    """The (edition, state, subscriber) index replaces the (edition, state) one."""
+    for index in deliveries.indexes:
+        index.create(connection, checkfirst=True)
+    connection.execute(text("DROP INDEX IF EXISTS ix_deliveries_edition_state"))
+
+
 UPGRADES: list[Callable[[Connection], None]] = [
     metadata.create_all,
     lambda c: feed_state.create(c, checkfirst=True),
     _bounce_tracking,
     lambda c: schedule_runs.create(c, checkfirst=True),
+    _claim_index,
 ]
 
 

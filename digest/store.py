@@ -176,28 +176,27 @@ def _article(row: RowMapping) -> Article:
     )
 
 
-def _due(edition_id: int | ColumnElement[int], now: datetime) -> ColumnElement[bool]:
-    """Deliveries to hand out now: queued, deferred or unknown and due, or with a dead lease.
-
-    A queued row with a `next_attempt_at` is held until then (a list's `deliver_at`).
-    """
-    return and_(
-        deliveries.c.edition_id == edition_id,
-        or_(
-            and_(
-                deliveries.c.state == DeliveryState.QUEUED,
-                or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
-            ),
-            and_(
-                deliveries.c.state.in_((DeliveryState.DEFERRED, DeliveryState.UNKNOWN)),
-                deliveries.c.next_attempt_at <= now,
-            ),
-            and_(
-                deliveries.c.state == DeliveryState.SENDING,
-                deliveries.c.lease_expires_at <= now,
-            ),
+def _due_kinds(edition_id: int | ColumnElement[int], now: datetime) -> list[ColumnElement[bool]]:
+    """The ways a delivery is due now, each on one state so the (edition, state, subscriber)
+    index serves it in subscriber order: queued (and not held), deferred or unknown and due,
+    or sending under a dead lease. A queued row with a `next_attempt_at` is held until then
+    (a list's `deliver_at`)."""
+    state, edition, at = deliveries.c.state, deliveries.c.edition_id, deliveries.c.next_attempt_at
+    return [
+        and_(edition == edition_id, state == DeliveryState.QUEUED, or_(at.is_(None), at <= now)),
+        and_(edition == edition_id, state == DeliveryState.DEFERRED, at <= now),
+        and_(edition == edition_id, state == DeliveryState.UNKNOWN, at <= now),
+        and_(
+            edition == edition_id,
+            state == DeliveryState.SENDING,
+            deliveries.c.lease_expires_at <= now,
         ),
-    )
+    ]
+
+
+def _due(edition_id: int | ColumnElement[int], now: datetime) -> ColumnElement[bool]:
+    """Deliveries to hand out now (any of `_due_kinds`)."""
+    return or_(*_due_kinds(edition_id, now))
 
 
 def _content(item: Article) -> dict[str, Any]:
@@ -601,8 +600,15 @@ class Store:
         added, after = 0, 0
         with self._tx() as tx:
             list_id = self._list_id(tx, edition.list_slug)
-            already = select(deliveries.c.subscriber_id).where(
-                deliveries.c.edition_id == edition.id
+            # NOT EXISTS probes the ledger's primary key per row; NOT IN would rebuild the
+            # whole set of queued ids for every page.
+            already = (
+                select(deliveries.c.subscriber_id)
+                .where(
+                    deliveries.c.edition_id == edition.id,
+                    deliveries.c.subscriber_id == subscriptions.c.subscriber_id,
+                )
+                .exists()
             )
             # Page by subscriber id so memory stays flat however long the list is.
             while rows := list(
@@ -613,7 +619,7 @@ class Store:
                         subscriptions.c.list_id == list_id,
                         subscriptions.c.status == SubscriptionStatus.ACTIVE,
                         subscriptions.c.subscriber_id > after,
-                        subscriptions.c.subscriber_id.not_in(already),
+                        ~already,
                     )
                     .order_by(subscriptions.c.subscriber_id)
                     .limit(_QUEUE_PAGE)
@@ -655,25 +661,30 @@ class Store:
         due = _due(edition.id, now)
         with self._tx() as tx:
             list_id = self._list_id(tx, edition.list_slug)
-            picked = tx.execute(
-                select(
-                    deliveries.c.subscriber_id,
-                    deliveries.c.message_id,
-                    deliveries.c.attempts,
-                    subscriptions.c.status,
-                    subscriptions.c.sections,
-                )
-                .join(
-                    subscriptions,
-                    and_(
-                        subscriptions.c.subscriber_id == deliveries.c.subscriber_id,
-                        subscriptions.c.list_id == list_id,
-                    ),
-                )
-                .where(due)
-                .order_by(deliveries.c.subscriber_id)
-                .limit(limit)
-            ).all()
+            picked: list[Any] = []
+            # One indexed, ordered range per kind: no scan over rows already sent, no sort.
+            for kind in _due_kinds(edition.id, now):
+                if len(picked) >= limit:
+                    break
+                picked += tx.execute(
+                    select(
+                        deliveries.c.subscriber_id,
+                        deliveries.c.message_id,
+                        deliveries.c.attempts,
+                        subscriptions.c.status,
+                        subscriptions.c.sections,
+                    )
+                    .join(
+                        subscriptions,
+                        and_(
+                            subscriptions.c.subscriber_id == deliveries.c.subscriber_id,
+                            subscriptions.c.list_id == list_id,
+                        ),
+                    )
+                    .where(kind)
+                    .order_by(deliveries.c.subscriber_id)
+                    .limit(limit - len(picked))
+                ).all()
             gone = [row.subscriber_id for row in picked if row.status != SubscriptionStatus.ACTIVE]
             keep = {
                 row.subscriber_id: (row.message_id, row.attempts, row.sections)
