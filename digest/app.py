@@ -114,9 +114,18 @@ class App:
         )
 
     def send(
-        self, list_slug: str, *, now: datetime, dry_run: bool = False, watch: Watch | None = None
+        self,
+        list_slug: str,
+        *,
+        now: datetime,
+        dry_run: bool = False,
+        watch: Watch | None = None,
+        deliver: bool = True,
     ) -> SendResult:
-        """Make today's edition if needed, queue every active subscriber, deliver what is due."""
+        """Make today's edition if needed, queue every active subscriber, deliver what is due.
+
+        With `deliver=False` the deliveries are only queued, for `digest worker`s to send.
+        """
         mailing_list = self.settings.list(list_slug)
         found = self._edition_or_draft(mailing_list, now)
         result = SendResult(
@@ -148,7 +157,8 @@ class App:
             now=now,
             not_before=delivery_hold(mailing_list, built=edition.created_at),
         )
-        result.report = self.deliver(edition, now=now, watch=watch)
+        if deliver:
+            result.report = self.deliver(edition, now=now, watch=watch)
         return result
 
     def deliver(

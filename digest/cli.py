@@ -24,7 +24,7 @@ from digest.capture import Captured, CaptureServer
 from digest.cli_articles import articles_app
 from digest.cli_bounces import bounces
 from digest.cli_dkim import dkim_app
-from digest.cli_run import run, show_schedule
+from digest.cli_run import run, show_schedule, worker
 from digest.cli_subscribers import subscribers_app
 from digest.cli_web import unsubscribe_mail, web
 from digest.config import Settings, load_settings, masked
@@ -338,6 +338,7 @@ app.add_typer(dkim_app, name="dkim")
 app.add_typer(subscribers_app, name="subscribers")
 app.command("bounces")(bounces)
 app.command("run")(run)
+app.command("worker")(worker)
 app.command()(web)
 app.command("unsubscribe-mail")(unsubscribe_mail)
 

@@ -1,6 +1,6 @@
 """`digest run`, and the schedule part of `digest status`: a thin layer over `digest.scheduler`.
 
-Registered by the main command as `app.command("run")(run)`.
+Registered by the main command as `digest run` and `digest worker`.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from types import FrameType
 from typing import Annotated
@@ -19,7 +21,7 @@ from digest.app import App
 from digest.config import load_settings
 from digest.log_format import LogFormat, configure_logging
 from digest.runs import ListRun, RunOutcome
-from digest.scheduler import list_statuses, serve
+from digest.scheduler import list_statuses, serve, work
 
 log = logging.getLogger("digest.run")
 _MISSED_SHOWN = 5
@@ -43,6 +45,38 @@ def run(
     configure_logging(log_format)
     # Under `digest`, the root command holds --config; run alone, $DIGEST_CONFIG or the default.
     settings = load_settings(ctx.find_root().params.get("config"))
+    with _stop_on_signals() as stop:
+        serve(App(settings), stop=stop)
+
+
+def worker(
+    ctx: typer.Context,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", help="Log lines as human text or as one JSON object each."),
+    ] = LogFormat.TEXT,
+    poll: Annotated[float, typer.Option(help="Seconds between looks for due deliveries.")] = 5.0,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once nothing is due (batch jobs, tests).")
+    ] = False,
+) -> None:
+    """Run only the delivery engine: send what is due in recent editions, make no editions.
+
+    Start as many as the relay can take, on any number of machines sharing one PostgreSQL
+    database: each claims its own rows (SKIP LOCKED), so every subscriber gets one copy.
+    SIGTERM or Ctrl-C lets the messages in flight finish and exits 0.
+
+    Example: DIGEST_DATABASE_URL=postgresql+psycopg://digest@db/digest digest worker
+    """
+    configure_logging(log_format)
+    settings = load_settings(ctx.find_root().params.get("config"))
+    with _stop_on_signals() as stop:
+        work(App(settings), stop=stop, poll_seconds=poll, until_idle=until_idle)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event that SIGTERM and SIGINT set, for the length of the block."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -51,7 +85,7 @@ def run(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        serve(App(settings), stop=stop)
+        yield stop
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -34,6 +34,7 @@ from digest.ingest import poll_feeds
 from digest.models import Edition
 from digest.pipeline import edition_date
 from digest.runs import ListRun, RunOutcome
+from digest.store import Leadership
 from digest.timing import Decision, decide, list_trigger, next_slot
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,11 @@ class Runner:
         *,
         clock: Callable[[], datetime] = _utc_now,
         stop: threading.Event | None = None,
+        leads: Callable[[], bool] = lambda: True,
     ) -> None:
         self.app = app
         self.clock = clock
+        self.leads = leads
         self.watch = Watch(stop=stop or threading.Event())
         self.owner = owner_name()
         # One run or sweep per list at a time in this process. Other processes are kept apart
@@ -89,7 +92,7 @@ class Runner:
         """Run the list's due slot and record missed ones; None when stopping or busy here."""
         mailing_list = self.app.settings.list(slug)
         busy = self._busy[slug]
-        if self.stopping or not busy.acquire(blocking=False):
+        if self.stopping or not self.leads() or not busy.acquire(blocking=False):
             return None
         try:
             now = self.clock()
@@ -110,9 +113,14 @@ class Runner:
                 self.check_list(item.slug)
             except DigestError as exc:  # one list's trouble (a locked database) spares the rest
                 log.error("list %s: %s", item.slug, exc, extra={"list": item.slug})
+        self.deliver_due()
+
+    def deliver_due(self) -> int:
+        """Deliver what has come due in recent editions; returns how many editions had some."""
         now = self.clock()
         since = now - timedelta(hours=self.app.settings.scheduler.recent_hours)
-        for edition in self.app.store.editions_due(now=now, since=since):
+        due = self.app.store.editions_due(now=now, since=since)
+        for edition in due:
             busy = self._busy.get(edition.list_slug)  # None: a list no longer configured
             if busy is None or self.stopping or not busy.acquire(blocking=False):
                 continue
@@ -120,6 +128,7 @@ class Runner:
                 self._deliver(edition)
             finally:
                 busy.release()
+        return len(due)
 
     def poll(self) -> None:
         """Poll every configured feed once, one at a time so that a stop is not kept waiting."""
@@ -274,9 +283,16 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
 
 
 def serve(app: App, *, stop: threading.Event) -> None:
-    """Run the jobs until `stop` is set, then let what is in flight finish, and return."""
-    runner = Runner(app, stop=stop)
+    """Run the jobs until `stop` is set, then let what is in flight finish, and return.
+
+    On PostgreSQL one `digest run` leads (makes editions) and the others stand by, delivering
+    only, until the leader goes away.
+    """
+    leadership = Leadership(app.store.engine)
+    runner = Runner(app, stop=stop, leads=leadership.leads)
     runner.check_ready()
+    if not leadership.leads():
+        log.info("another digest run leads the schedule; standing by")
     scheduler = build_scheduler(runner)
     scheduler.start()
     try:
@@ -296,7 +312,27 @@ def serve(app: App, *, stop: threading.Event) -> None:
     finally:
         stop.set()
         scheduler.shutdown(wait=True)
+        leadership.release()
     log.info("stopped")
+
+
+def work(app: App, *, stop: threading.Event, poll_seconds: float, until_idle: bool = False) -> int:
+    """`digest worker`: deliver due rows of recent editions until `stop` (or, with
+    `until_idle`, until nothing is due). Makes no editions. Returns how many sweeps ran."""
+    runner = Runner(app, stop=stop, leads=lambda: False)
+    runner.check_ready()
+    sweeps = 0
+    while not stop.is_set():
+        try:
+            due = runner.deliver_due()
+        except DigestError as exc:  # a relay or database hiccup: try again next round
+            log.error("worker: %s", exc)
+            due = 1
+        sweeps += 1
+        if until_idle and not due:
+            break
+        stop.wait(poll_seconds)
+    return sweeps
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ from digest.schema import (
     subscribers,
     subscriptions,
 )
+
+log = logging.getLogger(__name__)
 
 _QUEUE_PAGE = 2000
 _RECENT_ERRORS = 3
@@ -684,6 +688,9 @@ class Store:
                     .where(kind)
                     .order_by(deliveries.c.subscriber_id)
                     .limit(limit - len(picked))
+                    # PostgreSQL: rows another worker is claiming are passed over, not waited
+                    # for (SQLite has one writer at a time and ignores this).
+                    .with_for_update(skip_locked=True, of=deliveries)
                 ).all()
             gone = [row.subscriber_id for row in picked if row.status != SubscriptionStatus.ACTIVE]
             keep = {
@@ -1486,3 +1493,59 @@ class Store:
                 .order_by(editions.c.created_at, editions.c.id)
             ).mappings()
             return [_edition(row, row["slug"]) for row in rows]
+
+
+# The advisory lock that `digest run` processes on one PostgreSQL database contend for.
+_LEADER_LOCK = 0x6469676573740001
+
+
+class Leadership:
+    """Whether this process leads the schedule (makes editions) on a shared database.
+
+    PostgreSQL: a session advisory lock held on a connection of its own. The lock lives
+    with that connection, so when a leader dies its lock goes and a standby takes over on its
+    next try. SQLite is one machine's file: every process leads, and the editions' unique key
+    keeps them to one edition per list and date.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+
+    def leads(self) -> bool:
+        """True if this process leads now; tries to take the lead if nobody holds it."""
+        if self.engine.dialect.name != "postgresql":
+            return True
+        with self._lock:
+            if self._connection is not None:
+                try:
+                    self._connection.execute(select(1))
+                    return True
+                except SQLAlchemyError:
+                    log.warning("lost the connection that held the schedule's lead")
+                    self._drop()
+            try:
+                connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            except SQLAlchemyError:
+                return False
+            won = connection.execute(select(func.pg_try_advisory_lock(_LEADER_LOCK))).scalar()
+            if not won:
+                connection.close()
+                return False
+            self._connection = connection
+            log.info("leading the schedule")
+            return True
+
+    def release(self) -> None:
+        """Give up the lead (a clean stop), so a standby takes over at once."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except SQLAlchemyError:
+                connection.invalidate()

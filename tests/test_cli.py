@@ -24,6 +24,7 @@ COMMANDS = [
     "dkim keygen",
     "web",
     "run",
+    "worker",
     "subscribers import",
     "subscribers add",
     "subscribers remove",

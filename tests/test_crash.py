@@ -11,20 +11,17 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import insert, select
 
 from digest.app import App
 from digest.config import load_settings
-from digest.models import DeliveryState, SubscriptionStatus
-from digest.schema import lists, subscribers, subscriptions
+from digest.models import DeliveryState
 from digest.transport import free_port
+from tests.bulk import CountingHandler, add_subscribers
 from tests.conftest import ROOT
 
 RECIPIENTS = 20_000
@@ -33,73 +30,12 @@ CONNECTIONS = 4
 COMMIT_GROUP = 50
 
 
-class CountingHandler:
-    """Keeps only each message's Message-ID, and wakes a waiter at a chosen count."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
-        self.target = 0
-        self.reached = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        head = envelope.original_content.split(b"\r\n\r\n", 1)[0]
-        found = next(line for line in head.split(b"\r\n") if line[:11].lower() == b"message-id:")
-        with self.lock:
-            self.ids.append(found[11:].strip().decode())
-            if len(self.ids) >= self.target:
-                self.reached.set()
-        return "250 2.0.0 Ok"
-
-    def arm(self, target: int) -> None:
-        with self.lock:
-            self.target = target
-            self.reached.clear()
-            if len(self.ids) >= target:
-                self.reached.set()
-
-
 def small_config(tmp_path: Path) -> Path:
     """The repo's config with a short daily list, so 20,000 messages stay quick to move."""
     text = (ROOT / "config" / "digest.toml").read_text(encoding="utf-8")
     path = tmp_path / "digest.toml"
     path.write_text(text.replace("max_articles = 12", "max_articles = 3", 1), encoding="utf-8")
     return path
-
-
-def add_subscribers(app: App, count: int, now: datetime) -> None:
-    with app.store.engine.begin() as tx:
-        list_id = tx.execute(select(lists.c.id).where(lists.c.slug == "daily")).scalar_one()
-        tx.execute(
-            insert(subscribers),
-            [
-                {
-                    "email": f"reader{i}@example.com",
-                    "email_key": f"reader{i}@example.com",
-                    "name": f"Győri Ödön {i}",
-                    "locale": "hu",
-                    "timezone": "",
-                    "created_at": now,
-                }
-                for i in range(count)
-            ],
-        )
-        ids = tx.execute(
-            select(subscribers.c.id).where(subscribers.c.email.like("reader%@example.com"))
-        ).scalars()
-        tx.execute(
-            insert(subscriptions),
-            [
-                {
-                    "subscriber_id": sid,
-                    "list_id": list_id,
-                    "status": SubscriptionStatus.ACTIVE,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for sid in ids
-            ],
-        )
 
 
 def test_five_kills_lose_nobody_and_double_little(tmp_path: Path) -> None:
@@ -130,7 +66,7 @@ def test_five_kills_lose_nobody_and_double_little(tmp_path: Path) -> None:
                 update={"database_url": env["DIGEST_DATABASE_URL"]}
             )
         )
-        add_subscribers(app, RECIPIENTS, datetime.now(UTC))
+        add_subscribers(app.store.engine, RECIPIENTS, now=datetime.now(UTC))
         total = len(app.store.active_subscribers("daily"))
         kills = 0
         for _ in range(KILLS):
