@@ -22,15 +22,16 @@ ledger counts. smtp-source is about as fast as an SMTP client gets, so the ratio
 of the sink's capacity digest uses, not whether digest is "fast enough". Nothing is asserted.
 
 The `daily` list also holds the seeded subscribers, so the messages sent are N plus those.
-`--connections C` gives both digest and smtp-source C parallel sessions (default 1, while the
-repo's config says 4). digest also reconnects every `messages_per_connection` messages, as
+`--connections C` gives both digest and smtp-source C parallel sessions (default 4, as in the
+repo's config). digest also reconnects every `messages_per_connection` messages, as
 configured; smtp-source keeps its sessions. smtp-sink parses every line in one process, so at
 tens of KB per message it, not smtp-source, sets the reference figure.
 
 Run (Postfix's smtp-sink and smtp-source must be installed):
 
-    .venv/bin/python bench/send.py --subscribers 10000
-    .venv/bin/python bench/send.py --subscribers 10000 100000 --connections 1 --keep
+    .venv/bin/python bench/send.py                               # 100,000 over 4 connections
+    .venv/bin/python bench/send.py --subscribers 100000 1000000
+    .venv/bin/python bench/send.py --subscribers 10000 --connections 1 --keep
 """
 
 from __future__ import annotations
@@ -447,16 +448,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--subscribers",
         type=int,
         nargs="+",
-        default=[10_000],
+        default=[100_000],
         metavar="N",
-        help="subscriber counts to measure, each in a fresh process (default: 10000)",
+        help="subscriber counts to measure, each in a fresh process (default: 100000)",
     )
     parser.add_argument(
         "--connections",
         type=int,
-        default=1,
+        default=4,
         metavar="C",
-        help="parallel SMTP sessions, for digest and for smtp-source (default 1)",
+        help="parallel SMTP sessions, for digest and for smtp-source (default 4, as configured)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and print it")
     parser.add_argument("--port", type=int, help="the sink's port (default: a free one)")
