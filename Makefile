@@ -36,12 +36,14 @@ test: $(BIN)/activate services
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	url=$$(bash scripts/test-postgres.sh) && DIGEST_TEST_POSTGRES_URL=$$url $(BIN)/pytest -q
 
-# External services the tests use (installed from Debian's packages when missing).
+# External services the tests use (installed from Debian's packages when missing); the
+# PostgreSQL test server is started, or found running (scripts/test-postgres.sh).
 services:
 	@command -v smtp-sink >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@bash scripts/test-postgres.sh >/dev/null
 
 check: test
 

@@ -100,12 +100,15 @@ class App:
             self._renderer = Renderer(self.settings.templates_dir)
         return self._renderer
 
-    def init(self, *, seed: bool, now: datetime) -> tuple[int, SeedReport | None]:
-        """Create or upgrade the schema, register the configured lists, optionally load seeds."""
-        version = upgrade(self.store.engine, now=now)
+    def init(self, *, seed: bool, now: datetime) -> tuple[str, SeedReport | None]:
+        """Create or upgrade the schema, register the configured lists, optionally load seeds.
+
+        Returns the schema's revision (its Alembic revision id) and what the seeds added.
+        """
+        revision = upgrade(self.store.engine, now=now)
         self.store.sync_lists(((item.slug, item.name) for item in self.settings.lists), now=now)
         report = load_seeds(self.store, self.settings.seeds_dir, now=now) if seed else None
-        return version, report
+        return revision, report
 
     def _edition_or_draft(self, mailing_list: ListSettings, now: datetime) -> Edition | Draft:
         stored = self.store.edition_for(mailing_list.slug, edition_date(mailing_list, now))

@@ -98,8 +98,8 @@ def init(
 
     Example: digest init --seed
     """
-    version, report = App(_settings()).init(seed=seed, now=datetime.now(UTC))
-    out.print(f"schema at version {version}")
+    revision, report = App(_settings()).init(seed=seed, now=datetime.now(UTC))
+    out.print(f"schema at revision {revision}")
     if report is not None:
         out.print(
             f"seeds: {report.articles} new articles, {report.subscribers} subscribers, "

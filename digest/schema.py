@@ -1,12 +1,17 @@
-"""The database schema and engine: tables, connection pragmas, and `digest init`'s upgrades."""
+"""The database schema and engine: tables, connection pragmas, and `digest init`'s upgrades
+(the Alembic migrations in `digest/migrations/`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -26,15 +31,17 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     inspect,
     select,
     text,
 )
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.schema import CreateColumn
 
 from digest.errors import ConfigError, StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -58,13 +65,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 metadata = MetaData()
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True),
-    Column("applied_at", UTCDateTime, nullable=False),
-)
 
 articles = Table(
     "articles",
@@ -187,16 +187,6 @@ bounce_events = Table(
 )
 
 
-def _bounce_tracking(connection: Connection) -> None:
-    """Add the soft-bounce columns to an existing subscribers table, and the events table."""
-    present = {column["name"] for column in inspect(connection).get_columns("subscribers")}
-    for name in ("soft_bounces", "soft_bounced_at"):
-        if name not in present:
-            definition = CreateColumn(subscribers.c[name]).compile(dialect=connection.dialect)
-            connection.execute(text(f"ALTER TABLE subscribers ADD COLUMN {definition}"))
-    bounce_events.create(connection, checkfirst=True)
-
-
 # One row per slot of a list's schedule that `digest run` handled (ran, nothing new, missed,
 # failed): the newest tells a restarted scheduler what is still due. The key makes two
 # schedulers that handle the same slot leave one record.
@@ -251,37 +241,62 @@ def make_engine(database_url: str) -> Engine:
         raise ConfigError(f"cannot use database_url {url.render_as_string()}: {exc}") from exc
 
 
-# Each upgrade runs once, in order, inside the transaction that records it.
-def _claim_index(connection: Connection) -> None:
-    """The (edition, state, subscriber) index replaces the (edition, state) one."""
-    for index in deliveries.indexes:
-        index.create(connection, checkfirst=True)
-    connection.execute(text("DROP INDEX IF EXISTS ix_deliveries_edition_state"))
+# The hand-made upgrades that came before Alembic recorded their steps in `schema_version`;
+# a database at their last step holds exactly revision 0001 (see migrations/versions/).
+_LEGACY_LAST = 5
+_LEGACY_REVISION = "0001"
+# The transaction-scoped advisory lock that makes concurrent `digest init`s on one
+# PostgreSQL database wait for each other (SQLite's BEGIN IMMEDIATE already does).
+_UPGRADE_LOCK = 0x6469676573740002
 
 
-UPGRADES: list[Callable[[Connection], None]] = [
-    metadata.create_all,
-    lambda c: feed_state.create(c, checkfirst=True),
-    _bounce_tracking,
-    lambda c: schedule_runs.create(c, checkfirst=True),
-    _claim_index,
-]
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the migrations shipped in `digest/migrations/`, built in
+    code (no alembic.ini); with a connection, the migrations run on it, in its transaction."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
 
 
-def upgrade(engine: Engine, *, now: datetime) -> int:
-    """Create or upgrade the schema; returns the version now in force."""
+def _legacy_version(connection: Connection) -> int | None:
+    """The hand-made upgrades' version of a database they made, else None."""
+    tables = set(inspect(connection).get_table_names())
+    if "alembic_version" in tables or "schema_version" not in tables:
+        return None
+    found = connection.execute(text("SELECT MAX(version) FROM schema_version")).scalar()
+    return int(found or 0)
+
+
+def upgrade(engine: Engine, *, now: datetime) -> str:
+    """Create or upgrade the schema to the newest migration; returns its revision id.
+
+    A database made by the hand-made upgrades that came before Alembic is taken over at
+    revision 0001. All in one transaction. (`now` is unused: Alembic records no time.)
+    """
     try:
         with engine.begin() as connection:
-            schema_version.create(connection, checkfirst=True)
-            current = connection.execute(
-                select(schema_version.c.version).order_by(schema_version.c.version.desc())
-            ).scalar()
-            current = current or 0
-            for version, step in enumerate(UPGRADES[current:], start=current + 1):
-                step(connection)
-                connection.execute(schema_version.insert().values(version=version, applied_at=now))
-            return len(UPGRADES)
+            if connection.dialect.name == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(_UPGRADE_LOCK)))
+            config = alembic_config(connection)
+            legacy = _legacy_version(connection)
+            if legacy is not None:
+                if legacy != _LEGACY_LAST:
+                    raise StoreError(
+                        f"the database is at version {legacy} of the upgrades that came "
+                        f"before Alembic; only their last, {_LEGACY_LAST}, can be taken over: "
+                        "upgrade it with the digest that made it first"
+                    )
+                command.stamp(config, _LEGACY_REVISION)
+            command.upgrade(config, "head")
+            current = MigrationContext.configure(connection).get_current_revision()
+            assert current is not None
+            return current
     except SQLAlchemyError as exc:
         raise StoreError(
             f"cannot create or upgrade the schema: {exc.__class__.__name__}: {exc}"
         ) from exc
+    except (CommandError, RevisionError) as exc:
+        # Typically a database migrated by a newer digest than this one.
+        raise StoreError(f"cannot upgrade the schema: {exc}") from exc

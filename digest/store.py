@@ -249,10 +249,13 @@ class Store:
             raise StoreError(f"database error: {exc.__class__.__name__}: {exc.args[0]}") from exc
 
     def _insert_ignore(self, table: Any) -> Any:
-        # Both dialects spell "skip rows that already exist" differently.
-        if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
+        # Both dialects spell "skip rows that already exist" differently. Callers read the
+        # rowcount (1 inserted, 0 skipped): SQLAlchemy keeps it for an INSERT only when asked
+        # (on PostgreSQL it is -1 otherwise).
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return (
+            dialect.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+        )
 
     # -- lists -------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real SMTP server on a free port, real SQLite in a temp dir, seeded data."""
+"""Shared fixtures: a real SMTP server on a free port, a real database (SQLite in a temp dir,
+and PostgreSQL: see tests/databases.py), seeded data."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from aiosmtpd.controller import Controller
 from digest.app import App
 from digest.config import Settings, load_settings
 from digest.transport import free_port
+from tests.databases import BACKENDS, START, PostgresServer, connect, in_ci, server_url, sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 # 07:00 in Budapest on a Monday: a daily and a weekly list are both due.
@@ -84,12 +86,50 @@ def smtp_server() -> Iterator[tuple[RecordingHandler, int]]:
         controller.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The PostgreSQL test server; skips (fails when CI=true) if there is none."""
+    url, given = server_url()
+    if url is None:
+        reason = f"no PostgreSQL server for the tests: {START}"
+        if in_ci():
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        server = connect(url)
+    except Exception as exc:
+        reason = f"the PostgreSQL test server at {url} cannot be used ({exc}): {START}"
+        if in_ci() or given:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    yield server
+    server.engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend: a SQLite file in tmp_path, or a PostgreSQL
+    database of its own, dropped after the test."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.create()
+    try:
+        yield url
+    finally:
+        server.drop(url)
+
+
 def settings_for(tmp_path: Path, port: int, **changes: Any) -> Settings:
-    """The repo's own config, pointed at a temp database and the test server."""
+    """The repo's own config, pointed at a temp database and the test server.
+
+    The database is SQLite in tmp_path unless `database_url=` is among the changes.
+    """
     base = load_settings(ROOT / "config" / "digest.toml")
     smtp = base.smtp.model_copy(update={"port": port, "timeout": 5.0})
     update: dict[str, Any] = {
-        "database_url": f"sqlite:///{tmp_path / 'digest.sqlite3'}",
+        "database_url": sqlite_url(tmp_path),
         "preview_dir": tmp_path / "preview",
         "smtp": smtp,
     }
@@ -98,8 +138,10 @@ def settings_for(tmp_path: Path, port: int, **changes: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> Settings:
-    return settings_for(tmp_path, smtp_server[1])
+def settings(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
+) -> Settings:
+    return settings_for(tmp_path, smtp_server[1], database_url=database_url)
 
 
 @pytest.fixture

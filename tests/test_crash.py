@@ -38,7 +38,7 @@ def small_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_five_kills_lose_nobody_and_double_little(tmp_path: Path) -> None:
+def test_five_kills_lose_nobody_and_double_little(tmp_path: Path, database_url: str) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     handler, port = CountingHandler(), free_port()
@@ -47,7 +47,7 @@ def test_five_kills_lose_nobody_and_double_little(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "DIGEST_CONFIG": str(small_config(tmp_path)),
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'd.sqlite3'}",
+        "DIGEST_DATABASE_URL": database_url,
         "DIGEST_SMTP__PORT": str(port),
         "DIGEST_DELIVERY__CONNECTIONS": str(CONNECTIONS),
         "DIGEST_DELIVERY__COMMIT_GROUP": str(COMMIT_GROUP),

@@ -163,11 +163,11 @@ def test_greeting_uses_the_name_escaped(delivered: dict[str, EmailMessage]) -> N
 
 
 def test_hungarian_subject_round_trips(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> None:
     from tests.conftest import settings_for
 
-    base = settings_for(tmp_path, smtp_server[1])
+    base = settings_for(tmp_path, smtp_server[1], database_url=database_url)
     subject = "Napi hírlevél – Árvíztűrő tükörfúrógép ő ű"
     lists = tuple(
         item.model_copy(update={"subject": subject}) if item.slug == "daily" else item

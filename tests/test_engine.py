@@ -12,18 +12,18 @@ from digest.models import DeliveryState, EditionStatus
 from tests.conftest import NOW, RecordingHandler, settings_for
 
 
-def engine_app(tmp_path: Path, port: int, **delivery: object) -> App:
-    base = settings_for(tmp_path, port)
+def engine_app(tmp_path: Path, port: int, database_url: str, **delivery: object) -> App:
+    base = settings_for(tmp_path, port, database_url=database_url)
     app = App(base.model_copy(update={"delivery": base.delivery.model_copy(update=delivery)}))
     app.init(seed=True, now=NOW)
     return app
 
 
 def test_connections_are_pooled_and_recycled(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> None:
     server, port = smtp_server
-    app = engine_app(tmp_path, port, connections=3, messages_per_connection=4)
+    app = engine_app(tmp_path, port, database_url, connections=3, messages_per_connection=4)
     result = app.send("daily", now=NOW)
     sent = result.report.counts[DeliveryState.SENT]
     per_connection: dict[tuple[str, int], int] = {}
@@ -36,10 +36,12 @@ def test_connections_are_pooled_and_recycled(
 
 
 def test_pause_after_permanent_failures_then_resume_and_retry(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> None:
     server, port = smtp_server
-    app = engine_app(tmp_path, port, connections=1, pause_after_failures=3, batch_size=5)
+    app = engine_app(
+        tmp_path, port, database_url, connections=1, pause_after_failures=3, batch_size=5
+    )
     everyone = [s.email for s in app.store.active_subscribers("daily")]
     for address in everyone:
         server.refuse[address] = "554 5.7.1 Message rejected: sender blocked by policy"
@@ -68,7 +70,7 @@ def test_pause_after_permanent_failures_then_resume_and_retry(
 
 
 def test_every_message_is_dkim_signed_over_the_bytes_sent(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> None:
     import dkim
 
@@ -77,7 +79,7 @@ def test_every_message_is_dkim_signed_over_the_bytes_sent(
 
     server, port = smtp_server
     key = generate_key(tmp_path / "keys", selector="d2026", domain="budapestpost.example")
-    base = settings_for(tmp_path, port)
+    base = settings_for(tmp_path, port, database_url=database_url)
     signed = base.model_copy(
         update={
             "dkim": DkimSettings(

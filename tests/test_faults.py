@@ -5,8 +5,10 @@ scripted for one subscriber, and checks each address's ledger row and how many c
 stored per address and per Message-ID. Retries are driven by passing a later `now` to App.send,
 whose delivery clock starts at `now` (`_clock_from`), so nothing here sleeps.
 
-The seeded database with the day's edition already stored is built once per module and copied
-for each test: rendering (CSS inlining) is most of a send's time, and is not under test here.
+Each test runs on SQLite and on PostgreSQL. The seeded database with the day's edition already
+stored is built once per module and backend and copied for each test (a SQLite backup, a
+PostgreSQL `CREATE DATABASE ... TEMPLATE`): rendering (CSS inlining) is most of a send's time,
+and is not under test here.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from digest.app import App, SendResult
 from digest.errors import TransportError
@@ -27,6 +31,7 @@ from digest.models import DeliveryState, EditionStatus
 from digest.pipeline import draft_edition, store_edition
 from digest.transport import Stage, free_port
 from tests.conftest import NOW, settings_for
+from tests.databases import PostgresServer, sqlite_url
 from tests.faults import (
     Action,
     Fault,
@@ -51,31 +56,61 @@ class MakeApp(Protocol):
     def __call__(self, port: int, *, timeout: float = 5.0, **delivery: Any) -> App: ...
 
 
+@dataclass
+class Seeded:
+    """Per backend, a database with the seeds and the daily edition of NOW stored, nothing
+    queued yet; made on first use, then copied over each test's own database."""
+
+    folder: Path
+    server: PostgresServer | None = None
+    template: str | None = None  # the PostgreSQL one's URL
+
+    def _make(self, database_url: str) -> None:
+        settings = settings_for(self.folder, free_port(), database_url=database_url)
+        app = App(settings)
+        app.init(seed=True, now=NOW)
+        draft = draft_edition(settings, app.store, app.renderer, settings.list("daily"), now=NOW)
+        assert draft.selection
+        store_edition(app.store, draft, now=NOW)
+        app.store.engine.dispose()  # a template database must have no one connected
+
+    def copy_into(self, database_url: str, server: PostgresServer | None) -> None:
+        if server is None:
+            source = self.folder / "digest.sqlite3"
+            if not source.exists():
+                self._make(sqlite_url(self.folder))
+            with (
+                closing(sqlite3.connect(source)) as original,
+                closing(sqlite3.connect(str(make_url(database_url).database))) as target,
+            ):
+                original.backup(target)
+            return
+        if self.template is None:
+            self.server, self.template = server, server.create()
+            self._make(self.template)
+        server.recreate(database_url, template=self.template)
+
+
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database with the seeds and the daily edition of NOW stored; nothing queued yet."""
-    folder = tmp_path_factory.mktemp("seeded")
-    settings = settings_for(folder, free_port())
-    app = App(settings)
-    app.init(seed=True, now=NOW)
-    draft = draft_edition(settings, app.store, app.renderer, settings.list("daily"), now=NOW)
-    assert draft.selection
-    store_edition(app.store, draft, now=NOW)
-    app.store.engine.dispose()
-    return folder / "digest.sqlite3"
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    made = Seeded(tmp_path_factory.mktemp("seeded"))
+    yield made
+    if made.server is not None and made.template is not None:
+        made.server.drop(made.template)
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, seeded: Path) -> MakeApp:
+def make_app(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str, seeded: Seeded
+) -> MakeApp:
     """An App on this test's own copy of the seeded database, sending to `port`."""
+    server: PostgresServer | None = (
+        None if database_url.startswith("sqlite") else request.getfixturevalue("postgres_server")
+    )
 
     def make(port: int, *, timeout: float = 5.0, **delivery: Any) -> App:
-        with (
-            closing(sqlite3.connect(seeded)) as source,
-            closing(sqlite3.connect(tmp_path / "digest.sqlite3")) as target,
-        ):
-            source.backup(target)
-        base = settings_for(tmp_path, port)
+        seeded.copy_into(database_url, server)
+        base = settings_for(tmp_path, port, database_url=database_url)
         return App(
             base.model_copy(
                 update={

@@ -1,4 +1,4 @@
-"""Polling over real HTTP: a local http.server in a thread, real SQLite, no mocks."""
+"""Polling over real HTTP: a local http.server in a thread, real SQLite and PostgreSQL, no mocks."""
 
 from __future__ import annotations
 
@@ -123,8 +123,8 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    engine = make_engine(f"sqlite:///{tmp_path}/d.sqlite3")
+def store(database_url: str) -> Store:
+    engine = make_engine(database_url)
     upgrade(engine, now=NOW)
     return Store(engine)
 

@@ -1,4 +1,4 @@
-"""Feeds into a real SQLite store: identity across imports, updates, revisions, the schema step."""
+"""Feeds into a real store (SQLite and PostgreSQL): identity across imports, updates, revisions."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
 
 from digest.config import FeedRules, FeedsSettings
 from digest.errors import FeedError
 from digest.feeds import parse_feed
 from digest.ingest import PollStatus, import_source
-from digest.schema import UPGRADES, make_engine, metadata, schema_version, upgrade
+from digest.schema import make_engine, upgrade
 from digest.selection import select_articles
 from digest.store import Store
 
@@ -22,8 +21,8 @@ LIMITS = FeedsSettings()
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    engine = make_engine(f"sqlite:///{tmp_path}/d.sqlite3")
+def store(database_url: str) -> Store:
+    engine = make_engine(database_url)
     upgrade(engine, now=NOW)
     return Store(engine)
 
@@ -143,24 +142,3 @@ def test_a_missing_file_is_a_feed_error(store: Store, tmp_path: Path) -> None:
             store=store,
             now=NOW,
         )
-
-
-def test_the_upgrade_adds_feed_state_to_a_database_made_before_it(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/old.sqlite3")
-    with engine.begin() as connection:  # the schema as version 1 left it
-        metadata.create_all(
-            connection, tables=[t for t in metadata.sorted_tables if t.name != "feed_state"]
-        )
-        connection.execute(schema_version.insert().values(version=1, applied_at=NOW))
-    assert "feed_state" not in inspect(engine).get_table_names()
-
-    assert upgrade(engine, now=NOW) == len(UPGRADES)
-    assert "feed_state" in inspect(engine).get_table_names()
-    with engine.connect() as connection:
-        versions = connection.execute(select(schema_version.c.version)).scalars().all()
-    assert versions == list(range(1, len(UPGRADES) + 1))
-    store = Store(engine)
-    store.record_feed_poll(
-        "https://f.example/a.xml", now=NOW, etag='"v1"', last_modified=None, error=None
-    )
-    assert store.feed_validators("https://f.example/a.xml") == ('"v1"', None)

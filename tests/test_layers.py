@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "signing": 2, "mail_confirm": 2, "confirmations": 4, "archive": 4,
     "web": 5, "web_context": 5, "web_guard": 5, "web_pages": 5, "web_signup": 5,
     "inbound": 5, "cli_web": 5,
+    "migrations": 1,  # the package digest/migrations/: Alembic's env.py and the revisions
 }  # fmt: skip
 
 
@@ -51,3 +52,14 @@ def test_no_upward_import(module: str) -> None:
         if LAYERS.get(name, 99) > LAYERS[module]
     }
     assert not upward, f"{module} (layer {LAYERS[module]}) imports {upward} from above"
+
+
+MIGRATIONS = sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "migrations").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MIGRATIONS, ids=MIGRATIONS)
+def test_no_upward_import_in_the_migrations(path: str) -> None:
+    upward = {
+        name for name in imports_of(PACKAGE / path) if LAYERS.get(name, 99) > LAYERS["migrations"]
+    }
+    assert not upward, f"{path} (layer {LAYERS['migrations']}) imports {upward} from above"

@@ -167,10 +167,10 @@ ZONES = ["Europe/Budapest", "Europe/London", "America/New_York", "Asia/Tokyo", "
 
 
 def test_each_subscriber_gets_it_at_seven_on_their_own_clock(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> None:
     handler, port = smtp_server
-    base = settings_for(tmp_path, port)
+    base = settings_for(tmp_path, port, database_url=database_url)
     App(base).init(seed=True, now=NOW)
     daily = base.list("daily").model_copy(
         update={"schedule": "0 6 * * *", "deliver_at": time(7), "per_subscriber_timezone": True}

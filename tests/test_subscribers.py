@@ -1,4 +1,5 @@
-"""Subscriber imports, adds, removals and exports on a real SQLite file (EMAIL.md #14, #15, #70)."""
+"""Subscriber imports, adds, removals and exports on a real SQLite file and PostgreSQL database
+(EMAIL.md #14, #15, #70)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ HEADER = "email,name,locale,timezone\n"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    engine = make_engine(f"sqlite:///{tmp_path / 'subscribers.sqlite3'}")
+def store(database_url: str) -> Store:
+    engine = make_engine(database_url)
     upgrade(engine, now=NOW)
     store = Store(engine)
     store.sync_lists([("daily", "Daily"), ("weekly", "Weekly")], now=NOW)

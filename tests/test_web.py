@@ -55,16 +55,24 @@ class Site:
         return self.client.post("/subscribe", data=form)
 
 
-def make_site(tmp_path: Path, smtp: tuple[RecordingHandler, int], **web: Any) -> Site:
-    settings = web_settings(tmp_path, smtp[1], BASE, **web)
+def make_site(
+    tmp_path: Path,
+    smtp: tuple[RecordingHandler, int],
+    *,
+    database_url: str | None = None,
+    **web: Any,
+) -> Site:
+    settings = web_settings(tmp_path, smtp[1], BASE, database_url=database_url, **web)
     app = App(settings)
     app.init(seed=True, now=NOW)
     return Site(settings, app, TestClient(create_app(settings, clock=lambda: NOW)), smtp[0])
 
 
 @pytest.fixture
-def site(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> Iterator[Site]:
-    made = make_site(tmp_path, smtp_server)
+def site(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
+) -> Iterator[Site]:
+    made = make_site(tmp_path, smtp_server, database_url=database_url)
     with made.client:
         yield made
 

@@ -15,14 +15,18 @@ from digest.config import Settings, WebSettings
 from digest.store import Store
 from digest.tokens import unsubscribe_token
 from tests.conftest import settings_for
+from tests.databases import sqlite_url
 
 EDITOR_TOKEN = "editor-secret-token"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def web_settings(tmp_path: Path, smtp_port: int, base_url: str, **web: Any) -> Settings:
-    """The repo's config, its mail going to `smtp_port` and its links to `base_url`."""
-    base = settings_for(tmp_path, smtp_port)
+def web_settings(
+    tmp_path: Path, smtp_port: int, base_url: str, *, database_url: str | None = None, **web: Any
+) -> Settings:
+    """The repo's config, its mail going to `smtp_port` and its links to `base_url`; its
+    database SQLite in tmp_path unless `database_url` is given."""
+    base = settings_for(tmp_path, smtp_port, database_url=database_url or sqlite_url(tmp_path))
     return base.model_copy(
         update={
             "site": base.site.model_copy(update={"base_url": base_url}),
