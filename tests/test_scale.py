@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from digest.models import DeliveryState
@@ -39,6 +40,9 @@ def scale_config(tmp_path: Path) -> Path:
     return path
 
 
+# The shared-database case is PostgreSQL's; several processes on one SQLite file are covered by
+# tests/test_crash.py and tests/test_scheduler_process.py.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_workers_and_schedulers_share_the_work(tmp_path: Path, database_url: str) -> None:
     handler, port = CountingHandler(), free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
@@ -99,11 +103,3 @@ def test_workers_and_schedulers_share_the_work(tmp_path: Path, database_url: str
     duplicates = sum(n - 1 for n in received.values())
     print(f"recipients={total} messages={len(handler.ids)} duplicates={duplicates}")
     assert duplicates <= CONNECTIONS + COMMIT_GROUP  # one kill
-
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'scale.sqlite3'}"
