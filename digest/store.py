@@ -350,27 +350,8 @@ class Store:
 
         Returns the status now in force.
         """
-        with self._tx() as tx:
-            list_id = self._list_id(tx, list_slug)
-            key = and_(
-                subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id
-            )
-            current = tx.execute(select(subscriptions.c.status).where(key)).scalar()
-            if current is None:
-                tx.execute(
-                    insert(subscriptions).values(
-                        subscriber_id=subscriber_id,
-                        list_id=list_id,
-                        status=status,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                return status
-            if current in SUPPRESSED and status not in SUPPRESSED:
-                return SubscriptionStatus(current)
-            tx.execute(update(subscriptions).where(key).values(status=status, updated_at=now))
-            return status
+        keep = SUPPRESSED if status not in SUPPRESSED else ()
+        return self.set_subscription_status(subscriber_id, list_slug, status, now=now, unless=keep)
 
     def mark_bounced(self, subscriber_id: int, list_slug: str, *, now: datetime) -> None:
         """The mailbox does not exist: stop mailing it on every list, not just `list_slug`."""
