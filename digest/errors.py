@@ -18,35 +18,56 @@ Per-recipient SMTP refusals are not exceptions: the delivery loop records them a
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What `digest` exits with, so a cron job or a service manager can tell outcomes apart.
+
+    Typer's own usage errors (an unknown option, a missing argument) also exit 2.
+    """
+
+    OK = 0
+    ERROR = 1
+    CONFIG = 2
+    NOT_FOUND = 3
+    STORE = 4
+    INVALID_INPUT = 5
+    RENDER = 6
+    TRANSPORT = 7
+    PAUSED = 8
+    ROWS_REJECTED = 9
+    DELIVERIES_FAILED = 10
+
 
 class DigestError(Exception):
     """Base of every error that `digest` raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.ERROR
 
 
 class ConfigError(DigestError):
     """A setting is missing, malformed or inconsistent."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.CONFIG
 
 
 class NotFoundError(DigestError):
     """An unknown list, edition or subscriber was named."""
 
-    exit_code = 3
+    exit_code: int = ExitCode.NOT_FOUND
 
 
 class StoreError(DigestError):
     """The database refused an operation or cannot be reached."""
 
-    exit_code = 4
+    exit_code: int = ExitCode.STORE
 
 
 class InvalidInputError(DigestError):
     """A row of input cannot be used; the message says which row and why."""
 
-    exit_code = 5
+    exit_code: int = ExitCode.INVALID_INPUT
 
 
 class HeaderInjectionError(InvalidInputError):
@@ -60,16 +81,16 @@ class FeedError(InvalidInputError):
 class PausedError(DigestError):
     """An edition paused itself after many permanent failures; `digest resume` restarts it."""
 
-    exit_code = 8
+    exit_code: int = ExitCode.PAUSED
 
 
 class RenderError(DigestError):
     """A template is missing or failed to render."""
 
-    exit_code = 6
+    exit_code: int = ExitCode.RENDER
 
 
 class TransportError(DigestError):
     """The SMTP server cannot be reached, or refused the session as a whole."""
 
-    exit_code = 7
+    exit_code: int = ExitCode.TRANSPORT
