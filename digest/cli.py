@@ -41,8 +41,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Markup off: titles, names and replies are user text, and "[/b]" in one must print as is.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 class _State:
@@ -242,9 +243,14 @@ def preview(
     Example: digest preview --list daily --subscriber odon.gyori@example.hu --out /tmp/preview
     """
     settings = _settings()
-    files = App(settings).preview(
-        list_slug, now=_moment(at), out_dir=out_dir or settings.preview_dir, subscriber=subscriber
-    )
+    folder = out_dir or settings.preview_dir
+    try:
+        files = App(settings).preview(
+            list_slug, now=_moment(at), out_dir=folder, subscriber=subscriber
+        )
+    except OSError as exc:
+        where = exc.filename or folder
+        raise ConfigError(f"cannot write the preview to {where}: {exc.strerror or exc}") from exc
     source = "the stored edition" if files.stored else "a draft (not stored)"
     out.print(f"preview of {source} for {files.recipient}:")
     for path in (files.html, files.text, files.eml):
@@ -330,7 +336,7 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
         if item.recent_errors:
             out.print(f"recent errors of edition #{item.edition.id} ({item.edition.list_slug}):")
             for line in item.recent_errors:
-                out.print(f"  {line}", markup=False)
+                out.print(f"  {line}")
 
 
 app.add_typer(articles_app, name="articles")

@@ -5,13 +5,17 @@ Built once at the edge (CLI, scheduler) and passed down as the sub-object a func
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
-from datetime import time
+from collections.abc import Sequence
+from datetime import date, time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, StrictUndefined, TemplateError
 
 from pydantic import (
     BaseModel,
@@ -23,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from digest.errors import ConfigError, NotFoundError
 from digest.models import SMTPSecurity
@@ -32,6 +37,19 @@ DEFAULT_CONFIG = Path("config/digest.toml")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
+_ENV_PREFIX = "DIGEST_"
+# Subjects render in a plain (never HTML-escaped) environment where every name must exist, as
+# in Renderer.subject; a trial render with the names it passes finds a broken template when
+# the config loads rather than at send time.
+_SUBJECT_ENV = Environment(autoescape=False, undefined=StrictUndefined)
+_SUBJECT_SAMPLE: dict[str, object] = {
+    "list_name": "Daily",
+    "site_name": "Budapest Post",
+    "date_label": "Thursday 3 December 2026",
+    "date": date(2026, 12, 3),
+    "lead_title": "Lead story",
+    "article_count": 12,
+}
 
 
 class _Section(BaseModel):
@@ -126,6 +144,15 @@ class ListSettings(_Section):
     grace_hours: float = Field(default=6.0, gt=0, le=24 * 7)
     deliver_at: time | None = None
     per_subscriber_timezone: bool = False
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_template(cls, value: str) -> str:
+        try:
+            _SUBJECT_ENV.from_string(value).render(**_SUBJECT_SAMPLE)
+        except TemplateError as exc:
+            raise ValueError(f"not a usable subject template: {exc}") from exc
+        return value
 
     @field_validator("deliver_at")
     @classmethod
@@ -394,11 +421,77 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"config file {chosen} does not exist")
     try:
         return Settings(**values)
+    except SettingsError as exc:
+        # Raised while reading the environment, before validation: a JSON-valued variable
+        # whose value is not JSON. Its message names only the top-level field.
+        raise ConfigError(_unparsable_environment(exc)) from exc
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{chosen}: {where}: {first['msg']}{more}") from exc
+        raise ConfigError(f"{_source_of(first['loc'], chosen)}: {first['msg']}{more}") from exc
+
+
+def _environment() -> dict[str, str]:
+    # pydantic-settings matches variable names case-insensitively.
+    return {name.upper(): value for name, value in os.environ.items()}
+
+
+def _env_name(path: Sequence[str | int]) -> str:
+    return _ENV_PREFIX + "__".join(str(part) for part in path).upper()
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+def _source_of(loc: Sequence[str | int], config: Path) -> str:
+    """Where the bad value came from: the variable that set it, or the one that set a section
+    holding it and the setting's path; else the config file and the path."""
+    environment = _environment()
+    for cut in range(len(loc), 0, -1):
+        name = _env_name(loc[:cut])
+        if name in environment:
+            return name if cut == len(loc) else f"{name}: {_dotted(loc)}"
+    return f"{config}: {_dotted(loc)}" if loc else str(config)
+
+
+def _is_structured(path: Sequence[str]) -> bool:
+    """Whether the setting at `path` is one pydantic-settings reads from the environment as
+    JSON (a section, a table of lists, a mapping), rather than as a plain string."""
+    model: type[BaseModel] | None = Settings
+    annotation: Any = None
+    for part in path:
+        if model is None:
+            return False
+        fields = {name.upper(): info for name, info in model.model_fields.items()}
+        info = fields.get(part.upper())
+        if info is None:
+            return False
+        annotation = info.annotation
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        model = annotation if is_model else None
+    return model is not None or get_origin(annotation) in (dict, tuple, list)
+
+
+def _unparsable_environment(exc: SettingsError) -> str:
+    """The one-line message for a variable that should hold JSON and does not."""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else ""
+    top = _env_name([field])
+    for name, value in sorted(_environment().items()):
+        if name != top and not name.startswith(top + "__"):
+            continue
+        path = name[len(_ENV_PREFIX) :].split("__")
+        if not _is_structured(path):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as error:
+            return f"{name}: not valid JSON ({error})"
+    return f"environment: {exc}"
 
 
 def masked(settings: Settings) -> dict[str, Any]:
