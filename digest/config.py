@@ -16,7 +16,6 @@ from typing import Any, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, StrictUndefined, TemplateError
-
 from pydantic import (
     BaseModel,
     ConfigDict,
