@@ -36,7 +36,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import ConfigError, StoreError
@@ -222,15 +222,26 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names; None for other backends, memory and URI-style names."""
+    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
+        return None
+    if not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
 def make_engine(database_url: str) -> Engine:
-    """An engine for `database_url`; for SQLite the folder is created and the pragmas set."""
+    """An engine for `database_url`, with the pragmas set for SQLite.
+
+    Making the engine touches nothing: a SQLite file (and its folder) is created only by
+    `upgrade`, so a read-only command on a fresh checkout leaves no empty database behind.
+    """
     try:
         url = make_url(database_url)
     except ArgumentError as exc:
         raise ConfigError(f"database_url {database_url!r} is not a database URL") from exc
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
@@ -239,6 +250,16 @@ def make_engine(database_url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except (ArgumentError, ImportError) as exc:
         raise ConfigError(f"cannot use database_url {url.render_as_string()}: {exc}") from exc
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether `digest init` ever ran on this database (it makes `lists` first); True when
+    that cannot be told, so the caller reports the error it already has."""
+    try:
+        with engine.connect() as connection:
+            return inspect(connection).has_table(lists.name)
+    except SQLAlchemyError:
+        return True
 
 
 # The hand-made upgrades that came before Alembic recorded their steps in `schema_version`;
@@ -275,6 +296,12 @@ def upgrade(engine: Engine, *, now: datetime) -> str:
     A database made by the hand-made upgrades that came before Alembic is taken over at
     revision 0001. All in one transaction. (`now` is unused: Alembic records no time.)
     """
+    path = sqlite_file(engine.url)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database at {path}: {exc.strerror}") from exc
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":

@@ -35,8 +35,10 @@ from digest.schema import (
     deliveries,
     editions,
     feed_state,
+    has_schema,
     lists,
     schedule_runs,
+    sqlite_file,
     subscribers,
     subscriptions,
 )
@@ -239,13 +241,19 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._file = sqlite_file(engine.url)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
+        # Connecting would create an empty SQLite file: only `digest init` may do that.
+        if self._file is not None and not self._file.exists():
+            raise StoreError(f"no database at {self._file}: run `digest init`")
         try:
             with self.engine.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
+            if not has_schema(self.engine):
+                raise StoreError("the database has no schema: run `digest init`") from exc
             raise StoreError(f"database error: {exc.__class__.__name__}: {exc.args[0]}") from exc
 
     def _insert_ignore(self, table: Any) -> Any:
