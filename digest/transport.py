@@ -114,20 +114,12 @@ class SMTPConnection:
                 smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password.get_secret_value())
-        except ssl.SSLError as exc:
-            raise TransportError(
-                f"TLS with SMTP server {where} failed: {exc.reason or exc}"
-            ) from exc
         except smtplib.SMTPAuthenticationError as exc:
             raise TransportError(
                 f"SMTP server {where} refused the login: {exc.smtp_code} {exc.smtp_error!r}"
             ) from exc
-        except smtplib.SMTPException as exc:
-            raise TransportError(f"SMTP server {where} refused the session: {exc}") from exc
-        except OSError as exc:
-            raise TransportError(
-                f"cannot reach SMTP server {where}: {exc.strerror or exc}"
-            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransportError(_why_no_session(exc, s)) from exc
         self._smtp = smtp
         self.sent_on_connection = 0
 
@@ -219,6 +211,29 @@ class SMTPConnection:
         except (smtplib.SMTPException, OSError):
             self.close()
         return reply
+
+
+def _why_no_session(exc: smtplib.SMTPException | OSError, s: SMTPSettings) -> str:
+    """One accurate line on why a session could not be opened: refused, silent, unknown host,
+    TLS, or the server's own refusal."""
+    where = f"{s.host}:{s.port}"
+    # smtplib turns a read that timed out into "Connection unexpectedly closed".
+    cause = exc.__context__ if isinstance(exc, smtplib.SMTPServerDisconnected) else exc
+    if isinstance(cause, TimeoutError):
+        return f"SMTP server {where} did not answer within {s.timeout:g} s (smtp.timeout)"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"cannot reach SMTP server {where}: connection refused (is it running there?)"
+    if isinstance(cause, socket.gaierror):
+        return f"cannot reach SMTP server {where}: unknown host ({cause.strerror})"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS with SMTP server {where} failed: {cause.reason} ({cause.verify_message})"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS with SMTP server {where} failed: {cause.reason or cause}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return f"SMTP server {where} closed the connection before the session began"
+    if isinstance(exc, smtplib.SMTPException):
+        return f"SMTP server {where} refused the session: {exc}"
+    return f"cannot reach SMTP server {where}: {exc.strerror or exc}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
