@@ -8,8 +8,10 @@ Registered by the main command:
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import socket
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -19,6 +21,7 @@ import uvicorn
 
 from digest.config import Settings, load_settings
 from digest.confirmations import Subscriptions
+from digest.errors import ConfigError
 from digest.inbound import unsubscribe_by_mail
 from digest.schema import make_engine
 from digest.store import Store
@@ -57,17 +60,34 @@ def web(
     Example: digest web --host 127.0.0.1 --port 8080
     """
     settings = _settings(ctx)
+    address, number = host or settings.web.host, port or settings.web.port
+    listening = _listen(address, number)
     config = uvicorn.Config(
         create_app(settings),
-        host=host or settings.web.host,
-        port=port or settings.web.port,
+        host=address,
+        port=number,
         proxy_headers=True,
         server_header=False,
         log_level="info",
     )
     server = uvicorn.Server(config)  # builds uvicorn's loggers, so the filter can go on
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    server.run()
+    server.run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The bound socket uvicorn serves on: bound here, so a port in use is one line, not
+    uvicorn's log and exit."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {port} on {host} is in use") from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return listening
 
 
 def unsubscribe_mail(

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from digest.archive import archive_index, archived_page, editor_preview
@@ -97,7 +97,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         if not editor_allowed(request, settings.web.editor_token.get_secret_value()):
             return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
         slug = known_list(request)
-        now = _moment(request.query_params.get("at")) or ctx.clock()
+        try:
+            now = _moment(request.query_params.get("at")) or ctx.clock()
+        except ValueError as exc:
+            # The editor, not a reader, sees this: say what is wrong with the query.
+            return PlainTextResponse(f"{exc}\n", status_code=400, headers=PRIVATE)
         page = await run_in_threadpool(
             lambda: editor_preview(settings, ctx.app.store, ctx.app.renderer, slug, now=now)
         )
@@ -155,13 +159,19 @@ def _day(value: str) -> date:
     raise NotFoundError(f"{value!r} is not a date")
 
 
+_EARLIEST_AT, _LATEST_AT = 1970, 9000
+
+
 def _moment(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise HTTPException(400, "?at= is not an ISO date-time") from exc
+        raise ValueError(f"?at={value} is not an ISO date-time") from exc
     if moment.tzinfo is None:
-        raise HTTPException(400, "?at= needs a time zone, e.g. 2026-03-02T07:00+01:00")
+        raise ValueError(f"?at={value} needs a time zone, e.g. 2026-03-02T07:00+01:00")
+    # Far from either end of what datetime holds, so a list's zone and lookback stay in range.
+    if not _EARLIEST_AT <= moment.year <= _LATEST_AT:
+        raise ValueError(f"?at={value} must lie in the years {_EARLIEST_AT}-{_LATEST_AT}")
     return moment
