@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,29 @@ def test_ehlo_uses_the_configured_name(smtp_server: tuple[RecordingHandler, int]
     finally:
         controller.stop()
     assert seen == ["mail.budapestpost.example"]
+
+
+def test_a_server_that_never_greets_is_a_timeout_not_a_refusal() -> None:
+    # The kernel completes the handshake into the backlog; nobody ever accepts or answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        settings = SMTPSettings(host="127.0.0.1", port=port, timeout=0.5)
+        with pytest.raises(TransportError) as raised:
+            SMTPConnection(settings).open()
+    assert str(raised.value) == (
+        f"SMTP server 127.0.0.1:{port} did not answer within 0.5 s (smtp.timeout)"
+    )
+
+
+def test_nothing_listening_is_a_refusal() -> None:
+    port = free_port()
+    with pytest.raises(TransportError, match=f"127.0.0.1:{port}: connection refused"):
+        SMTPConnection(SMTPSettings(host="127.0.0.1", port=port, timeout=5)).open()
+
+
+def test_an_unknown_host_says_so() -> None:
+    settings = SMTPSettings(host="no-such-host.invalid", port=25, timeout=5)
+    with pytest.raises(TransportError, match="no-such-host.invalid:25: unknown host"):
+        SMTPConnection(settings).open()

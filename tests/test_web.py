@@ -365,6 +365,24 @@ def test_editor_preview_needs_the_token_and_records_nothing(
     assert site.store.editions_with_counts() == before == []
 
 
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        ("9999-12-31T23:59:59+00:00", "must lie in the years"),
+        ("0001-01-01T00:00:00+00:00", "must lie in the years"),
+        ("garbage", "is not an ISO date-time"),
+        ("2026-03-02T07:00", "needs a time zone"),
+    ],
+    ids=["far-future", "far-past", "garbage", "no-zone"],
+)
+def test_editor_preview_refuses_a_bad_moment_saying_why(site: Site, at: str, message: str) -> None:
+    response = site.client.get(
+        "/editor/preview/daily", params={"at": at}, headers={"X-Editor-Token": EDITOR_TOKEN}
+    )
+    assert response.status_code == 400
+    assert message in response.text
+
+
 def test_editor_preview_is_off_without_a_configured_token(
     tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
