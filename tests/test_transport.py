@@ -216,5 +216,5 @@ def test_nothing_listening_is_a_refusal() -> None:
 
 def test_an_unknown_host_says_so() -> None:
     settings = SMTPSettings(host="no-such-host.invalid", port=25, timeout=5)
-    with pytest.raises(TransportError, match="no-such-host.invalid:25: unknown host"):
+    with pytest.raises(TransportError, match=r"no-such-host\.invalid:25: unknown host"):
         SMTPConnection(settings).open()
