@@ -277,7 +277,7 @@ class App:
             )
         template = chosen.template
         personal = recipient(self.settings, list_slug, day, who)
-        url = template.identity.unsubscribe_url(personal.unsubscribe_token)
+        values = template.slot_values(personal)
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = out_dir / f"{list_slug}-{day.isoformat()}"
         files = PreviewFiles(
@@ -288,19 +288,10 @@ class App:
             stored=isinstance(found, Edition),
         )
         files.html.write_text(
-            fill_slots(
-                chosen.html,
-                nonce,
-                {"greeting": html.escape(personal.greeting_name), "unsubscribe": html.escape(url)},
-            ),
+            fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}),
             encoding="utf-8",
         )
-        files.text.write_text(
-            fill_slots(
-                chosen.text, nonce, {"greeting": personal.greeting_name, "unsubscribe": url}
-            ),
-            encoding="utf-8",
-        )
+        files.text.write_text(fill_slots(chosen.text, nonce, values), encoding="utf-8")
         data = template.personalise(personal, date=now)
         files.eml.write_bytes(self.signer.sign(data) if self.signer else data)
         return files

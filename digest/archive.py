@@ -1,8 +1,8 @@
 """Editions as web pages: the public archive of sent editions and the editor's preview.
 
-Both fill the per-subscriber slots neutrally (the greeting fallback, and an unsubscribe link to
-a page that explains where the real one is), so no page ever shows one reader's link. Both
-only read: nothing is stored, queued or sent.
+Both fill the per-subscriber slots neutrally (the greeting fallback, and unsubscribe and
+preferences links to a page that explains where the real ones are), so no page ever shows one
+reader's link. Both only read: nothing is stored, queued or sent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from digest.pipeline import archive_path, draft_edition, edition_date
 from digest.render import Renderer, fill_slots
 from digest.store import Store
 
-# The generic page an archived edition's "Unsubscribe" link opens.
+# The generic page an archived edition's "Unsubscribe" and "Manage your subscription" links open.
 GENERIC_UNSUBSCRIBE_PATH = "/unsubscribe"
 
 
@@ -46,6 +46,7 @@ def _neutral(settings: Settings, document: str, nonce: str) -> str:
         {
             "greeting": html.escape(site.greeting_fallback),
             "unsubscribe": html.escape(site.base_url + GENERIC_UNSUBSCRIBE_PATH),
+            "preferences": html.escape(site.base_url + GENERIC_UNSUBSCRIBE_PATH),
         },
     )
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from digest.config import Settings, load_settings
-from digest.errors import InvalidInputError
+from digest.errors import ExitCode, InvalidInputError
 from digest.models import SubscriptionStatus
 from digest.schema import make_engine
 from digest.store import Store
@@ -42,6 +42,11 @@ def _store(settings: Settings) -> Store:
     return Store(make_engine(settings.database_url))
 
 
+def _delimiter(value: str | None) -> str | None:
+    # A tab is awkward to type in a shell, so `tab` and a literal backslash-t stand for it.
+    return "\t" if value in ("tab", "\\t") else value
+
+
 def _known_list(settings: Settings, slug: str | None) -> str | None:
     """The slug, if it names a configured list (else NotFoundError naming the known ones)."""
     return None if slug is None else settings.list(slug).slug
@@ -57,18 +62,35 @@ def import_command(
     status: Annotated[
         SubscriptionStatus, typer.Option("--status", help=_STATUS_HELP)
     ] = SubscriptionStatus.ACTIVE,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="The cell separator, e.g. ';' or tab (default: the one of , ; tab | that "
+            "gives the header an email column).",
+        ),
+    ] = None,
 ) -> None:
     """Import people who opted in; each bad row is reported with its line, the rest load.
 
-    Columns: email (required), name, locale, timezone; optionally status and list. Addresses
-    merge case-insensitively; an unsubscribed or bounced address stays so. New sign-ups do not
-    belong here: they confirm their address through the web app (double opt-in).
+    Columns: email (required), name, locale, timezone; optionally status and list. Cells are
+    separated by commas, semicolons (Excel in Hungary), tabs or bars, told apart by the header.
+    Addresses merge case-insensitively; an unsubscribed or bounced address stays so. New
+    sign-ups do not belong here: they confirm their address through the web app (double
+    opt-in). Exits 9 when some rows were rejected (the others are loaded).
 
-    Example: digest subscribers import readers.csv --list daily
+    Example: digest subscribers import readers.csv --list daily --delimiter ';'
     """
     settings = _settings(ctx)
     slug = settings.list(list_slug).slug
-    report = import_file(_store(settings), file, list_slug=slug, status=status, now=_now())
+    report = import_file(
+        _store(settings),
+        file,
+        list_slug=slug,
+        status=status,
+        now=_now(),
+        delimiter=_delimiter(delimiter),
+    )
     if report.ignored_columns:
         typer.echo(f"{file}: ignored columns: {', '.join(report.ignored_columns)}", err=True)
     for line in report.rejected:
@@ -76,6 +98,8 @@ def import_command(
     for line in report.notes:
         typer.echo(f"{file} {line}", err=True)
     typer.echo(f"{file}: {report.summary()}")
+    if report.rejected:
+        raise typer.Exit(ExitCode.ROWS_REJECTED)
 
 
 @subscribers_app.command("add")

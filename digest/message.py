@@ -2,8 +2,9 @@
 
 `MessageTemplate` serialises everything that is the same for every subscriber once: the fixed
 headers and both quoted-printable bodies, split around the per-subscriber slots. `personalise`
-then only writes Date, To, Message-ID and List-Unsubscribe and drops the QP-encoded greeting and
-unsubscribe URL into the slots: no `EmailMessage`, no template and no CSS work per subscriber.
+then only writes Date, To, Message-ID and List-Unsubscribe and drops the QP-encoded greeting,
+unsubscribe URL and preferences URL into the slots: no `EmailMessage`, no template and no CSS
+work per subscriber.
 
 The bytes use CRLF, every line is at most 78 octets except List-Unsubscribe (at most 998), the
 whole message is 7-bit, and no line starts with "." (it is written =2E), so the data can go to
@@ -100,17 +101,17 @@ def _unstructured(header: str, text: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def _qp(text: str) -> bytes:
-    """Quoted-printable UTF-8 with CRLF and no line that begins with a dot."""
+def _qp(text: str, width: int = _QP_LINE) -> bytes:
+    """Quoted-printable UTF-8 with CRLF, lines of at most `width`, none beginning with a dot."""
     if not text:
         return b""
     encoded = quoprimime.body_encode(
-        text.encode("utf-8").decode("latin-1"), maxlinelen=_QP_LINE, eol="\r\n"
+        text.encode("utf-8").decode("latin-1"), maxlinelen=width, eol="\r\n"
     )
-    return "\r\n".join(_dot_safe(line) for line in encoded.split("\r\n")).encode("ascii")
+    return "\r\n".join(_dot_safe(line, width) for line in encoded.split("\r\n")).encode("ascii")
 
 
-def _dot_safe(line: str) -> str:
+def _dot_safe(line: str, width: int) -> str:
     """Write a leading "." as =2E, re-wrapping with soft breaks if that makes the line too long."""
     if not line.startswith("."):
         return line
@@ -118,10 +119,10 @@ def _dot_safe(line: str) -> str:
     while True:
         if line.startswith("."):
             line = "=2E" + line[1:]
-        if len(line) <= _QP_LINE:
+        if len(line) <= width:
             out.append(line)
             return "\r\n".join(out)
-        cut = _QP_LINE - 1
+        cut = width - 1
         # Never split an =XX escape.
         if line[cut - 1] == "=":
             cut -= 1
@@ -158,8 +159,9 @@ class _Part:
             value = values[slot]
             if self.escape_html:
                 value = html.escape(value, quote=True)
-            # Soft line breaks around the value keep every line within 76 octets.
-            out += [b"=\r\n", _qp(value), b"=\r\n", literal]
+            # Soft line breaks around the value keep every line within 76 octets; the value's
+            # own lines leave room for the "=" of the break that follows it.
+            out += [b"=\r\n", _qp(value, _QP_LINE - 1), b"=\r\n", literal]
         return b"".join(out)
 
 
@@ -189,6 +191,10 @@ class ListIdentity:
         """The mailto alternative, for clients that only mail."""
         return f"mailto:unsubscribe+{self.slug}.{token}@{self.mail_domain}"
 
+    def preferences_url(self, token: str) -> str:
+        """The reader's own preferences page (every list and its sections), from the footer."""
+        return f"{self.base_url}/preferences/{token}"
+
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
@@ -199,6 +205,7 @@ class Recipient:
     greeting_name: str
     message_id: str
     unsubscribe_token: str
+    preferences_token: str
 
 
 class MessageTemplate:
@@ -245,9 +252,18 @@ class MessageTemplate:
         self._text_head = _part_head("text/plain")
         self._html_head = _part_head("text/html")
 
+    def slot_values(self, recipient: Recipient) -> dict[str, str]:
+        """The subscriber's slot values, unescaped: the message and the preview fill the same."""
+        return {
+            "greeting": recipient.greeting_name,
+            "unsubscribe": self.identity.unsubscribe_url(recipient.unsubscribe_token),
+            "preferences": self.identity.preferences_url(recipient.preferences_token),
+        }
+
     def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:
         """The complete message for one subscriber, ready for SMTP DATA."""
-        url = self.identity.unsubscribe_url(recipient.unsubscribe_token)
+        values = self.slot_values(recipient)
+        url = values["unsubscribe"]
         mailto = self.identity.unsubscribe_mailto(recipient.unsubscribe_token)
         # Built by hand: the policy's folding would RFC 2047-encode a long URL (EMAIL.md #20).
         unsubscribe = check_header("List-Unsubscribe", f"<{url}>, <{mailto}>")
@@ -257,7 +273,6 @@ class MessageTemplate:
             f"Message-ID: {check_header('Message-ID', recipient.message_id)}\r\n"
             f"List-Unsubscribe: {unsubscribe}\r\n"
         ).encode("ascii")
-        values = {"greeting": recipient.greeting_name, "unsubscribe": url}
         return b"".join(
             (
                 head,

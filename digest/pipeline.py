@@ -14,6 +14,7 @@ from digest.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.models import Article, Edition, Subscriber
 from digest.render import EditionFacts, Renderer, SiteView
 from digest.selection import Selection, restrict, select_articles
+from digest.signing import preferences_token
 from digest.store import Store
 from digest.tokens import message_id, unsubscribe_token
 
@@ -282,5 +283,8 @@ def recipient(settings: Settings, list_slug: str, day: date, subscriber: Subscri
             key_id=site.unsubscribe_key_id,
             subscriber_id=subscriber.id,
             list_slug=list_slug,
+        ),
+        preferences_token=preferences_token(
+            subscriber.id, secret=_secret(settings), key_id=site.unsubscribe_key_id
         ),
     )

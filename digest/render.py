@@ -23,7 +23,7 @@ from digest.selection import Selection
 
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
-SLOT_NAMES = ("greeting", "unsubscribe")
+SLOT_NAMES = ("greeting", "unsubscribe", "preferences")
 PREHEADER_LIMIT = 150
 
 
@@ -106,6 +106,7 @@ class EditionView:
 class SlotsView:
     greeting_name: str
     unsubscribe_url: str
+    preferences_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,7 @@ class Renderer:
             "slots": SlotsView(
                 greeting_name=slot_marker(nonce, "greeting"),
                 unsubscribe_url=slot_marker(nonce, "unsubscribe"),
+                preferences_url=slot_marker(nonce, "preferences"),
             ),
         }
         try:

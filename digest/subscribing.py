@@ -37,6 +37,10 @@ _HEADER_BREAKERS = re.compile(r"[\r\n\x00]")
 # puts a ' before it, and import takes that ' off again, so a file round-trips.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _EXTRA = "\x00extra"  # not a possible column name: holds the cell count of an overlong row
+# What spreadsheets separate cells with: Excel writes ";" where the decimal mark is a comma
+# (Hungary, most of Europe), "\t" for "Unicode text", and some exports use "|".
+DELIMITERS = (",", ";", "\t", "|")
+_NOT_DELIMITERS = frozenset('"\r\n')
 
 
 @dataclass
@@ -92,21 +96,65 @@ def _text(path: Path) -> str:
         ) from exc
 
 
-def read_rows(path: Path) -> tuple[tuple[str, ...], Iterator[tuple[int, dict[str, str]]]]:
-    """The header's column names, and each non-blank row as (first line, {column: cell}).
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A CSV file opened for import: its column names, the separator it uses, and its rows,
+    each non-blank one as (first line, {column: cell})."""
+
+    names: tuple[str, ...]
+    delimiter: str
+    rows: Iterator[tuple[int, dict[str, str]]]
+
+
+def _header(line: str, delimiter: str) -> list[str]:
+    try:
+        return [name.strip().lower() for name in next(csv.reader([line], delimiter=delimiter), [])]
+    except csv.Error:
+        return []
+
+
+def _found(names: list[str]) -> str:
+    return ", ".join(repr(name) for name in names if name) or "none"
+
+
+def _delimiter(path: Path, text: str, given: str | None) -> str:
+    """The separator: the one given, else whichever of DELIMITERS splits the header into an
+    `email` column (the most columns wins, so a one-column file reads the same under all)."""
+    line = text.split("\n", 1)[0].rstrip("\r")
+    if given is not None:
+        if len(given) != 1 or given in _NOT_DELIMITERS:
+            raise InvalidInputError(f"delimiter {given!r} must be one character, not a quote")
+        if "email" not in _header(line, given):
+            raise InvalidInputError(
+                f"{path}: the header row has no 'email' column when split on {given!r} "
+                f"(found: {_found(_header(line, given))})"
+            )
+        return given
+    splits = {candidate: _header(line, candidate) for candidate in DELIMITERS}
+    usable = [candidate for candidate in DELIMITERS if "email" in splits[candidate]]
+    if not usable:
+        widest = max(splits.values(), key=len)
+        raise InvalidInputError(
+            f"{path}: the header row has no 'email' column (found: {_found(widest)}); "
+            "is the file separated by something else? try --delimiter ';'"
+        )
+    return max(usable, key=lambda candidate: len(splits[candidate]))
+
+
+def read_rows(path: Path, *, delimiter: str | None = None) -> Table:
+    """The file's header and rows, split on `delimiter`, or on the separator the header shows.
 
     Column names are matched case-insensitively; missing trailing cells are blank. A row with
     more cells than the header is marked, so an unquoted "a@b.c, evil@x.y" is refused.
     """
-    reader = csv.reader(io.StringIO(_text(path), newline=""))
+    text = _text(path)
+    separator = _delimiter(path, text, delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     try:
         header = next(reader, [])
     except csv.Error as exc:
         raise InvalidInputError(f"{path} line 1: {exc}") from exc
     names = [name.strip().lower() for name in header]
-    if "email" not in names:
-        found = ", ".join(repr(name) for name in names if name) or "none"
-        raise InvalidInputError(f"{path}: the header row has no 'email' column (found: {found})")
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise InvalidInputError(f"{path}: repeated columns in the header: {', '.join(repeated)}")
@@ -128,7 +176,7 @@ def read_rows(path: Path) -> tuple[tuple[str, ...], Iterator[tuple[int, dict[str
                 row[_EXTRA] = str(len(cells))
             yield start, row
 
-    return tuple(names), rows()
+    return Table(names=tuple(names), delimiter=separator, rows=rows())
 
 
 def enrolment(
@@ -153,11 +201,13 @@ def enrolment(
 
 
 def _row_enrolment(
-    row: dict[str, str], *, list_slug: str, status: SubscriptionStatus, columns: int
+    row: dict[str, str], *, list_slug: str, status: SubscriptionStatus, table: Table
 ) -> Enrolment:
     if _EXTRA in row:
+        held = "a comma" if table.delimiter == "," else repr(table.delimiter)
         raise InvalidInputError(
-            f"{row[_EXTRA]} cells but the header has {columns}; quote a cell that holds a comma"
+            f"{row[_EXTRA]} cells but the header has {len(table.names)}; "
+            f"quote a cell that holds {held}"
         )
     for_list = row.get("list", "").strip()
     if for_list and for_list != list_slug:
@@ -179,15 +229,22 @@ def _row_enrolment(
 
 
 def import_file(
-    store: Store, path: Path, *, list_slug: str, status: SubscriptionStatus, now: datetime
+    store: Store,
+    path: Path,
+    *,
+    list_slug: str,
+    status: SubscriptionStatus,
+    now: datetime,
+    delimiter: str | None = None,
 ) -> ImportReport:
     """Import a CSV of opted-in people into the list; bad rows are reported and skipped.
 
     Columns: email (required), name, locale, timezone, and optionally status (else `status`)
-    and list (a row for another list is refused); any other column is ignored.
+    and list (a row for another list is refused); any other column is ignored. Cells are
+    separated by `delimiter`, or by whichever of DELIMITERS gives the header an email column.
     """
-    names, rows = read_rows(path)
-    report = ImportReport(ignored_columns=tuple(n for n in names if n and n not in _KNOWN))
+    table = read_rows(path, delimiter=delimiter)
+    report = ImportReport(ignored_columns=tuple(n for n in table.names if n and n not in _KNOWN))
     first_line: dict[str, int] = {}
     batch: list[Enrolment] = []
 
@@ -196,9 +253,9 @@ def import_file(
             report.count(outcome)
         batch.clear()
 
-    for line, row in rows:
+    for line, row in table.rows:
         try:
-            item = _row_enrolment(row, list_slug=list_slug, status=status, columns=len(names))
+            item = _row_enrolment(row, list_slug=list_slug, status=status, table=table)
         except InvalidInputError as exc:
             report.rejected.append(f"line {line}: {exc}")
             continue

@@ -61,6 +61,7 @@ def digest_message() -> bytes:
         greeting_name="Ödön",
         message_id="<daily.20260302.7.0c1d2e3f4a5b@budapestpost.example>",
         unsubscribe_token="TOKEN",
+        preferences_token="PREFS",
     )
     return template.personalise(recipient, date=datetime(2026, 3, 2, 6, tzinfo=UTC))
 

@@ -42,13 +42,16 @@ def template(
     )
 
 
-def recipient(name: str = "Győri Ödön", address: str = "odon@example.hu") -> Recipient:
+def recipient(
+    name: str = "Győri Ödön", address: str = "odon@example.hu", preferences: str = "PREFS"
+) -> Recipient:
     return Recipient(
         address=address,
         name=name,
         greeting_name=name or "reader",
         message_id="<a.1@budapestpost.example>",
         unsubscribe_token="TOKEN",
+        preferences_token=preferences,
     )
 
 
@@ -123,6 +126,34 @@ def test_slots_are_escaped_per_part() -> None:
     assert "<b>" not in html_part
     assert f"Dear {hostile}," in message.get_body(("plain",)).get_content()
     assert 'href="https://budapestpost.example/u/daily/TOKEN"' in html_part
+
+
+def test_preferences_slot_is_filled_in_both_parts_and_escaped_in_html() -> None:
+    prefs = slot_marker(NONCE, "preferences")
+    made = template(
+        html=f'<a href="{prefs}">Manage your subscription</a>',
+        text=f"Manage your subscription: {prefs}\n",
+    )
+    data = made.personalise(recipient(preferences="a&b<c"), date=datetime(2026, 3, 2, tzinfo=UTC))
+    message = BytesParser(policy=policy.default).parsebytes(data)
+    url = "https://budapestpost.example/preferences/a"
+    text_part = message.get_body(("plain",)).get_content()
+    assert text_part.splitlines() == [f"Manage your subscription: {url}&b<c"]
+    html_part = message.get_body(("html",)).get_content()
+    assert html_part == f'<a href="{url}&amp;b&lt;c">Manage your subscription</a>'
+
+
+@pytest.mark.parametrize("length", [74, 75, 76, 77, 151, 152], ids=lambda n: f"{n}-chars")
+def test_slot_values_of_any_length_keep_lines_within_76_octets(length: int) -> None:
+    token = "T" * (length - len("https://budapestpost.example/preferences/"))
+    made = template(text=f"{slot_marker(NONCE, 'preferences')}\n")
+    data = made.personalise(recipient(preferences=token), date=datetime(2026, 3, 2, tzinfo=UTC))
+    body = data.partition(b"\r\n\r\n")[2]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+    message = BytesParser(policy=policy.default).parsebytes(data)
+    url = f"https://budapestpost.example/preferences/{token}"
+    assert len(url) == length
+    assert message.get_body(("plain",)).get_content().splitlines() == [url]
 
 
 @pytest.mark.parametrize(
