@@ -87,6 +87,8 @@ def _main(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # A send's progress lines are INFO: shown by default when output is not a terminal.
+    logging.getLogger("digest.progress").setLevel(logging.INFO)
 
 
 @app.command()

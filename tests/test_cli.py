@@ -85,7 +85,7 @@ def test_every_command_is_in_the_readme(command: str) -> None:
             7,
             "cannot reach SMTP server 127.0.0.1:1",
         ),
-        (["config"], {"DIGEST_SMTP__SECURITY": "sometimes"}, 2, "smtp.security"),
+        (["config"], {"DIGEST_SMTP__SECURITY": "sometimes"}, 2, "DIGEST_SMTP__SECURITY"),
         (["--config", "/nonexistent.toml", "status"], {}, 2, "does not exist"),
         (["preview", "--list", "daily", "--at", "yesterday"], {}, 2, "not an ISO date-time"),
         (
