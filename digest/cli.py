@@ -29,8 +29,9 @@ from digest.cli_subscribers import subscribers_app
 from digest.cli_web import unsubscribe_mail, web
 from digest.config import Settings, load_settings, masked
 from digest.delivery import DeliveryReport
-from digest.errors import ConfigError, DigestError
+from digest.errors import ConfigError, DigestError, ExitCode
 from digest.inbound import unsubscribe_hook
+from digest.models import DeliveryState
 from digest.progress import watched
 
 app = typer.Typer(
@@ -190,6 +191,20 @@ def _print_report(prefix: str, report: DeliveryReport) -> None:
         err.print("  stopped on request; what was in flight is recorded, the rest stays queued")
     for problem in report.problems[:10]:
         err.print(f"  {problem}")
+    code = _exit_code(report)
+    if code != ExitCode.OK:
+        raise typer.Exit(code)
+
+
+def _exit_code(report: DeliveryReport) -> ExitCode:
+    """A run's outcome as a number a cron job can act on (the README lists them)."""
+    if report.paused:
+        return ExitCode.PAUSED
+    if report.relay_down:
+        return ExitCode.TRANSPORT
+    if report.counts.get(DeliveryState.FAILED, 0):
+        return ExitCode.DELIVERIES_FAILED
+    return ExitCode.OK
 
 
 @app.command()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.errors import ExitCode
 from tests.conftest import ROOT, RecordingHandler
 
 COMMANDS = [
@@ -174,3 +175,20 @@ def test_send_then_status_and_preview(
     assert [p.suffix for p in paths] == [".html", ".txt", ".eml"] and all(
         p.is_file() for p in paths
     )
+
+
+def test_a_send_with_permanent_failures_exits_10(
+    cli_env: dict[str, str], smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    handler = smtp_server[0]
+    handler.refuse["odon.gyori@example.hu"] = "550 5.1.1 No such user"
+    result = run("send", "--list", "daily", env=cli_env)
+    assert result.returncode == ExitCode.DELIVERIES_FAILED, result.stderr
+    assert "1 failed" in result.stdout and "Traceback" not in result.stderr
+    assert handler.messages  # the others were sent
+
+
+def test_the_readme_lists_every_exit_code() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for code in ExitCode:
+        assert f"| {code.value} | `{code.name}` |" in readme, code

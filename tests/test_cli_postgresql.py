@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.config import load_settings
+from digest.errors import ExitCode
 from digest.schema import make_engine
 from digest.store import Store
 from digest.tokens import unsubscribe_token
@@ -25,7 +26,7 @@ from tests.conftest import ROOT, RecordingHandler
 READER = "odon.gyori@example.hu"  # seeded, active on daily
 
 
-def digest(env: dict[str, str], *args: str, stdin: bytes | None = None) -> str:
+def digest(env: dict[str, str], *args: str, stdin: bytes | None = None, code: int = 0) -> str:
     """Run `digest ARGS`; returns its standard output, after checking that it succeeded."""
     # `digest worker` points logging at the runner's stderr, which closes when it returns:
     # later log records (other tests' SMTP server threads) would fail on it.
@@ -37,7 +38,7 @@ def digest(env: dict[str, str], *args: str, stdin: bytes | None = None) -> str:
         for logger, handlers, level in saved:
             logger.handlers[:] = handlers
             logger.setLevel(level)
-    assert done.exit_code == 0, (args, done.output)
+    assert done.exit_code == code, (args, done.output)
     return done.stdout
 
 
@@ -68,7 +69,7 @@ def test_every_database_command_works_on_postgresql(
     assert "Budget passed" in digest(env, "articles", "list")
 
     handler.refuse["anna@example.hu"] = "554 5.7.1 Policy rejection"
-    sent = digest(env, "send", "--list", "daily")
+    sent = digest(env, "send", "--list", "daily", code=ExitCode.DELIVERIES_FAILED)
     assert "1 failed" in sent, sent
     assert not handler.for_address("bela@example.hu")
     edition = re.search(r"#(\d+)", digest(env, "status"))
