@@ -270,6 +270,9 @@ class FeedRules(_Section):
     sections: dict[str, str] = Field(default_factory=dict)
     default_section: str = Field(default="News", min_length=1, max_length=100)
     resend_updated: bool = False
+    # An item's first category is its section when `sections` does not map it; false: the
+    # default section instead.
+    sections_from_categories: bool = True
 
     @field_validator("name")
     @classmethod

@@ -15,7 +15,7 @@ import json
 import re
 import time
 import xml.sax
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -170,7 +170,7 @@ def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
     image, alt = _image(raw, base=link)
     mapping = {category.casefold(): section for category, section in rules.sections.items()}
     mapped = (mapping[c.casefold()] for c in raw.categories if c.casefold() in mapping)
-    section = next(mapped, rules.default_section)
+    section = next(mapped, None) or _own_section(raw.categories, rules)
     record = {
         "id": article_id,
         "title": html_text(raw.title) or one_line(summary, limit=100),
@@ -183,6 +183,16 @@ def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
         "author": html_text(raw.author),
     }
     return FeedItem(key=key, article=article_from_record(record, now=now))
+
+
+def _own_section(categories: Sequence[str], rules: FeedRules) -> str:
+    """The item's first category as a section, unless the feed's rules say to use the default."""
+    if rules.sections_from_categories:
+        for category in categories:
+            cleaned = one_line(category, limit=100)
+            if cleaned:
+                return cleaned
+    return rules.default_section
 
 
 def _image(raw: _Raw, *, base: str) -> tuple[str | None, str]:

@@ -51,7 +51,7 @@ def test_rss_items_become_clean_articles() -> None:
     assert budget.image_url == "https://budapestpost.example/img/budget.jpg"
     assert budget.author == "Anna Kovács"
 
-    assert metro.section == "Budapest"  # an unmapped category: the default section
+    assert metro.section == "Városháza"  # an unmapped category is the section itself
     assert metro.published_at == NOW  # undated: the time it was first seen
     assert metro.image_url == "https://budapestpost.example/img/metro.jpg"  # an image enclosure
     assert metro.author is None
@@ -281,3 +281,11 @@ def test_javascript_links_and_images_are_dropped() -> None:
         "feed 'bp': item 1: link 'javascript:alert(document.cookie)' is not an http(s) URL;"
         " skipped",
     )
+
+
+def test_categories_give_sections_unless_the_rules_say_otherwise() -> None:
+    banks = [i.article for i in parse("atom.xml").items if i.article.section != "Business"]
+    assert [a.section for a in banks] == ["Banks"]  # the entry's Atom category term
+    plain = RULES.model_copy(update={"sections_from_categories": False})
+    metro = parse_feed((FEEDS / "rss.xml").read_bytes(), rules=plain, now=NOW).items[1]
+    assert metro.article.section == "Budapest"  # unmapped: the default section
