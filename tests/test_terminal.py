@@ -18,24 +18,17 @@ import pytest
 
 from digest.transport import free_port
 from tests.conftest import ROOT, RecordingHandler
+from tests.test_cli import run
 
 SUBSCRIBERS = 3000
 
 
-def in_terminal(
-    *args: str, env: dict[str, str], columns: int = 100, timeout: float = 120
-) -> tuple[int, str]:
-    """Run `digest ARGS` with stdin, stdout and stderr on a pseudo-terminal; exit code, output."""
+def on_terminal(command: list[str], *, env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Run `command` with stdin, stdout and stderr on a pseudo-terminal; exit code, output."""
     leader, follower = pty.openpty()
     os.set_blocking(leader, False)
     process = subprocess.Popen(
-        [sys.executable, "-m", "digest", *args],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        cwd=ROOT,
-        env={**os.environ, **env, "COLUMNS": str(columns), "LINES": "40", "TERM": "xterm"},
-        close_fds=True,
+        command, stdin=follower, stdout=follower, stderr=follower, cwd=ROOT, env=env
     )
     os.close(follower)
     chunks: list[bytes] = []
@@ -57,6 +50,16 @@ def in_terminal(
     return code, b"".join(chunks).decode("utf-8", "replace")
 
 
+def in_terminal(
+    *args: str, env: dict[str, str], columns: int = 100, timeout: float = 120
+) -> tuple[int, str]:
+    """`digest ARGS` on a terminal of `columns` columns."""
+    size = {"COLUMNS": str(columns), "LINES": "40", "TERM": "xterm"}
+    return on_terminal(
+        [sys.executable, "-m", "digest", *args], env={**os.environ, **env, **size}, timeout=timeout
+    )
+
+
 @pytest.fixture
 def crowd(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> dict[str, str]:
     """A database with the seeds plus enough subscribers on `daily` that the bar really draws."""
@@ -65,28 +68,13 @@ def crowd(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> dict[str
         "DIGEST_SMTP__PORT": str(smtp_server[1]),
         "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
     }
-    plain = subprocess.run(
-        [sys.executable, "-m", "digest", "init", "--seed"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert plain.returncode == 0, plain.stderr
+    assert run("init", "--seed", env=env).returncode == 0
     people = tmp_path / "people.csv"
     people.write_text(
         "email,name\n" + "".join(f"reader{n}@example.hu,Reader {n}\n" for n in range(SUBSCRIBERS)),
         encoding="utf-8",
     )
-    loaded = subprocess.run(
-        [sys.executable, "-m", "digest", "subscribers", "import", str(people), "--list", "daily"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    loaded = run("subscribers", "import", str(people), "--list", "daily", env=env)
     assert loaded.returncode == 0, loaded.stderr
     return env
 
@@ -115,15 +103,7 @@ def test_dry_run_resume_retry_and_status_in_a_terminal(
 
 
 def test_without_a_terminal_progress_is_logged_at_info(crowd: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "digest", "send", "--list", "daily"],
-        cwd=ROOT,
-        env={**os.environ, **crowd},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run("send", "--list", "daily", env=crowd)
     assert result.returncode == 0, result.stderr
     assert "INFO digest.progress:" in result.stderr and "done (" in result.stderr
     assert "WARNING digest.progress" not in result.stderr
@@ -133,40 +113,17 @@ def test_make_demo_in_a_terminal(tmp_path: Path) -> None:
     if not (ROOT / ".venv" / "bin" / "digest").exists():
         pytest.skip("make demo needs the project's .venv (make test creates it)")
     port = free_port()
-    leader, follower = pty.openpty()
-    os.set_blocking(leader, False)
-    process = subprocess.Popen(
+    demo_env = {
+        **os.environ,
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "DIGEST_SMTP__PORT": str(port),
+        "TERM": "xterm",
+    }
+    code, screen = on_terminal(
         ["script", "-q", "-e", "-c", f"make demo CAPTURE_PORT={port}", "/dev/null"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-            "DIGEST_SMTP__PORT": str(port),
-            "TERM": "xterm",
-        },
-        close_fds=True,
+        env=demo_env,
+        timeout=180,
     )
-    os.close(follower)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif process.poll() is not None:
-            break
-    code = process.wait(timeout=30)
-    os.close(leader)
-    screen = b"".join(chunks).decode("utf-8", "replace")
     assert "Traceback" not in screen, screen
     assert code == 0, screen
     assert "Captured mail:" in screen
