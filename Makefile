@@ -18,7 +18,7 @@ $(BIN)/activate: pyproject.toml
 	touch $(BIN)/activate
 
 demo: $(BIN)/activate
-	@rm -rf var/mail var/preview
+	@rm -rf var/mail var/preview; mkdir -p var
 	$(DIGEST) init --seed
 	@set -e; \
 	$(DIGEST) capture --port $(CAPTURE_PORT) > var/capture.log 2>&1 & pid=$$!; \
