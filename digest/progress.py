@@ -1,7 +1,9 @@
 """Following a delivery run from the command line: signals stop it cleanly, progress shows.
 
-On a terminal a rich progress bar (sent, deferred, failed, rate, ETA); otherwise a log line
-every `every` seconds, so a service's journal shows the run without flooding it.
+On a terminal a rich progress bar (done of due, sent, deferred, failed, rate, ETA); otherwise
+an INFO log line at the first result and then every `every` seconds, so a service's journal
+shows the run without flooding it. Every column renders whatever the task holds: a rate or a
+total that is not known yet shows as "–", never as a format error.
 """
 
 from __future__ import annotations
@@ -14,12 +16,22 @@ from contextlib import contextmanager
 from types import FrameType
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from digest.delivery import DeliveryReport, Watch
 from digest.models import DeliveryState
 
 log = logging.getLogger("digest.progress")
+UNKNOWN = "–"
 
 
 def _tally(report: DeliveryReport) -> str:
@@ -27,6 +39,29 @@ def _tally(report: DeliveryReport) -> str:
     return (
         f"{c.get(DeliveryState.SENT, 0)} sent, {c.get(DeliveryState.DEFERRED, 0)} deferred, "
         f"{c.get(DeliveryState.FAILED, 0)} failed"
+    )
+
+
+class RateColumn(ProgressColumn):
+    """Messages a second, or "–/s" until rich has seen enough results to tell."""
+
+    def render(self, task: Task) -> Text:
+        """The task's speed as a whole number per second."""
+        speed = task.speed
+        return Text(f"{UNKNOWN if speed is None else f'{speed:.0f}'}/s")
+
+
+def progress_bar(console: Console) -> Progress:
+    """The bar `watched` draws on a terminal; transient, so the final report stands alone."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[tally]}", markup=False),
+        RateColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
     )
 
 
@@ -43,16 +78,7 @@ def watched(console: Console, *, every: float = 10.0) -> Iterator[Watch]:
     started = time.monotonic()
     try:
         if console.is_terminal:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn(
-                    "{task.completed}/{task.total}  {task.fields[tally]}  {task.speed:.0f}/s"
-                ),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            ) as bar:
+            with progress_bar(console) as bar:
                 task = bar.add_task("sending", total=None, tally="")
 
                 def show(report: DeliveryReport) -> None:
@@ -62,14 +88,14 @@ def watched(console: Console, *, every: float = 10.0) -> Iterator[Watch]:
 
                 yield Watch(stop=watch_stop, progress=show)
         else:
-            last = [started]
+            last: list[float | None] = [None]
 
             def log_line(report: DeliveryReport) -> None:
                 now = time.monotonic()
-                if now - last[0] >= every:
+                if last[0] is None or now - last[0] >= every:
                     last[0] = now
                     rate = report.done / max(now - started, 1e-9)
-                    log.warning(
+                    log.info(
                         "%s of %s done (%s), %.0f/s", report.done, report.due, _tally(report), rate
                     )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,8 @@ class Runner:
         # One run or sweep per list at a time in this process. Other processes are kept apart
         # by the edition's unique key and the ledger's claims, not by this.
         self._busy = {item.slug: threading.Lock() for item in app.settings.lists}
+        # What this process delivered, by (edition, list), for `digest worker` to report.
+        self.delivered: dict[tuple[int, str], Counter[str]] = {}
 
     @property
     def stopping(self) -> bool:
@@ -160,6 +163,7 @@ class Runner:
                 extra={"list": edition.list_slug, "edition": edition.id},
             )
             return
+        self.delivered.setdefault((edition.id, edition.list_slug), Counter()).update(report.counts)
         log.info(
             "edition #%d of %s: %s",
             edition.id,
@@ -316,23 +320,24 @@ def serve(app: App, *, stop: threading.Event) -> None:
     log.info("stopped")
 
 
-def work(app: App, *, stop: threading.Event, poll_seconds: float, until_idle: bool = False) -> int:
+def work(
+    app: App, *, stop: threading.Event, poll_seconds: float, until_idle: bool = False
+) -> dict[tuple[int, str], Counter[str]]:
     """`digest worker`: deliver due rows of recent editions until `stop` (or, with
-    `until_idle`, until nothing is due). Makes no editions. Returns how many sweeps ran."""
+    `until_idle`, until nothing is due). Makes no editions. Returns what it delivered, as
+    ledger states counted by (edition, list)."""
     runner = Runner(app, stop=stop, leads=lambda: False)
     runner.check_ready()
-    sweeps = 0
     while not stop.is_set():
         try:
             due = runner.deliver_due()
         except DigestError as exc:  # a relay or database hiccup: try again next round
             log.error("worker: %s", exc)
             due = 1
-        sweeps += 1
         if until_idle and not due:
             break
         stop.wait(poll_seconds)
-    return sweeps
+    return runner.delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,12 +351,13 @@ class ListStatus:
 
 
 def list_statuses(app: App, *, now: datetime) -> list[ListStatus]:
-    """Each configured list's next run, last recorded run and last edition."""
+    """Each configured list's next run, last recorded run (by hand or scheduled) and last
+    edition."""
     return [
         ListStatus(
             settings=item,
             next_run=next_slot(item, now),
-            last_run=app.store.last_run(item.slug),
+            last_run=app.store.last_run(item.slug, by_hand=True),
             last_edition=app.store.latest_edition(item.slug),
         )
         for item in app.settings.lists
