@@ -5,6 +5,7 @@ Built once from Settings at the edge; composes the store, the pure stages and de
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import socket
@@ -16,9 +17,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from digest.config import ListSettings, Settings
-from digest.delivery import DeliveryOptions, DeliveryReport, Watch, deliver
+from digest.delivery import OPEN_STATES, DeliveryOptions, DeliveryReport, Watch, deliver
 from digest.dkim import build_signer
-from digest.errors import NotFoundError, PausedError
+from digest.errors import DigestError, NotFoundError, PausedError
 from digest.models import Edition, EditionStatus, Subscriber
 from digest.people import normalise_address
 from digest.pipeline import (
@@ -34,6 +35,7 @@ from digest.pipeline import (
 )
 from digest.render import Renderer, fill_slots
 from digest.replies import RetryPolicy
+from digest.runs import RunOutcome
 from digest.schema import make_engine, upgrade
 from digest.seeding import SeedReport, load_seeds
 from digest.store import EditionSummary, Store
@@ -63,6 +65,7 @@ class PreviewFiles:
     eml: Path
     recipient: str
     stored: bool
+    skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
 
 
 def _is_dead_here(owner: str) -> bool:
@@ -145,7 +148,7 @@ class App:
         edition = result.edition
         assert edition is not None
         if dry_run:
-            result.recipients = len(self.store.active_subscribers(list_slug))
+            result.recipients = self._would_go(edition, now=now)
             return result
         if edition.status == EditionStatus.PAUSED:
             raise PausedError(
@@ -163,6 +166,53 @@ class App:
         if deliver:
             result.report = self.deliver(edition, now=now, watch=watch)
         return result
+
+    def _would_go(self, edition: Edition, *, now: datetime) -> int:
+        """How many copies `send` would hand to the relay now: the active subscribers not yet
+        in the ledger, and the rows already due. A finished edition has none."""
+        in_ledger = {row["subscriber_id"] for row in self.store.deliveries(edition.id)}
+        new = sum(
+            1 for who in self.store.active_subscribers(edition.list_slug) if who.id not in in_ledger
+        )
+        return new + self.store.due_count(edition, now=now)
+
+    def send_by_hand(
+        self, list_slug: str, *, now: datetime, dry_run: bool = False, watch: Watch | None = None
+    ) -> SendResult:
+        """`digest send`: `send`, recorded as a run by hand so `digest status` shows it.
+
+        The record is of its own outcome, which the scheduler's missed-run logic never reads
+        (`Store.last_run`), so a send by hand neither skips nor repeats a scheduled slot; the
+        one-edition-per-day key keeps the two from sending an edition twice.
+        """
+        self.settings.list(list_slug)  # an unknown list is the error, not a run to record
+        try:
+            result = self.send(list_slug, now=now, dry_run=dry_run, watch=watch)
+        except DigestError as exc:
+            if not dry_run:
+                # The record is a courtesy: when it cannot be written (no database), the
+                # send's own error is the one to report.
+                with contextlib.suppress(DigestError):
+                    self._record_by_hand(list_slug, now, None, f"failed: {exc}")
+            raise
+        if not dry_run:
+            edition = result.edition
+            detail = "nothing new" if result.nothing_new else ""
+            self._record_by_hand(list_slug, now, edition.id if edition else None, detail)
+        return result
+
+    def _record_by_hand(
+        self, list_slug: str, now: datetime, edition_id: int | None, detail: str
+    ) -> None:
+        self.store.record_run(
+            list_slug,
+            slot=now,
+            outcome=RunOutcome.BY_HAND,
+            edition_id=edition_id,
+            detail=detail,
+            owner=owner_name(),
+            now=now,
+        )
 
     def deliver(
         self, edition: Edition, *, now: datetime, watch: Watch | None = None
@@ -286,6 +336,9 @@ class App:
             eml=stem.with_suffix(".eml"),
             recipient=who.email,
             stored=isinstance(found, Edition),
+            skipped_by_send=isinstance(found, Draft)
+            and not found.selection
+            and not mailing_list.send_when_empty,
         )
         files.html.write_text(
             fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}),
@@ -299,6 +352,21 @@ class App:
     def status(self, *, limit: int = 20) -> list[EditionSummary]:
         """The newest editions with their delivery counts."""
         return self.store.editions_with_counts(limit=limit)
+
+
+def shown_status(stored: EditionStatus, counts: dict[str, int]) -> EditionStatus:
+    """An edition's status as its ledger has it, for `digest status`.
+
+    The stored status changes only when a run starts or ends, so between runs it can lag the
+    ledger: subscribers queued into a finished edition, or a run whose relay went away before
+    it began. Paused stays paused until `digest resume`; open rows mean sending; an edition
+    with a ledger and none open is done.
+    """
+    if stored == EditionStatus.PAUSED:
+        return stored
+    if any(counts.get(state) for state in OPEN_STATES):
+        return EditionStatus.SENDING
+    return EditionStatus.DONE if counts else stored
 
 
 def _clock_from(start: datetime) -> Callable[[], datetime]:

@@ -19,12 +19,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from digest.app import App
+from digest.app import App, shown_status
 from digest.capture import Captured, CaptureServer
 from digest.cli_articles import articles_app
 from digest.cli_bounces import bounces
 from digest.cli_dkim import dkim_app
-from digest.cli_run import run, show_schedule, worker
+from digest.cli_run import run, show_schedule, tally, worker
 from digest.cli_subscribers import subscribers_app
 from digest.cli_web import unsubscribe_mail, web
 from digest.config import Settings, load_settings, masked
@@ -106,8 +106,8 @@ def init(
     out.print(f"schema at revision {revision}")
     if report is not None:
         out.print(
-            f"seeds: {report.articles} new articles, {report.subscribers} subscribers, "
-            f"{report.subscriptions} subscriptions"
+            f"seeds: {report.articles} new articles, {report.subscribers} new subscribers, "
+            f"{report.subscriptions} new subscriptions"
         )
         for line in report.rejected:
             err.print(f"skipped {line}")
@@ -150,7 +150,7 @@ def send(
             raise typer.Exit(1)
         return
     with watched(out) as watch:
-        result = application.send(list_slug, now=now, dry_run=dry_run, watch=watch)
+        result = application.send_by_hand(list_slug, now=now, dry_run=dry_run, watch=watch)
     if result.nothing_new:
         out.print(
             f"{list_slug}: nothing new since the last edition; no email sent "
@@ -159,10 +159,13 @@ def send(
         return
     edition = result.edition
     if dry_run:
-        what = f"edition of {edition.edition_date}" if edition else "a new edition"
-        out.print(
-            f"{list_slug}: dry run: {what} would go to {result.recipients} active subscribers"
-        )
+        what = f"edition #{edition.id} of {edition.edition_date}" if edition else "a new edition"
+        if result.recipients:
+            out.print(
+                f"{list_slug}: dry run: {what} would go to {result.recipients} active subscribers"
+            )
+        else:
+            out.print(f"{list_slug}: dry run: nothing is due: {what} has reached everyone")
         return
     assert edition is not None
     made = "new edition" if result.created else "edition"
@@ -170,41 +173,47 @@ def send(
         f"{list_slug}: {made} #{edition.id} of {edition.edition_date} "
         f"({len(edition.article_ids)} articles)",
         result.report,
+        edition_id=edition.id,
     )
 
 
-def _print_report(prefix: str, report: DeliveryReport) -> None:
-    counts = (
-        ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items())) or "nothing was due"
-    )
-    out.print(f"{prefix}: {counts}")
-    if report.paused:
-        err.print(
-            "  paused after too many permanent failures in a row; "
-            "fix the cause, then `digest resume`"
-        )
-    if report.relay_down:
-        err.print(
-            f"  stopped: the relay went away ({report.relay_down}); the rest waits for the next run"
-        )
-    if report.stopped:
-        err.print("  stopped on request; what was in flight is recorded, the rest stays queued")
+def _print_report(prefix: str, report: DeliveryReport, *, edition_id: int) -> None:
+    """Print what a run did, then exit with the code a cron job can act on.
+
+    Paused wins over a relay that went away, which wins over permanent failures: each names
+    the next step, and only the first one found is the run's outcome.
+    """
+    out.print(f"{prefix}: {tally(report.counts)}", markup=False)
     for problem in report.problems[:10]:
-        err.print(f"  {problem}")
-    code = _exit_code(report)
+        err.print(f"  {problem}", markup=False)
+    failed = report.counts.get(DeliveryState.FAILED, 0)
+    if report.paused:
+        code, why = (
+            ExitCode.PAUSED,
+            f"edition #{edition_id} paused after too many permanent failures in a row; "
+            f"fix the cause, then `digest resume {edition_id}`",
+        )
+    elif report.relay_down:
+        code, why = (
+            ExitCode.TRANSPORT,
+            f"stopped: the relay went away ({report.relay_down}); the rest waits for the next run",
+        )
+    elif failed:
+        code, why = (
+            ExitCode.DELIVERIES_FAILED,
+            f"{failed} deliveries failed permanently; "
+            f"`digest retry {edition_id} --failed` sends them again once the cause is fixed",
+        )
+    elif report.stopped:
+        code, why = (
+            ExitCode.OK,
+            "stopped on request; what was in flight is recorded, the rest stays queued",
+        )
+    else:
+        return
+    err.print(f"digest: {why}", markup=False)
     if code != ExitCode.OK:
         raise typer.Exit(code)
-
-
-def _exit_code(report: DeliveryReport) -> ExitCode:
-    """A run's outcome as a number a cron job can act on (the README lists them)."""
-    if report.paused:
-        return ExitCode.PAUSED
-    if report.relay_down:
-        return ExitCode.TRANSPORT
-    if report.counts.get(DeliveryState.FAILED, 0):
-        return ExitCode.DELIVERIES_FAILED
-    return ExitCode.OK
 
 
 @app.command()
@@ -219,7 +228,7 @@ def resume(
     """
     with watched(out) as watch:
         report = App(_settings()).resume(edition, now=datetime.now(UTC), watch=watch)
-    _print_report(f"edition #{edition}", report)
+    _print_report(f"edition #{edition}", report, edition_id=edition)
 
 
 @app.command()
@@ -239,7 +248,7 @@ def retry(
         requeued, report = App(_settings()).retry_failed(
             edition, now=datetime.now(UTC), watch=watch
         )
-    _print_report(f"edition #{edition}: {requeued} re-queued", report)
+    _print_report(f"edition #{edition}: {requeued} re-queued", report, edition_id=edition)
 
 
 @app.command()
@@ -268,6 +277,12 @@ def preview(
     except OSError as exc:
         where = exc.filename or folder
         raise ConfigError(f"cannot write the preview to {where}: {exc.strerror or exc}") from exc
+    if files.skipped_by_send:
+        out.print(
+            f"{list_slug}: `digest send` would skip this list now: nothing new since the last "
+            "edition, and send_when_empty is off; the preview shows the empty edition",
+            markup=False,
+        )
     source = "the stored edition" if files.stored else "a draft (not stored)"
     out.print(f"preview of {source} for {files.recipient}:")
     for path in (files.html, files.text, files.eml):
@@ -320,35 +335,47 @@ def status(limit: Annotated[int, typer.Option(help="How many editions to show.")
     Example: digest status --limit 5
     """
     application = App(_settings())
+    summaries = application.status(limit=limit)  # first: without a database, only the error
     show_schedule(out, application, now=datetime.now(UTC))
-    summaries = application.status(limit=limit)
     if not summaries:
         out.print("no editions yet")
         return
-    table = Table(box=box.SIMPLE, pad_edge=False)
-    for name, width in (
-        ("#", 3),
-        ("list", 8),
-        ("date", 10),
-        ("status", 7),
-        ("articles", 8),
-        ("deliveries", 12),
-    ):
-        table.add_column(name, no_wrap=True, min_width=width)
-    table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=24)
-    for item in summaries:
-        e = item.edition
-        counts = ", ".join(f"{n} {state}" for state, n in sorted(item.counts.items())) or "-"
-        table.add_row(
-            str(e.id),
-            e.list_slug,
-            str(e.edition_date),
-            e.status,
-            str(len(e.article_ids)),
-            counts,
-            e.subject,
+    # Fits the terminal (80 columns and up): each count on a line of its own, so none is
+    # ever cut, and the other columns at their full width; only the subject is shortened.
+    headers = ("#", "list", "date", "status", "articles", "deliveries")
+    rows = [
+        (
+            str(item.edition.id),
+            item.edition.list_slug,
+            str(item.edition.edition_date),
+            str(shown_status(item.edition.status, item.counts)),
+            str(len(item.edition.article_ids)),
+            "\n".join(
+                f"{item.counts[state]} {state}" for state in DeliveryState if item.counts.get(state)
+            )
+            or "-",
         )
-    out.print(table)
+        for item in summaries
+    ]
+    widths = [
+        max(len(line) for cell in (name, *(row[i] for row in rows)) for line in cell.splitlines())
+        for i, name in enumerate(headers)
+    ]
+    # box.SIMPLE: one space of padding either side of a column and a one-space divider
+    # between columns, no padding at the edges; one column more for the subject.
+    gaps = 3 * len(headers) + 1
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    for name, width in zip(headers, widths, strict=True):
+        table.add_column(name, no_wrap=True, min_width=width)
+    table.add_column(
+        "subject",
+        no_wrap=True,
+        overflow="ellipsis",
+        max_width=max(8, out.width - sum(widths) - gaps),
+    )
+    for row, item in zip(rows, summaries, strict=True):
+        table.add_row(*row, item.edition.subject)
+    out.print(table, soft_wrap=False)
     for item in summaries:
         if item.recent_errors:
             out.print(f"recent errors of edition #{item.edition.id} ({item.edition.list_slug}):")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from types import FrameType
@@ -17,9 +18,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from digest.app import App
+from digest.app import App, shown_status
 from digest.config import load_settings
 from digest.log_format import LogFormat, configure_logging
+from digest.models import DeliveryState
 from digest.runs import ListRun, RunOutcome
 from digest.scheduler import list_statuses, serve, work
 
@@ -71,7 +73,15 @@ def worker(
     configure_logging(log_format)
     settings = load_settings(ctx.find_root().params.get("config"))
     with _stop_on_signals() as stop:
-        work(App(settings), stop=stop, poll_seconds=poll, until_idle=until_idle)
+        report = work(App(settings), stop=stop, poll_seconds=poll, until_idle=until_idle)
+    # The log lines went by one sweep at a time; the one who started it wants the sum.
+    console = Console(highlight=False, soft_wrap=True)
+    if not report.delivered and report.gave_up is None:
+        console.print("worker: nothing was due", markup=False)
+    for (edition, slug), counts in sorted(report.delivered.items()):
+        console.print(f"worker: edition #{edition} of {slug}: {tally(counts)}", markup=False)
+    if report.gave_up is not None:
+        raise report.gave_up
 
 
 @contextmanager
@@ -97,26 +107,44 @@ def _when(moment: datetime | None, zone: tzinfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def tally(counts: Mapping[str, int]) -> str:
+    """Delivery counts in the ledger's order (queued first, skipped last), zeros left out."""
+    shown = [f"{counts[state]} {state}" for state in DeliveryState if counts.get(state)]
+    return ", ".join(shown) or "nothing was due"
+
+
 def _last_run(run: ListRun | None, zone: tzinfo) -> str:
     if run is None:
         return "none"
     edition = f" (edition #{run.edition_id})" if run.edition_id else ""
+    if run.outcome == RunOutcome.BY_HAND:
+        how = f"`digest send`, {run.detail}" if run.detail else "`digest send`"
+        return f"{_when(run.slot, zone)} {how}{edition}"
     return f"{_when(run.slot, zone)} {run.outcome}{edition}"
 
 
 def show_schedule(console: Console, app: App, *, now: datetime) -> None:
     """Print each list's next run, last run and last edition, then the latest missed editions."""
+    statuses = list_statuses(app, now=now)  # read before printing: an error prints alone
     console.print("lists:")
-    for item in list_statuses(app, now=now):
+    for item in statuses:
         settings = item.settings
         made = item.last_edition
-        edition = f"#{made.id} of {made.edition_date}, {made.status}" if made else "none"
-        console.print(
+        edition = "none"
+        if made is not None:
+            shown = shown_status(made.status, app.store.delivery_counts(made.id))
+            edition = f"#{made.id} of {made.edition_date}, {shown}"
+        # Three short lines a list, wrapped at the console's width: 80 columns show it all.
+        for line in (
             f"  {settings.slug}: next run {_when(item.next_run, settings.zone)} "
-            f"({settings.schedule}, {settings.timezone}); "
-            f"last run {_last_run(item.last_run, settings.zone)}; last edition {edition}",
-            markup=False,
-        )
+            f"({settings.schedule}, {settings.timezone})",
+            f"    last run: {_last_run(item.last_run, settings.zone)}",
+            f"    last edition: {edition}",
+        ):
+            console.print(
+                textwrap.fill(line, width=console.width, subsequent_indent="      "),
+                markup=False,
+            )
     missed = app.store.recent_runs(outcome=RunOutcome.MISSED, limit=_MISSED_SHOWN)
     if missed:
         zones = {item.slug: item.zone for item in app.settings.lists}

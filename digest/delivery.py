@@ -26,7 +26,8 @@ from digest.store import Claim, Outcome, Store
 from digest.transport import Reply, Stage
 
 log = logging.getLogger(__name__)
-_OPEN_STATES = (
+# Deliveries that may still go out: while one is left, the edition is not done.
+OPEN_STATES = (
     DeliveryState.QUEUED,
     DeliveryState.SENDING,
     DeliveryState.DEFERRED,
@@ -267,7 +268,7 @@ def deliver(
     report.stopped = stop.is_set()
     if report.paused:
         store.set_edition_status(edition.id, EditionStatus.PAUSED)
-    elif not any(store.delivery_counts(edition.id).get(state) for state in _OPEN_STATES):
+    elif not any(store.delivery_counts(edition.id).get(state) for state in OPEN_STATES):
         store.set_edition_status(edition.id, EditionStatus.DONE)
     return report
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,10 @@ class Runner:
         # One run or sweep per list at a time in this process. Other processes are kept apart
         # by the edition's unique key and the ledger's claims, not by this.
         self._busy = {item.slug: threading.Lock() for item in app.settings.lists}
+        # What this process delivered, by (edition, list), and the last error a delivery met,
+        # for `digest worker` to report.
+        self.delivered: dict[tuple[int, str], Counter[str]] = {}
+        self.setback: DigestError | None = None
 
     @property
     def stopping(self) -> bool:
@@ -152,6 +157,7 @@ class Runner:
         try:
             report = self.app.deliver(edition, now=self.clock(), watch=self.watch)
         except DigestError as exc:
+            self.setback = exc
             log.warning(
                 "edition #%d of %s: %s; the next sweep tries again",
                 edition.id,
@@ -160,6 +166,7 @@ class Runner:
                 extra={"list": edition.list_slug, "edition": edition.id},
             )
             return
+        self.delivered.setdefault((edition.id, edition.list_slug), Counter()).update(report.counts)
         log.info(
             "edition #%d of %s: %s",
             edition.id,
@@ -316,23 +323,41 @@ def serve(app: App, *, stop: threading.Event) -> None:
     log.info("stopped")
 
 
-def work(app: App, *, stop: threading.Event, poll_seconds: float, until_idle: bool = False) -> int:
+@dataclass(slots=True)
+class WorkReport:
+    """What `digest worker` did: ledger states counted by (edition, list), and, when it
+    gave up on `--until-idle` because a sweep got nowhere, the error that stopped it."""
+
+    delivered: dict[tuple[int, str], Counter[str]]
+    gave_up: DigestError | None = None
+
+
+def work(
+    app: App, *, stop: threading.Event, poll_seconds: float, until_idle: bool = False
+) -> WorkReport:
     """`digest worker`: deliver due rows of recent editions until `stop` (or, with
-    `until_idle`, until nothing is due). Makes no editions. Returns how many sweeps ran."""
+    `until_idle`, until nothing is due). Makes no editions.
+
+    With `until_idle` a sweep that meets an error and delivers nothing ends the run too: a
+    batch job with the relay down must exit and say so, not retry forever.
+    """
     runner = Runner(app, stop=stop, leads=lambda: False)
     runner.check_ready()
-    sweeps = 0
     while not stop.is_set():
+        before = sum(sum(counts.values()) for counts in runner.delivered.values())
+        runner.setback = None
         try:
             due = runner.deliver_due()
         except DigestError as exc:  # a relay or database hiccup: try again next round
             log.error("worker: %s", exc)
-            due = 1
-        sweeps += 1
+            runner.setback, due = exc, 1
         if until_idle and not due:
             break
+        after = sum(sum(counts.values()) for counts in runner.delivered.values())
+        if until_idle and runner.setback is not None and after == before:
+            return WorkReport(runner.delivered, gave_up=runner.setback)
         stop.wait(poll_seconds)
-    return sweeps
+    return WorkReport(runner.delivered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,12 +371,13 @@ class ListStatus:
 
 
 def list_statuses(app: App, *, now: datetime) -> list[ListStatus]:
-    """Each configured list's next run, last recorded run and last edition."""
+    """Each configured list's next run, last recorded run (by hand or scheduled) and last
+    edition."""
     return [
         ListStatus(
             settings=item,
             next_run=next_slot(item, now),
-            last_run=app.store.last_run(item.slug),
+            last_run=app.store.last_run(item.slug, by_hand=True),
             last_edition=app.store.latest_edition(item.slug),
         )
         for item in app.settings.lists

@@ -23,7 +23,7 @@ class SeedReport:
     """What the seed files added, and each row that was refused with its reason."""
 
     articles: int = 0
-    subscribers: int = 0
+    subscribers: int = 0  # new ones: a second `digest init --seed` adds none
     subscriptions: int = 0
     rejected: list[str] = field(default_factory=list)
 
@@ -64,10 +64,13 @@ def load_seeds(store: Store, folder: Path, *, now: datetime) -> SeedReport:
         except InvalidInputError as exc:
             report.rejected.append(f"{subscribers_file.name} line {line}: {exc}")
             continue
+        try:
+            store.subscriber_by_email(who.email)
+        except NotFoundError:
+            report.subscribers += 1
         known[row["email"].strip().lower()] = store.upsert_subscriber(
             email=who.email, name=who.name, locale=who.locale, timezone=who.timezone, now=now
         )
-        report.subscribers += 1
 
     subscriptions_file = folder / "subscriptions.csv"
     for line, row in _rows(subscriptions_file):
@@ -78,12 +81,14 @@ def load_seeds(store: Store, folder: Path, *, now: datetime) -> SeedReport:
             continue
         try:
             status = SubscriptionStatus(row.get("status", "active").strip() or "active")
-            store.subscribe(subscriber_id, row.get("list", "").strip(), status, now=now)
+            list_slug = row.get("list", "").strip()
+            is_new = store.subscription_status(subscriber_id, list_slug) is None
+            store.subscribe(subscriber_id, list_slug, status, now=now)
         except ValueError:
             report.rejected.append(f"{where}: unknown status {row.get('status')!r}")
             continue
         except NotFoundError as exc:
             report.rejected.append(f"{where}: {exc}")
             continue
-        report.subscriptions += 1
+        report.subscriptions += is_new
     return report

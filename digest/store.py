@@ -1430,9 +1430,14 @@ class Store:
             )
             return int(done.rowcount) == 1
 
-    def last_run(self, list_slug: str) -> ListRun | None:
-        """The list's latest recorded slot, whatever its outcome."""
-        runs = self.recent_runs(list_slug=list_slug, limit=1)
+    def last_run(self, list_slug: str, *, by_hand: bool = False) -> ListRun | None:
+        """The list's latest recorded slot of its schedule, whatever its outcome.
+
+        Sends by hand count only with `by_hand` (what `digest status` shows): the scheduler
+        reads the last slot to find the next ones, and a send by hand at 06:30 must not hide
+        a 07:00 slot missed the day before.
+        """
+        runs = self.recent_runs(list_slug=list_slug, limit=1, by_hand=by_hand)
         return runs[0] if runs else None
 
     def recent_runs(
@@ -1441,8 +1446,10 @@ class Store:
         list_slug: str | None = None,
         outcome: RunOutcome | None = None,
         limit: int = 10,
+        by_hand: bool = True,
     ) -> list[ListRun]:
-        """Recorded slots, newest first, of one list or all, of one outcome or any."""
+        """Recorded slots, newest first, of one list or all, of one outcome or any; sends by
+        hand among them unless `by_hand` is false."""
         query = (
             select(schedule_runs, lists.c.slug)
             .join(lists, lists.c.id == schedule_runs.c.list_id)
@@ -1453,6 +1460,8 @@ class Store:
             query = query.where(lists.c.slug == list_slug)
         if outcome is not None:
             query = query.where(schedule_runs.c.outcome == outcome)
+        if not by_hand:
+            query = query.where(schedule_runs.c.outcome != RunOutcome.BY_HAND)
         with self._tx() as tx:
             if list_slug is not None:
                 self._list_id(tx, list_slug)  # an unknown list is an error, not "never ran"

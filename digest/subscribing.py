@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -315,10 +316,12 @@ def export_csv(
 ) -> int:
     """Write the subscriptions as CSV (header: `COLUMNS`), one row per subscriber and list, in
     the form `import_file` reads back; returns how many rows."""
+    rows = store.subscription_rows(list_slug=list_slug, status=status)
+    first = next(rows, None)  # reads the database before a byte is written: no half a file
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     count = 0
-    for row in store.subscription_rows(list_slug=list_slug, status=status):
+    for row in itertools.chain([first] if first else [], rows):
         cells = (row.email, row.name, row.locale, row.timezone, row.list_slug, row.status)
         writer.writerow([_cell(str(cell)) for cell in cells])
         count += 1

@@ -119,7 +119,7 @@ def test_up_after_the_grace_period_records_a_missed_edition(
     show_schedule(console, app, now=bp(2026, 3, 2, 13, 31))
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     assert "daily: next run 2026-03-03 07:00 CET (0 7 * * *, Europe/Budapest)" in shown
-    assert "last run 2026-03-02 07:00 CET missed" in shown
+    assert "last run: 2026-03-02 07:00 CET missed" in shown
     assert "missed editions" in shown and "daily: due 2026-03-02 07:00 CET" in shown
     assert "weekly: next run 2026-03-09 08:00 CET" in shown  # cron's 1 is a Monday
 

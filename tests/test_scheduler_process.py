@@ -236,8 +236,10 @@ def test_status_shows_each_lists_next_run_and_last_edition(tmp_path: Path) -> No
         shown = digest("status", env=env)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    daily = next(line for line in lines if line.startswith("  daily: next run "))
-    assert "(0 7 * * *, Europe/Budapest); last run none; last edition #1 of " in daily
+    at = next(n for n, line in enumerate(lines) if line.startswith("  daily: next run "))
+    assert lines[at].endswith("(0 7 * * *, Europe/Budapest)")
+    assert lines[at + 1].endswith("`digest send` (edition #1)")  # a send by hand is a run
+    assert lines[at + 2].startswith("    last edition: #1 of ")
     assert any(line.startswith("  weekly: next run ") for line in lines)
 
 
