@@ -53,11 +53,11 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from digest.app import App
 from digest.config import Settings, load_settings
+from digest.mail.transport import free_port
 from digest.models import DeliveryState, SubscriptionStatus
-from digest.schema import lists, subscribers, subscriptions
-from digest.transport import free_port
+from digest.operations.app import App
+from digest.store.schema import lists, subscribers, subscriptions
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST_SLUG = "daily"

@@ -39,10 +39,10 @@ from send import (
     stop_sink,
 )
 
-from digest.app import App
 from digest.config import load_settings
+from digest.mail.transport import free_port
 from digest.models import DeliveryState
-from digest.transport import free_port
+from digest.operations.app import App
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,10 +16,18 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from digest.app import App
 from digest.config import Settings, load_settings
-from digest.transport import free_port
-from tests.databases import BACKENDS, START, PostgresServer, connect, in_ci, server_url, sqlite_url
+from digest.mail.transport import free_port
+from digest.operations.app import App
+from tests.support.databases import (
+    BACKENDS,
+    START,
+    PostgresServer,
+    connect,
+    in_ci,
+    server_url,
+    sqlite_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # 07:00 in Budapest on a Monday: a daily and a weekly list are both due.

@@ -1,0 +1,1 @@
+"""The edition, pure: selection, rendering, messages, signed tokens and timing."""

@@ -1,0 +1,288 @@
+"""Standards-correct MIME messages, built once per edition and personalised as bytes.
+
+`MessageTemplate` serialises everything that is the same for every subscriber once: the fixed
+headers and both quoted-printable bodies, split around the per-subscriber slots. `personalise`
+then only writes Date, To, Message-ID and List-Unsubscribe and drops the QP-encoded greeting,
+unsubscribe URL and preferences URL into the slots: no `EmailMessage`, no template and no CSS
+work per subscriber.
+
+The bytes use CRLF, every line is at most 78 octets except List-Unsubscribe (at most 998), the
+whole message is 7-bit, and no line starts with "." (it is written =2E), so the data can go to
+SMTP without dot-stuffing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email import quoprimime
+from email.utils import format_datetime
+
+from digest.edition.render import slot_pattern
+from digest.errors import HeaderInjectionError, InvalidInputError
+
+_UNSAFE = re.compile(r"[\r\n\x00]")
+_ATEXT_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
+_QP_LINE = 76
+# One encoded word holds at most 75 characters: 12 of overhead plus base64 of 45 bytes.
+_WORD_BYTES = 45
+
+
+def check_header(name: str, value: str) -> str:
+    """Refuse a header value holding CR, LF or NUL: it could smuggle in headers of its own."""
+    if _UNSAFE.search(value):
+        raise HeaderInjectionError(f"the {name} header value {value[:60]!r} contains CR, LF or NUL")
+    return value
+
+
+def _encoded_words(text: str) -> str:
+    """RFC 2047 base64 words of at most 75 characters each, never splitting a character.
+
+    Adjacent words are folded onto separate lines; RFC 2047 6.2 makes readers join them.
+    """
+    words, chunk = [], b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
+
+
+def _phrase(text: str) -> str:
+    """A display name as a header phrase: plain, quoted, or RFC 2047 words."""
+    if _ATEXT_PHRASE.match(text) and "=?" not in text:
+        return text
+    if text.isascii():
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _encoded_words(text)
+
+
+def _mailbox(header: str, name: str, address: str) -> str:
+    """`Name <address>`; the address must be ASCII (no SMTPUTF8)."""
+    check_header(header, name)
+    check_header(header, address)
+    if not address.isascii():
+        raise InvalidInputError(f"{address!r} needs SMTPUTF8, which digest does not use")
+    return f"{_phrase(name)} <{address}>" if name else address
+
+
+def _unstructured(header: str, text: str) -> bytes:
+    """An unstructured header (Subject) folded at 78 columns, non-ASCII runs as RFC 2047 words.
+
+    A run of words that need encoding becomes one encoded text, so the spaces inside it
+    survive: the email package's folder writes `=?..?= =?..?=` for two such words, and the
+    space between adjacent encoded words is dropped by every reader (RFC 2047 6.2).
+    """
+    check_header(header, text)
+    items: list[str] = []
+    run: list[str] = []
+    for word in text.split():
+        if word.isascii() and "=?" not in word:
+            if run:
+                items += _encoded_words(" ".join(run)).split("\r\n ")
+                run = []
+            items.append(word)
+        else:
+            run.append(word)
+    if run:
+        items += _encoded_words(" ".join(run)).split("\r\n ")
+    lines = [f"{header}:"]
+    for item in items:
+        if len(lines[-1]) + 1 + len(item) > 78 and lines[-1] != f"{header}:":
+            lines.append(" " + item)
+        else:
+            lines[-1] += " " + item
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _qp(text: str, width: int = _QP_LINE) -> bytes:
+    """Quoted-printable UTF-8 with CRLF, lines of at most `width`, none beginning with a dot."""
+    if not text:
+        return b""
+    encoded = quoprimime.body_encode(
+        text.encode("utf-8").decode("latin-1"), maxlinelen=width, eol="\r\n"
+    )
+    return "\r\n".join(_dot_safe(line, width) for line in encoded.split("\r\n")).encode("ascii")
+
+
+def _dot_safe(line: str, width: int) -> str:
+    """Write a leading "." as =2E, re-wrapping with soft breaks if that makes the line too long."""
+    if not line.startswith("."):
+        return line
+    out = []
+    while True:
+        if line.startswith("."):
+            line = "=2E" + line[1:]
+        if len(line) <= width:
+            out.append(line)
+            return "\r\n".join(out)
+        cut = width - 1
+        # Never split an =XX escape.
+        if line[cut - 1] == "=":
+            cut -= 1
+        elif line[cut - 2] == "=":
+            cut -= 2
+        out.append(line[:cut] + "=")
+        line = line[cut:]
+
+
+def _part_head(content_type: str) -> bytes:
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A QP-encoded body with holes: literal[0], slot[0], literal[1], ... literal[n]."""
+
+    literals: tuple[bytes, ...]
+    slots: tuple[str, ...]
+    escape_html: bool
+
+    @classmethod
+    def build(cls, body: str, nonce: str, *, escape_html: bool) -> _Part:
+        pieces = slot_pattern(nonce).split(body.replace("\r\n", "\n"))
+        literals = tuple(_qp(piece) for piece in pieces[0::2])
+        return cls(literals=literals, slots=tuple(pieces[1::2]), escape_html=escape_html)
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        out = [self.literals[0]]
+        for slot, literal in zip(self.slots, self.literals[1:], strict=True):
+            value = values[slot]
+            if self.escape_html:
+                value = html.escape(value, quote=True)
+            # Soft line breaks around the value keep every line within 76 octets; the value's
+            # own lines leave room for the "=" of the break that follows it.
+            out += [b"=\r\n", _qp(value, _QP_LINE - 1), b"=\r\n", literal]
+        return b"".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who a list's mail is from."""
+
+    name: str
+    address: str
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListIdentity:
+    """The list as headers name it: RFC 2919 List-Id and the one-click unsubscribe endpoints."""
+
+    slug: str
+    name: str
+    mail_domain: str
+    base_url: str
+
+    def unsubscribe_url(self, token: str) -> str:
+        """The https one-click URL (RFC 8058) that also sits in the footer."""
+        return f"{self.base_url}/u/{self.slug}/{token}"
+
+    def unsubscribe_mailto(self, token: str) -> str:
+        """The mailto alternative, for clients that only mail."""
+        return f"mailto:unsubscribe+{self.slug}.{token}@{self.mail_domain}"
+
+    def preferences_url(self, token: str) -> str:
+        """The reader's own preferences page (every list and its sections), from the footer."""
+        return f"{self.base_url}/preferences/{token}"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One subscriber's per-message values."""
+
+    address: str
+    name: str
+    greeting_name: str
+    message_id: str
+    unsubscribe_token: str
+    preferences_token: str
+
+
+class MessageTemplate:
+    """One edition's message, serialised once, personalised per subscriber as bytes."""
+
+    def __init__(
+        self,
+        *,
+        sender: Sender,
+        identity: ListIdentity,
+        subject: str,
+        html_body: str,
+        text_body: str,
+        nonce: str,
+        feedback_id: str,
+    ) -> None:
+        self.identity = identity
+        self.sender = sender
+        boundary = f"=_digest_{nonce}"
+        phrase = _phrase(check_header("List-Id", identity.name))
+        list_id = f"{phrase} <{identity.slug}.{identity.mail_domain}>"
+        reply_to = (
+            f"Reply-To: {_mailbox('Reply-To', '', sender.reply_to)}\r\n" if sender.reply_to else ""
+        )
+        fixed = [
+            f"From: {_mailbox('From', sender.name, sender.address)}\r\n".encode("ascii"),
+            reply_to.encode("ascii"),
+            _unstructured("Subject", subject),
+            f"List-Id: {list_id}\r\n".encode("ascii"),
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            f"Feedback-ID: {check_header('Feedback-ID', feedback_id)}\r\n".encode("ascii"),
+            b"Auto-Submitted: auto-generated\r\n",
+            b"MIME-Version: 1.0\r\n",
+            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode(),
+            b"\r\n",
+        ]
+        self._fixed_headers = b"".join(fixed)
+        delimiter = f"\r\n--{boundary}\r\n".encode()
+        self._preamble = f"--{boundary}\r\n".encode()
+        self._text = _Part.build(text_body, nonce, escape_html=False)
+        self._between = delimiter
+        self._html = _Part.build(html_body, nonce, escape_html=True)
+        self._end = f"\r\n--{boundary}--\r\n".encode()
+        self._text_head = _part_head("text/plain")
+        self._html_head = _part_head("text/html")
+
+    def slot_values(self, recipient: Recipient) -> dict[str, str]:
+        """The subscriber's slot values, unescaped: the message and the preview fill the same."""
+        return {
+            "greeting": recipient.greeting_name,
+            "unsubscribe": self.identity.unsubscribe_url(recipient.unsubscribe_token),
+            "preferences": self.identity.preferences_url(recipient.preferences_token),
+        }
+
+    def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:
+        """The complete message for one subscriber, ready for SMTP DATA."""
+        values = self.slot_values(recipient)
+        url = values["unsubscribe"]
+        mailto = self.identity.unsubscribe_mailto(recipient.unsubscribe_token)
+        # Built by hand: the policy's folding would RFC 2047-encode a long URL (EMAIL.md #20).
+        unsubscribe = check_header("List-Unsubscribe", f"<{url}>, <{mailto}>")
+        head = (
+            f"Date: {format_datetime(date)}\r\n"
+            f"To: {_mailbox('To', recipient.name, recipient.address)}\r\n"
+            f"Message-ID: {check_header('Message-ID', recipient.message_id)}\r\n"
+            f"List-Unsubscribe: {unsubscribe}\r\n"
+        ).encode("ascii")
+        return b"".join(
+            (
+                head,
+                self._fixed_headers,
+                self._preamble,
+                self._text_head,
+                self._text.fill(values),
+                self._between,
+                self._html_head,
+                self._html.fill(values),
+                self._end,
+            )
+        )

@@ -1,0 +1,1 @@
+"""What comes in, made clean: articles and feeds, subscriber rows, bounce reports."""

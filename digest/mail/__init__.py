@@ -1,0 +1,1 @@
+"""The network: SMTP transport, replies, pacing, DKIM, the capture server, HTTP fetching."""

@@ -1,0 +1,1 @@
+"""The operations: compose the store, the pure stages and the network."""

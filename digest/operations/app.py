@@ -1,0 +1,375 @@
+"""The operations behind the commands: init, send, test send, preview, status.
+
+Built once from Settings at the edge; composes the store, the pure stages and delivery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from digest.config import ListSettings, Settings
+from digest.edition.render import Renderer, fill_slots
+from digest.edition.timing import delivery_hold
+from digest.errors import DigestError, NotFoundError, PausedError
+from digest.intake.people import normalise_address
+from digest.mail.dkim import build_signer
+from digest.mail.replies import RetryPolicy
+from digest.mail.transport import Reply, SMTPConnection
+from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
+from digest.operations.delivery import OPEN_STATES, DeliveryOptions, DeliveryReport, Watch, deliver
+from digest.operations.editions import (
+    Draft,
+    Variants,
+    draft_edition,
+    edition_date,
+    message_template,
+    recipient,
+    stable_message_id,
+    store_edition,
+    unsaved_edition,
+)
+from digest.operations.seeding import SeedReport, load_seeds
+from digest.store import EditionSummary, Store
+from digest.store.schema import make_engine, upgrade
+
+
+@dataclass
+class SendResult:
+    """What `digest send` did for one list."""
+
+    list_slug: str
+    edition: Edition | None
+    created: bool = False
+    nothing_new: bool = False
+    queued: int = 0
+    recipients: int = 0
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewFiles:
+    """Where `digest preview` wrote the edition."""
+
+    html: Path
+    text: Path
+    eml: Path
+    recipient: str
+    stored: bool
+    skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
+
+
+def _is_dead_here(owner: str) -> bool:
+    """True for a claim owner that ran on this host and whose process is gone."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def owner_name() -> str:
+    """Who holds a claim: host and process, so a stale lease can be traced."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class App:
+    """Settings, store and renderer, made once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(make_engine(settings.database_url))
+        self._renderer: Renderer | None = None
+        self.signer = build_signer(settings.dkim)
+
+    @property
+    def renderer(self) -> Renderer:
+        """Templates are loaded on first use: `init` and `status` need none."""
+        if self._renderer is None:
+            self._renderer = Renderer(self.settings.templates_dir)
+        return self._renderer
+
+    def init(self, *, seed: bool, now: datetime) -> tuple[str, SeedReport | None]:
+        """Create or upgrade the schema, register the configured lists, optionally load seeds.
+
+        Returns the schema's revision (its Alembic revision id) and what the seeds added.
+        """
+        revision = upgrade(self.store.engine, now=now)
+        self.store.sync_lists(((item.slug, item.name) for item in self.settings.lists), now=now)
+        report = load_seeds(self.store, self.settings.seeds_dir, now=now) if seed else None
+        return revision, report
+
+    def _edition_or_draft(self, mailing_list: ListSettings, now: datetime) -> Edition | Draft:
+        stored = self.store.edition_for(mailing_list.slug, edition_date(mailing_list, now))
+        return stored or draft_edition(
+            self.settings, self.store, self.renderer, mailing_list, now=now
+        )
+
+    def send(
+        self,
+        list_slug: str,
+        *,
+        now: datetime,
+        dry_run: bool = False,
+        watch: Watch | None = None,
+        deliver: bool = True,
+    ) -> SendResult:
+        """Make today's edition if needed, queue every active subscriber, deliver what is due.
+
+        With `deliver=False` the deliveries are only queued, for `digest worker`s to send.
+        """
+        mailing_list = self.settings.list(list_slug)
+        found = self._edition_or_draft(mailing_list, now)
+        result = SendResult(
+            list_slug=list_slug, edition=found if isinstance(found, Edition) else None
+        )
+        if isinstance(found, Draft):
+            if not found.selection and not mailing_list.send_when_empty:
+                result.nothing_new = True
+                return result
+            if dry_run:
+                result.recipients = len(self.store.active_subscribers(list_slug))
+                return result
+            result.edition, result.created = store_edition(self.store, found, now=now)
+        edition = result.edition
+        assert edition is not None
+        if dry_run:
+            result.recipients = self._would_go(edition, now=now)
+            return result
+        if edition.status == EditionStatus.PAUSED:
+            raise PausedError(
+                f"edition #{edition.id} of {list_slug} is paused; "
+                f"`digest resume {edition.id}` restarts it"
+            )
+        result.queued = self.store.queue_deliveries(
+            edition,
+            message_id=lambda sid: stable_message_id(
+                self.settings, list_slug, edition.edition_date, sid
+            ),
+            now=now,
+            not_before=delivery_hold(mailing_list, built=edition.created_at),
+        )
+        if deliver:
+            result.report = self.deliver(edition, now=now, watch=watch)
+        return result
+
+    def _would_go(self, edition: Edition, *, now: datetime) -> int:
+        """How many copies `send` would hand to the relay now: the active subscribers not yet
+        in the ledger, and the rows already due. A finished edition has none."""
+        in_ledger = {row["subscriber_id"] for row in self.store.deliveries(edition.id)}
+        new = sum(
+            1 for who in self.store.active_subscribers(edition.list_slug) if who.id not in in_ledger
+        )
+        return new + self.store.due_count(edition, now=now)
+
+    def send_by_hand(
+        self, list_slug: str, *, now: datetime, dry_run: bool = False, watch: Watch | None = None
+    ) -> SendResult:
+        """`digest send`: `send`, recorded as a run by hand so `digest status` shows it.
+
+        The record is of its own outcome, which the scheduler's missed-run logic never reads
+        (`Store.last_run`), so a send by hand neither skips nor repeats a scheduled slot; the
+        one-edition-per-day key keeps the two from sending an edition twice.
+        """
+        self.settings.list(list_slug)  # an unknown list is the error, not a run to record
+        try:
+            result = self.send(list_slug, now=now, dry_run=dry_run, watch=watch)
+        except DigestError as exc:
+            if not dry_run:
+                # The record is a courtesy: when it cannot be written (no database), the
+                # send's own error is the one to report.
+                with contextlib.suppress(DigestError):
+                    self._record_by_hand(list_slug, now, None, f"failed: {exc}")
+            raise
+        if not dry_run:
+            edition = result.edition
+            detail = "nothing new" if result.nothing_new else ""
+            self._record_by_hand(list_slug, now, edition.id if edition else None, detail)
+        return result
+
+    def _record_by_hand(
+        self, list_slug: str, now: datetime, edition_id: int | None, detail: str
+    ) -> None:
+        self.store.record_run(
+            list_slug,
+            slot=now,
+            outcome=RunOutcome.BY_HAND,
+            edition_id=edition_id,
+            detail=detail,
+            owner=owner_name(),
+            now=now,
+        )
+
+    def deliver(
+        self, edition: Edition, *, now: datetime, watch: Watch | None = None
+    ) -> DeliveryReport:
+        """Send what is due of a stored edition through the configured relay."""
+        mailing_list = self.settings.list(edition.list_slug)
+        # A sender killed on this machine need not wait out its leases: its claims are due now.
+        for owner in self.store.sending_owners(edition.id):
+            if _is_dead_here(owner):
+                self.store.expire_leases(edition.id, owner, now=now)
+        d = self.settings.delivery
+        options = DeliveryOptions(
+            owner=owner_name(),
+            connections=d.connections,
+            messages_per_connection=d.messages_per_connection,
+            seconds_per_connection=d.seconds_per_connection,
+            rate_per_second=d.rate_per_second,
+            hourly_cap=d.hourly_cap,
+            batch_size=d.batch_size,
+            commit_group=d.commit_group,
+            lease=timedelta(seconds=d.lease_seconds),
+            pause_after_failures=d.pause_after_failures,
+            retry=RetryPolicy(
+                first=timedelta(seconds=d.retry_first_seconds),
+                maximum=timedelta(seconds=d.retry_max_seconds),
+                lifetime=timedelta(hours=d.lifetime_hours),
+            ),
+        )
+        return deliver(
+            self.store,
+            edition,
+            templates=Variants(self.settings, self.store, self.renderer, edition),
+            recipient=lambda who: recipient(
+                self.settings, edition.list_slug, edition.edition_date, who
+            ),
+            envelope_from=mailing_list.from_address,
+            connect=lambda: SMTPConnection(self.settings.smtp),
+            clock=_clock_from(now),
+            options=options,
+            watch=watch,
+            sign=self.signer.sign if self.signer else None,
+        )
+
+    def resume(
+        self, edition_id: int, *, now: datetime, watch: Watch | None = None
+    ) -> DeliveryReport:
+        """Restart a paused (or interrupted) edition where it stopped."""
+        edition = self.store.edition_by_id(edition_id)
+        self.store.set_edition_status(edition.id, EditionStatus.SENDING)
+        return self.deliver(edition, now=now, watch=watch)
+
+    def retry_failed(
+        self, edition_id: int, *, now: datetime, watch: Watch | None = None
+    ) -> tuple[int, DeliveryReport]:
+        """Queue an edition's failed deliveries again on purpose, and send them."""
+        edition = self.store.edition_by_id(edition_id)
+        requeued = self.store.requeue_failed(edition.id, now=now)
+        self.store.set_edition_status(edition.id, EditionStatus.SENDING)
+        return requeued, self.deliver(edition, now=now, watch=watch)
+
+    def test_send(self, list_slug: str, *, to: str, now: datetime) -> Reply:
+        """Send the edition as it stands to one address; the ledger is not touched."""
+        address = normalise_address(to)
+        mailing_list = self.settings.list(list_slug)
+        found = self._edition_or_draft(mailing_list, now)
+        day = found.edition_date
+        try:
+            who = self.store.subscriber_by_email(address)
+        except NotFoundError:
+            who = Subscriber(id=0, email=address)
+        template = message_template(
+            self.settings,
+            mailing_list,
+            edition_day=day,
+            subject=f"[Test] {found.subject}",
+            html=found.html,
+            text=found.text,
+            nonce=found.slot_nonce,
+        )
+        personal = recipient(self.settings, list_slug, day, who)
+        test_id = f"<test.{uuid.uuid4().hex}@{self.settings.site.mail_domain}>"
+        data = template.personalise(
+            replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
+        )
+        data = self.signer.sign(data) if self.signer else data
+        with SMTPConnection(self.settings.smtp) as connection:
+            return connection.send(mailing_list.from_address, address, data)
+
+    def preview(
+        self, list_slug: str, *, now: datetime, out_dir: Path, subscriber: str | None = None
+    ) -> PreviewFiles:
+        """Write the HTML, text and .eml that `send` would deliver at `now`; records nothing."""
+        mailing_list = self.settings.list(list_slug)
+        found = self._edition_or_draft(mailing_list, now)
+        if subscriber:
+            who = self.store.subscriber_by_email(subscriber)
+        else:
+            people = self.store.active_subscribers(list_slug)
+            who = (
+                people[0]
+                if people
+                else Subscriber(id=0, email=f"reader@{self.settings.site.mail_domain}")
+            )
+        edition = found if isinstance(found, Edition) else unsaved_edition(found, now=now)
+        day, nonce = edition.edition_date, edition.slot_nonce
+        chosen = Variants(self.settings, self.store, self.renderer, edition).variant(
+            self.store.subscription_sections(who.id, list_slug) if who.id else None
+        )
+        if chosen is None:
+            raise NotFoundError(
+                f"{who.email} chose sections with nothing in this edition; nothing would be sent"
+            )
+        template = chosen.template
+        personal = recipient(self.settings, list_slug, day, who)
+        values = template.slot_values(personal)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = out_dir / f"{list_slug}-{day.isoformat()}"
+        files = PreviewFiles(
+            html=stem.with_suffix(".html"),
+            text=stem.with_suffix(".txt"),
+            eml=stem.with_suffix(".eml"),
+            recipient=who.email,
+            stored=isinstance(found, Edition),
+            skipped_by_send=isinstance(found, Draft)
+            and not found.selection
+            and not mailing_list.send_when_empty,
+        )
+        files.html.write_text(
+            fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}),
+            encoding="utf-8",
+        )
+        files.text.write_text(fill_slots(chosen.text, nonce, values), encoding="utf-8")
+        data = template.personalise(personal, date=now)
+        files.eml.write_bytes(self.signer.sign(data) if self.signer else data)
+        return files
+
+    def status(self, *, limit: int = 20) -> list[EditionSummary]:
+        """The newest editions with their delivery counts."""
+        return self.store.editions_with_counts(limit=limit)
+
+
+def shown_status(stored: EditionStatus, counts: dict[str, int]) -> EditionStatus:
+    """An edition's status as its ledger has it, for `digest status`.
+
+    The stored status changes only when a run starts or ends, so between runs it can lag the
+    ledger: subscribers queued into a finished edition, or a run whose relay went away before
+    it began. Paused stays paused until `digest resume`; open rows mean sending; an edition
+    with a ledger and none open is done.
+    """
+    if stored == EditionStatus.PAUSED:
+        return stored
+    if any(counts.get(state) for state in OPEN_STATES):
+        return EditionStatus.SENDING
+    return EditionStatus.DONE if counts else stored
+
+
+def _clock_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads `start` now and runs at real speed from there, so a run told the
+    time (tests, `--at`) keeps its claims, leases and retry times consistent with it."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)

@@ -1,0 +1,85 @@
+"""Editions as web pages: the public archive of sent editions and the editor's preview.
+
+Both fill the per-subscriber slots neutrally (the greeting fallback, and unsubscribe and
+preferences links to a page that explains where the real ones are), so no page ever shows one
+reader's link. Both only read: nothing is stored, queued or sent.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from digest.config import Settings
+from digest.edition.render import Renderer, fill_slots
+from digest.operations.editions import archive_path, draft_edition, edition_date
+from digest.store import Store
+
+# The generic page an archived edition's "Unsubscribe" and "Manage your subscription" links open.
+GENERIC_UNSUBSCRIBE_PATH = "/unsubscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveEntry:
+    """One line of a list's archive index."""
+
+    edition_date: date
+    subject: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class EditionPage:
+    """An edition's HTML with neutral slot values, and whether it was a stored edition."""
+
+    html: str
+    edition_date: date
+    stored: bool
+
+
+def _neutral(settings: Settings, document: str, nonce: str) -> str:
+    site = settings.site
+    return fill_slots(
+        document,
+        nonce,
+        {
+            "greeting": html.escape(site.greeting_fallback),
+            "unsubscribe": html.escape(site.base_url + GENERIC_UNSUBSCRIBE_PATH),
+            "preferences": html.escape(site.base_url + GENERIC_UNSUBSCRIBE_PATH),
+        },
+    )
+
+
+def archive_index(store: Store, list_slug: str) -> list[ArchiveEntry]:
+    """The list's sent editions, newest first."""
+    return [
+        ArchiveEntry(edition_date=day, subject=subject, path=archive_path(list_slug, day))
+        for day, subject in store.archived_editions(list_slug)
+    ]
+
+
+def archived_page(settings: Settings, store: Store, list_slug: str, day: date) -> str | None:
+    """The HTML of the list's edition of `day` as the archive shows it, or None."""
+    edition = store.archived_edition(list_slug, day)
+    return None if edition is None else _neutral(settings, edition.html, edition.slot_nonce)
+
+
+def editor_preview(
+    settings: Settings, store: Store, renderer: Renderer, list_slug: str, *, now: datetime
+) -> EditionPage:
+    """What `send` would deliver at `now`: the stored edition of that date, else a draft."""
+    mailing_list = settings.list(list_slug)
+    stored = store.edition_for(list_slug, edition_date(mailing_list, now))
+    if stored is not None:
+        return EditionPage(
+            html=_neutral(settings, stored.html, stored.slot_nonce),
+            edition_date=stored.edition_date,
+            stored=True,
+        )
+    draft = draft_edition(settings, store, renderer, mailing_list, now=now)
+    return EditionPage(
+        html=_neutral(settings, draft.html, draft.slot_nonce),
+        edition_date=draft.edition_date,
+        stored=False,
+    )

@@ -1,0 +1,175 @@
+"""`digest bounces`: apply delivery status reports to the subscribers they concern.
+
+A hard bounce (no such mailbox) suppresses the subscriber on every list at once. A soft bounce
+(mailbox full, retries ran out) counts; `soft_bounce_limit` in a row suppress, and a message that
+got through in between starts the count again (EMAIL.md #15). A policy bounce (5.7.x: the
+receiver refused *us*: authentication, reputation) never suppresses anyone, because the fix is
+on our side, so it is reported loudly instead. Delayed and other informational reports change
+nothing.
+
+Each event is applied once, whatever reads it again: its key is the original Message-ID with the
+recipient and kind when the report quotes our message, else where it was read from (the path
+is made absolute, so `digest bounces ./Maildir` and `digest bounces /srv/Maildir` agree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from digest.intake.bounce_reports import BounceKind, BounceReport, RecipientStatus, read_reports
+from digest.store import AppliedBounce, BounceAction, BounceEffect, BounceEvent, Store
+
+# Our Message-IDs (digest.edition.tokens.message_id): <list.YYYYMMDD.subscriber.tag@domain>.
+_OUR_ID = re.compile(r"^<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.(\d{1,18})\.[0-9a-f]{12}@[^<>@\s]+>$")
+_ACTIONS = {
+    BounceKind.HARD: BounceAction.SUPPRESS,
+    BounceKind.SOFT: BounceAction.COUNT,
+    BounceKind.POLICY: BounceAction.NOTE,
+}
+
+
+@dataclass
+class BounceSummary:
+    """What one run did: counts of new events, and a line for each one that matters."""
+
+    reports: int = 0  # messages that were bounce reports
+    not_bounces: int = 0  # other mail in the box: replies, auto-replies, complaints
+    hard: int = 0
+    soft: int = 0
+    suppressed_by_soft: int = 0  # soft bounces that reached the limit
+    policy: int = 0
+    informational: int = 0  # delayed, delivered, relayed
+    unknown: int = 0  # hard or soft bounces for an address that is not a subscriber
+    seen: int = 0  # events an earlier run already applied
+    unreadable: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    policy_lines: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The one line a person reads at the end."""
+        return (
+            f"{self.reports} reports read: {self.hard} hard, {self.soft} soft "
+            f"({self.suppressed_by_soft} reached the limit), {self.policy} policy, "
+            f"{self.unknown} unknown recipients, {self.informational} informational, "
+            f"{self.seen} already processed; {self.not_bounces} other messages, "
+            f"{len(self.unreadable)} unreadable files"
+        )
+
+
+class _Unreadable(logging.Handler):
+    """Collects what `read_reports` logs about a message it had to skip."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _unreadable_files() -> Iterator[list[str]]:
+    # read_reports logs a file it cannot read and goes on; that warning is its only one, so
+    # listening to it is how the summary counts them.
+    logger = logging.getLogger("digest.intake.bounce_reports")
+    handler, level = _Unreadable(), logger.level
+    if logger.getEffectiveLevel() > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def our_message(message_id: str | None) -> tuple[str, date, int] | None:
+    """(list, edition date, subscriber id) from a Message-ID of ours, else None."""
+    found = _OUR_ID.match(message_id or "")
+    if found is None:
+        return None
+    try:
+        day = datetime.strptime(found[2], "%Y%m%d").date()
+    except ValueError:
+        return None
+    return found[1], day, int(found[3])
+
+
+def event_for(source: str, report: BounceReport, item: RecipientStatus) -> BounceEvent:
+    """One recipient's result as the store applies it, with the key that makes it once-only."""
+    basis: tuple[str, ...] = (
+        ("mid", report.original_message_id, item.recipient.lower(), item.kind)
+        if report.original_message_id
+        else ("src", source, item.recipient.lower(), item.kind, item.status)
+    )
+    origin = our_message(report.original_message_id)
+    return BounceEvent(
+        key=hashlib.sha256("\x00".join(basis).encode()).hexdigest(),
+        source=source,
+        recipient=item.recipient,
+        kind=item.kind,
+        status=item.status,
+        action=_ACTIONS[item.kind],
+        message_id=report.original_message_id if origin else None,
+        list_slug=origin[0] if origin else None,
+        edition_date=origin[1] if origin else None,
+        subscriber_id=origin[2] if origin else None,
+    )
+
+
+def _tally(
+    summary: BounceSummary, item: RecipientStatus, applied: AppliedBounce, *, where: str
+) -> None:
+    who = applied.email or item.recipient or "(no recipient named)"
+    message = (
+        f" ({applied.list_slug} {applied.edition_date:%Y-%m-%d})" if applied.edition_date else ""
+    )
+    said = f"{item.status or 'no status'} {item.diagnostic}".strip()
+    if applied.effect is BounceEffect.SEEN:
+        summary.seen += 1
+    elif item.kind is BounceKind.POLICY:
+        summary.policy += 1
+        summary.policy_lines.append(f"{who}{message}: {said} [{where}]")
+    elif applied.effect is BounceEffect.UNKNOWN:
+        summary.unknown += 1
+        summary.changes.append(f"unknown recipient {who}: {item.kind} {said} [{where}]")
+    elif item.kind is BounceKind.HARD:
+        summary.hard += 1
+        summary.changes.append(f"hard {who}{message}: {said}: suppressed on every list")
+    else:
+        summary.soft += 1
+        in_a_row = f"{said}: soft bounce {applied.soft_bounces} in a row"
+        if applied.effect is BounceEffect.SUPPRESSED:
+            summary.suppressed_by_soft += 1
+            summary.changes.append(f"soft {who}{message}: {in_a_row}: suppressed on every list")
+        else:
+            summary.changes.append(f"soft {who}{message}: {in_a_row}")
+
+
+def apply_reports(store: Store, path: Path, *, soft_limit: int, now: datetime) -> BounceSummary:
+    """Read every report under `path` (maildir, mbox, folder of .eml files, one file) and apply
+    each recipient's result once."""
+    summary = BounceSummary()
+    with _unreadable_files() as unreadable:
+        for source, report in read_reports(path.resolve()):
+            if report is None:
+                summary.not_bounces += 1
+                continue
+            summary.reports += 1
+            for item in report.recipients:
+                if item.kind is BounceKind.INFO:
+                    summary.informational += 1
+                    continue
+                applied = store.apply_bounce(
+                    event_for(source, report, item), soft_limit=soft_limit, now=now
+                )
+                _tally(summary, item, applied, where=source)
+    summary.unreadable = list(unreadable)
+    return summary

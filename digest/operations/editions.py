@@ -1,0 +1,290 @@
+"""Editions: choose the articles, render once, store; and the per-edition message template."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
+
+from digest.config import ListSettings, Settings
+from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
+from digest.edition.render import EditionFacts, Renderer, SiteView
+from digest.edition.selection import Selection, restrict, select_articles
+from digest.edition.signing import preferences_token
+from digest.edition.tokens import message_id, unsubscribe_token
+from digest.models import Article, Edition, Subscriber
+from digest.store import Store
+
+# How far back "no repeats" looks for articles a list already sent.
+REPEAT_WINDOW = timedelta(days=31)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An edition as it would be made now: selection and rendering, not yet stored."""
+
+    list_slug: str
+    edition_date: date
+    since: datetime
+    cutoff: datetime
+    selection: Selection
+    subject: str
+    html: str
+    text: str
+    slot_nonce: str
+
+
+def edition_date(mailing_list: ListSettings, now: datetime) -> date:
+    """The list's local calendar date at `now`: an edition is unique per list and this date."""
+    return now.astimezone(mailing_list.zone).date()
+
+
+def _secret(settings: Settings) -> bytes:
+    return settings.site.unsubscribe_secret.get_secret_value().encode()
+
+
+def slot_nonce(settings: Settings, list_slug: str, day: date) -> str:
+    """The edition's slot-marker nonce: stable, so a preview and the send are byte-identical,
+    and keyed, so no article text can forge a marker."""
+    return hmac.new(
+        _secret(settings), f"slots:{list_slug}:{day.isoformat()}".encode(), hashlib.sha256
+    ).hexdigest()[:16]
+
+
+def archive_path(list_slug: str, day: date) -> str:
+    """The stable path of a sent edition on the web app: /archive/<list>/<YYYY-MM-DD>."""
+    return f"/archive/{list_slug}/{day.isoformat()}"
+
+
+def facts(settings: Settings, mailing_list: ListSettings, day: date) -> EditionFacts:
+    """What the renderer needs to know about the site and the list for the edition of `day`."""
+    site = settings.site
+    host = urlsplit(site.base_url).hostname or site.base_url
+    why = (
+        mailing_list.description
+        or f"You are receiving this because you subscribed to {mailing_list.name} at {host}."
+    )
+    return EditionFacts(
+        site=SiteView(
+            name=site.name,
+            tagline=site.tagline,
+            base_url=site.base_url,
+            postal_address=site.postal_address,
+            language=site.language,
+        ),
+        list_name=mailing_list.name,
+        list_slug=mailing_list.slug,
+        why=why,
+        subject_template=mailing_list.subject,
+        zone=mailing_list.zone,
+        archive_url=site.base_url + archive_path(mailing_list.slug, day),
+    )
+
+
+def draft_edition(
+    settings: Settings,
+    store: Store,
+    renderer: Renderer,
+    mailing_list: ListSettings,
+    *,
+    now: datetime,
+) -> Draft:
+    """Select and render what the list's edition would hold at `now`; stores nothing."""
+    day = edition_date(mailing_list, now)
+    previous = store.latest_edition(mailing_list.slug, before=day)
+    since = previous.cutoff if previous else now - timedelta(hours=mailing_list.lookback_hours)
+    candidates = store.articles_published(after=since, until=now)
+    selection = select_articles(
+        candidates,
+        since=since,
+        now=now,
+        sections=mailing_list.sections,
+        limit=mailing_list.max_articles,
+        exclude_ids=store.sent_article_ids(mailing_list.slug, since=now - REPEAT_WINDOW),
+    )
+    nonce = slot_nonce(settings, mailing_list.slug, day)
+    rendered = renderer.render(
+        selection, facts=facts(settings, mailing_list, day), edition_date=day, nonce=nonce
+    )
+    return Draft(
+        list_slug=mailing_list.slug,
+        edition_date=day,
+        since=since,
+        cutoff=now,
+        selection=selection,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        slot_nonce=nonce,
+    )
+
+
+def store_edition(store: Store, draft: Draft, *, now: datetime) -> tuple[Edition, bool]:
+    """Keep the draft as the list's edition for its date; (edition, created)."""
+    return store.create_edition(
+        list_slug=draft.list_slug,
+        edition_date=draft.edition_date,
+        now=now,
+        cutoff=draft.cutoff,
+        subject=draft.subject,
+        html=draft.html,
+        text=draft.text,
+        article_ids=[article.id for article in draft.selection.articles],
+        slot_nonce=draft.slot_nonce,
+    )
+
+
+def message_template(
+    settings: Settings,
+    mailing_list: ListSettings,
+    *,
+    edition_day: date,
+    subject: str,
+    html: str,
+    text: str,
+    nonce: str,
+) -> MessageTemplate:
+    """The edition's message, serialised once for every subscriber."""
+    site = settings.site
+    return MessageTemplate(
+        sender=Sender(
+            name=mailing_list.from_name,
+            address=mailing_list.from_address,
+            reply_to=mailing_list.reply_to,
+        ),
+        identity=ListIdentity(
+            slug=mailing_list.slug,
+            name=mailing_list.name,
+            mail_domain=site.mail_domain,
+            base_url=site.base_url,
+        ),
+        subject=subject,
+        html_body=html,
+        text_body=text,
+        nonce=nonce,
+        feedback_id=f"{edition_day:%Y%m%d}:{mailing_list.slug}:digest:{site.feedback_sender_id}",
+    )
+
+
+def template_for(settings: Settings, edition: Edition) -> MessageTemplate:
+    """The message template of a stored edition."""
+    return message_template(
+        settings,
+        settings.list(edition.list_slug),
+        edition_day=edition.edition_date,
+        subject=edition.subject,
+        html=edition.html,
+        text=edition.text,
+        nonce=edition.slot_nonce,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One rendering of an edition: the bodies (with slot markers) and their message template."""
+
+    html: str
+    text: str
+    template: MessageTemplate
+
+
+class Variants:
+    """An edition's renderings, one per distinct section choice, made on first use.
+
+    A subscriber who picked sections gets the edition cut down to them; rendering happens
+    once per distinct choice, never per subscriber. No choice means every section.
+    """
+
+    def __init__(
+        self, settings: Settings, store: Store, renderer: Renderer, edition: Edition
+    ) -> None:
+        self.settings, self.store, self.renderer, self.edition = settings, store, renderer, edition
+        full = Variant(edition.html, edition.text, template_for(settings, edition))
+        self._made: dict[frozenset[str] | None, Variant | None] = {None: full}
+        self._articles: list[Article] | None = None
+
+    def variant(self, sections: Sequence[str] | None) -> Variant | None:
+        """The rendering for this choice; None if it leaves nothing to send."""
+        key = frozenset(name.casefold() for name in sections) if sections else None
+        if key not in self._made:
+            self._made[key] = self._render(key or frozenset())
+        return self._made[key]
+
+    def __call__(self, sections: tuple[str, ...] | None) -> MessageTemplate | None:
+        """The message template for a subscriber with this choice (what delivery needs)."""
+        chosen = self.variant(sections)
+        return chosen.template if chosen else None
+
+    def _render(self, sections: frozenset[str]) -> Variant | None:
+        if self._articles is None:
+            self._articles = self.store.articles_by_id(self.edition.article_ids)
+        selection = restrict(self._articles, sections)
+        if not selection:
+            return None
+        mailing_list = self.settings.list(self.edition.list_slug)
+        rendered = self.renderer.render(
+            selection,
+            facts=facts(self.settings, mailing_list, self.edition.edition_date),
+            edition_date=self.edition.edition_date,
+            nonce=self.edition.slot_nonce,
+        )
+        template = message_template(
+            self.settings,
+            mailing_list,
+            edition_day=self.edition.edition_date,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            nonce=rendered.nonce,
+        )
+        return Variant(rendered.html, rendered.text, template)
+
+
+def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
+    """A draft seen as an edition (number 0, never stored), for previews."""
+    return Edition(
+        id=0,
+        list_slug=draft.list_slug,
+        edition_date=draft.edition_date,
+        created_at=now,
+        cutoff=draft.cutoff,
+        subject=draft.subject,
+        html=draft.html,
+        text=draft.text,
+        article_ids=tuple(article.id for article in draft.selection.articles),
+        slot_nonce=draft.slot_nonce,
+    )
+
+
+def stable_message_id(settings: Settings, list_slug: str, day: date, subscriber_id: int) -> str:
+    """The Message-ID of one subscriber's copy of one edition, the same on every attempt."""
+    return message_id(
+        secret=_secret(settings),
+        domain=settings.site.mail_domain,
+        list_slug=list_slug,
+        edition_key=day.strftime("%Y%m%d"),
+        subscriber_id=subscriber_id,
+    )
+
+
+def recipient(settings: Settings, list_slug: str, day: date, subscriber: Subscriber) -> Recipient:
+    """One subscriber's per-message values for a list's edition of `day`."""
+    site = settings.site
+    return Recipient(
+        address=subscriber.email,
+        name=subscriber.name,
+        greeting_name=subscriber.name or site.greeting_fallback,
+        message_id=stable_message_id(settings, list_slug, day, subscriber.id),
+        unsubscribe_token=unsubscribe_token(
+            secret=_secret(settings),
+            key_id=site.unsubscribe_key_id,
+            subscriber_id=subscriber.id,
+            list_slug=list_slug,
+        ),
+        preferences_token=preferences_token(
+            subscriber.id, secret=_secret(settings), key_id=site.unsubscribe_key_id
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The always-on service: `digest run`'s scheduler and its log format."""

@@ -1,0 +1,99 @@
+"""Hostile article text goes out harmless: escaped in HTML, literal in text, never a header."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from lxml import html as lxml_html
+
+from digest.edition.render import Renderer, _autoescape
+from digest.intake.articles import article_from_record
+from digest.operations.app import App
+from tests.conftest import NOW, ROOT, RecordingHandler, decoded_header
+
+SCRIPT = "<script>alert(1)</script> Árvíztűrő ő"
+CRLF = "Breaking\r\nBcc: evil@example.com\r\n\r\nbody"
+
+
+def test_select_autoescape_would_miss_our_template_names() -> None:
+    from jinja2 import select_autoescape
+
+    assert select_autoescape()("digest.html.j2") is False  # the trap
+    assert _autoescape("digest.html.j2") is True
+    assert _autoescape("digest.txt.j2") is False
+    renderer = Renderer(ROOT / "templates")
+    assert renderer.env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
+
+
+def test_hostile_titles_are_neutralised(
+    app: App, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    hostile = [
+        article_from_record(
+            {
+                "id": "bp-hostile-script",
+                "title": SCRIPT,
+                "summary": "<img src=x onerror=alert(1)>",
+                "section": "Hungary",
+                "url": "https://budapestpost.example/hungary/x",
+                "lead": True,
+                "published_at": (NOW - timedelta(minutes=5)).isoformat(),
+            },
+            now=NOW,
+        ),
+        article_from_record(
+            {
+                "id": "bp-hostile-crlf",
+                "title": CRLF,
+                "summary": "s",
+                "section": "Hungary",
+                "url": "https://budapestpost.example/hungary/y",
+                "published_at": (NOW - timedelta(minutes=6)).isoformat(),
+            },
+            now=NOW,
+        ),
+    ]
+    assert hostile[1].title == "Breaking Bcc: evil@example.com body"
+    app.store.save_articles(hostile, now=NOW, update_existing=False)
+    app.send("daily", now=NOW)
+    for received in smtp_server[0].messages:
+        head = received.data.partition(b"\r\n\r\n")[0]
+        assert b"\nBcc:" not in head and not head.startswith(b"Bcc:")
+        message = received.message
+        assert decoded_header(received.data, "Subject").endswith(
+            SCRIPT
+        )  # the lead's title, as text
+        html_part = message.get_body(("html",)).get_content()
+        document = lxml_html.fromstring(html_part)
+        assert not document.findall(".//script")
+        assert not [e for e in document.iter() if e.get("onerror")]
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_part
+        assert SCRIPT in document.text_content()
+        text = message.get_body(("plain",)).get_content()
+        assert SCRIPT in " ".join(text.split())
+        assert "Breaking Bcc: evil@example.com body" in " ".join(text.split())
+
+
+def test_a_subscriber_row_that_cannot_be_mailed_fails_alone(
+    app: App, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    from sqlalchemy import update
+
+    from digest.models import DeliveryState
+    from digest.store.schema import subscribers
+
+    # Written straight into the database, past the import's validation.
+    with app.store.engine.begin() as tx:
+        tx.execute(
+            update(subscribers)
+            .where(subscribers.c.email_key == "emma.clarke@example.com")
+            .values(name="Emma\r\nBcc: evil@example.com")
+        )
+    result = app.send("daily", now=NOW)
+    assert result.report.counts[DeliveryState.FAILED] == 1
+    assert result.edition is not None
+    rows = {row["email"]: row for row in app.store.deliveries(result.edition.id)}
+    assert rows["emma.clarke@example.com"]["state"] == DeliveryState.FAILED
+    assert "CR, LF or NUL" in rows["emma.clarke@example.com"]["last_reply"]
+    assert not smtp_server[0].for_address("emma.clarke@example.com")
+    assert len(smtp_server[0].messages) == result.report.counts[DeliveryState.SENT]

@@ -1,0 +1,295 @@
+"""Polling over real HTTP: a local http.server in a thread, real SQLite and PostgreSQL, no mocks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from digest.config import FeedRules, FeedSettings, FeedsSettings
+from digest.errors import FeedError
+from digest.mail.fetching import fetch
+from digest.operations.ingest import PollStatus, import_source, poll_feeds
+from digest.store import Store
+from digest.store.schema import feed_state, make_engine, upgrade
+
+FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+LAST_MODIFIED = "Wed, 25 Nov 2026 18:00:00 GMT"
+
+
+@dataclass
+class Route:
+    """What the server answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    hang: bool = False  # answer nothing until the test ends
+    stream: int = 0  # send this many bytes without a Content-Length
+
+
+@dataclass
+class FeedServer:
+    """The routes to serve and every request's path and headers, in arrival order."""
+
+    port: int = 0
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def headers_of(self, path: str) -> list[dict[str, str]]:
+        return [headers for seen, headers in self.requests if seen == path]
+
+
+class Handler(BaseHTTPRequestHandler):
+    feed_server: FeedServer
+
+    def do_GET(self) -> None:
+        server = self.feed_server
+        server.requests.append((self.path, dict(self.headers.items())))
+        route = server.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        if route.hang:
+            server.release.wait(timeout=30)
+            return
+        validators = {"ETag": route.etag, "Last-Modified": route.last_modified}
+        validators = {name: value for name, value in validators.items() if value}
+        if (route.etag and self.headers.get("If-None-Match") == route.etag) or (
+            route.last_modified and self.headers.get("If-Modified-Since") == route.last_modified
+        ):
+            self.send_response(304)
+            for name, value in validators.items():
+                self.send_header(name, value)
+            self.end_headers()
+            return
+        self.send_response(route.status)
+        for name, value in {**validators, **route.headers}.items():
+            self.send_header(name, value)
+        if route.stream:
+            self.end_headers()  # HTTP/1.0 without a length: the body runs until the socket closes
+            self._stream(route.stream)
+            return
+        self.send_header(
+            "Content-Length", route.headers.get("Content-Length", str(len(route.body)))
+        )
+        self.end_headers()
+        self.wfile.write(route.body)
+
+    def _stream(self, size: int) -> None:
+        chunk = b"<!-- padding -->" * 4096
+        try:
+            for _ in range(size // len(chunk)):
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading at its cap, as it should
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    state = FeedServer()
+    handler = type("BoundHandler", (Handler,), {"feed_server": state})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # port 0: the OS picks a free one
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    # A short poll interval only makes shutdown() return sooner; nothing waits on it.
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    engine = make_engine(database_url)
+    upgrade(engine, now=NOW)
+    return Store(engine)
+
+
+def feeds(server: FeedServer, *paths: str, timeout: float = 5.0) -> FeedsSettings:
+    sources = tuple(
+        FeedSettings(name=path.strip("/").split(".")[0], url=server.url(path)) for path in paths
+    )
+    return FeedsSettings(timeout=timeout, sources=sources)
+
+
+def state_of(store: Store, url: str) -> dict[str, object]:
+    with store.engine.connect() as connection:
+        row = connection.execute(select(feed_state).where(feed_state.c.url == url)).mappings().one()
+    return dict(row)
+
+
+def stored_rows(store: Store) -> list[tuple[object, ...]]:
+    with store.engine.connect() as connection:
+        return [
+            tuple(row) for row in connection.exec_driver_sql("SELECT * FROM articles ORDER BY id")
+        ]
+
+
+def test_a_second_poll_is_conditional_and_a_304_changes_nothing(
+    server: FeedServer, store: Store
+) -> None:
+    server.routes["/politics.xml"] = Route(
+        body=(FEEDS / "rss.xml").read_bytes(), etag='"v1"', last_modified=LAST_MODIFIED
+    )
+    server.routes["/business.xml"] = Route(
+        body=(FEEDS / "atom.xml").read_bytes(), last_modified=LAST_MODIFIED
+    )
+    settings = feeds(server, "/politics.xml", "/business.xml")
+
+    first = poll_feeds(settings, store, now=NOW)
+    assert [(r.feed, r.status, r.new) for r in first] == [
+        ("politics", PollStatus.FETCHED, 2),
+        ("business", PollStatus.FETCHED, 2),
+    ]
+    assert "If-None-Match" not in server.headers_of("/politics.xml")[0]
+    before = stored_rows(store)
+
+    later = NOW + timedelta(minutes=15)
+    second = poll_feeds(settings, store, now=later)
+    assert [r.status for r in second] == [PollStatus.NOT_MODIFIED, PollStatus.NOT_MODIFIED]
+    politics = server.headers_of("/politics.xml")[1]
+    assert politics["If-None-Match"] == '"v1"'
+    assert politics["If-Modified-Since"] == LAST_MODIFIED
+    assert "If-None-Match" not in server.headers_of("/business.xml")[1]
+    assert server.headers_of("/business.xml")[1]["If-Modified-Since"] == LAST_MODIFIED
+    assert stored_rows(store) == before
+    assert state_of(store, server.url("/politics.xml")) == {
+        "url": server.url("/politics.xml"),
+        "etag": '"v1"',
+        "last_modified": LAST_MODIFIED,
+        "last_polled": later,
+        "last_error": None,
+    }
+
+
+def test_one_failing_feed_does_not_stop_the_others(server: FeedServer, store: Store) -> None:
+    server.routes["/good.xml"] = Route(body=(FEEDS / "rss.xml").read_bytes())
+    server.routes["/down.xml"] = Route(body=b"oops", status=500)
+    server.routes["/broken.xml"] = Route(
+        body=(FEEDS / "broken" / "invalid.xml").read_bytes(), etag='"b1"'
+    )
+    server.routes["/slow.xml"] = Route(hang=True)
+    server.routes["/culture.xml"] = Route(body=(FEEDS / "feed.json").read_bytes())
+    settings = feeds(
+        server, "/good.xml", "/down.xml", "/broken.xml", "/slow.xml", "/culture.xml", timeout=0.5
+    )
+
+    reports = poll_feeds(settings, store, now=NOW)
+
+    assert [(r.feed, r.status) for r in reports] == [
+        ("good", PollStatus.FETCHED),
+        ("down", PollStatus.FAILED),
+        ("broken", PollStatus.FAILED),
+        ("slow", PollStatus.FAILED),
+        ("culture", PollStatus.FETCHED),
+    ]
+    assert reports[1].error == f"{server.url('/down.xml')}: HTTP 500 Internal Server Error"
+    broken = f"feed 'broken' ({server.url('/broken.xml')})"
+    assert reports[2].error == f"{broken}: not well-formed XML: line 6: mismatched tag"
+    assert reports[3].error == f"{server.url('/slow.xml')}: no answer within 0.5 s"
+    assert len(reports[4].warnings) == 2 and reports[4].new == 2
+    assert len(store.articles_published(after=NOW - timedelta(days=7), until=NOW)) == 4
+    # A feed that failed keeps no validators from the bad answer: the next poll reads it whole.
+    assert state_of(store, server.url("/broken.xml"))["etag"] is None
+    assert state_of(store, server.url("/broken.xml"))["last_error"] == reports[2].error
+
+
+def test_validators_of_a_good_answer_survive_a_later_failure(
+    server: FeedServer, store: Store
+) -> None:
+    server.routes["/politics.xml"] = Route(body=(FEEDS / "rss.xml").read_bytes(), etag='"v1"')
+    settings = feeds(server, "/politics.xml")
+    poll_feeds(settings, store, now=NOW)
+    server.routes["/politics.xml"] = Route(body=b"<rss><channel><item></rss>", etag='"v2"')
+
+    (report,) = poll_feeds(settings, store, now=NOW + timedelta(minutes=15))
+
+    assert report.status == PollStatus.FAILED
+    assert store.feed_validators(server.url("/politics.xml")) == ('"v1"', None)
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        (
+            Route(body=b"<rss/>", headers={"Content-Length": str(50 * 1024 * 1024)}),
+            "body of 52428800 bytes is over",
+        ),
+        (Route(stream=50 * 1024 * 1024), "body is over the 5000000-byte cap"),
+    ],
+    ids=["declared-50mb", "streamed-50mb-without-length"],
+)
+def test_a_body_over_the_size_cap_is_refused(
+    server: FeedServer, route: Route, message: str
+) -> None:
+    server.routes["/huge.xml"] = route
+    with pytest.raises(FeedError, match=message):
+        fetch(server.url("/huge.xml"), limits=FeedsSettings())
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        (
+            "ftp://budapestpost.example/feed.xml",
+            "redirected to 'ftp://budapestpost.example/feed.xml', not an http",
+        ),
+        ("file:///etc/passwd", "Redirection to url 'file:///etc/passwd' is not allowed"),
+    ],
+    ids=["ftp", "file"],
+)
+def test_a_redirect_to_a_non_http_url_is_refused(
+    server: FeedServer, location: str, message: str
+) -> None:
+    server.routes["/moved.xml"] = Route(status=302, headers={"Location": location})
+    with pytest.raises(FeedError, match=message):
+        fetch(server.url("/moved.xml"), limits=FeedsSettings())
+
+
+def test_import_from_a_url_fetches_unconditionally_and_resolves_relative_links(
+    server: FeedServer, store: Store
+) -> None:
+    server.routes["/business.xml"] = Route(body=(FEEDS / "atom.xml").read_bytes(), etag='"a1"')
+    store.record_feed_poll(
+        server.url("/business.xml"), now=NOW, etag='"a1"', last_modified=None, error=None
+    )
+
+    report = import_source(
+        server.url("/business.xml"),
+        rules=FeedRules(name="biz"),
+        limits=FeedsSettings(),
+        store=store,
+        now=NOW,
+    )
+
+    assert (report.status, report.new) == (PollStatus.FETCHED, 2)
+    (headers,) = server.headers_of("/business.xml")
+    assert "If-None-Match" not in headers
+    assert headers["User-Agent"] == "digest-feeds/0.1"
+    forint = store.articles_published(after=NOW - timedelta(days=1), until=NOW)[-1]
+    # Relative URLs in feed content resolve against the feed's own address.
+    assert forint.image_url == server.url("/img/forint.png")

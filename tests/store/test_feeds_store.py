@@ -1,0 +1,144 @@
+"""Feeds into a real store (SQLite and PostgreSQL): identity across imports, updates, revisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.config import FeedRules, FeedsSettings
+from digest.edition.selection import select_articles
+from digest.errors import FeedError
+from digest.intake.feeds import parse_feed
+from digest.operations.ingest import PollStatus, import_source
+from digest.store import Store
+from digest.store.schema import make_engine, upgrade
+
+FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+LIMITS = FeedsSettings()
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    engine = make_engine(database_url)
+    upgrade(engine, now=NOW)
+    return Store(engine)
+
+
+def atom(*, title: str, updated: str, published: str | None = "2026-11-26T06:00:00Z") -> bytes:
+    published_tag = f"<published>{published}</published>" if published else ""
+    return (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>B</title><id>f</id>'
+        f"<updated>{updated}</updated><entry><id>e-1</id><title>{title}</title>"
+        f'<link href="https://budapestpost.example/b/1"/>{published_tag}'
+        f"<updated>{updated}</updated></entry></feed>"
+    ).encode()
+
+
+def save(store: Store, body: bytes, *, rules: FeedRules, now: datetime) -> dict[str, int]:
+    parsed = parse_feed(body, rules=rules, now=now)
+    return store.save_feed_articles([(item.key, item.article) for item in parsed.items], now=now)
+
+
+def test_importing_a_file_twice_stores_each_item_once(store: Store) -> None:
+    rules = FeedRules(name="bp", sections={"Politik": "Europe"})
+    first = import_source(str(FEEDS / "rss.xml"), rules=rules, limits=LIMITS, store=store, now=NOW)
+    assert (first.status, first.new, first.unchanged) == (PollStatus.FETCHED, 2, 0)
+    assert first.source == str(FEEDS / "rss.xml")
+
+    later = NOW + timedelta(hours=3)
+    again = import_source(
+        str(FEEDS / "rss.xml"), rules=rules, limits=LIMITS, store=store, now=later
+    )
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 2)
+    stored = store.articles_published(after=NOW - timedelta(days=7), until=later)
+    assert [a.title for a in stored] == [
+        "Metro line 5: the plans go to consultation",
+        "Parliament passes the budget & the tax code",
+    ]
+    # The undated metro item keeps the time it was first seen, not the second import's.
+    assert stored[0].published_at == NOW
+
+
+def test_an_updated_item_updates_its_row_and_keeps_its_publish_time(store: Store) -> None:
+    rules = FeedRules(name="bp")
+    assert (
+        save(store, atom(title="Rate held", updated="2026-11-26T06:00:00Z"), rules=rules, now=NOW)[
+            "new"
+        ]
+        == 1
+    )
+    later = NOW + timedelta(hours=1)
+    counts = save(
+        store,
+        atom(title="Rate held at 6.5%", updated="2026-11-26T12:30:00Z"),
+        rules=rules,
+        now=later,
+    )
+    assert counts["updated"] == 1
+    (article,) = store.articles_published(after=NOW - timedelta(days=1), until=later)
+    assert article.title == "Rate held at 6.5%"
+    assert article.published_at == datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+    # Already sent by the list at 07:00: the update is not offered again.
+    since_last_edition = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+    candidates = store.articles_published(after=since_last_edition, until=later)
+    assert not select_articles(
+        candidates, since=since_last_edition, now=later, sections=(), limit=10
+    )
+
+
+def test_resend_updated_makes_a_modified_item_a_new_article_once(store: Store) -> None:
+    rules = FeedRules(name="bp", resend_updated=True)
+    save(store, atom(title="Rate held", updated="2026-11-26T06:00:00Z"), rules=rules, now=NOW)
+    (sent,) = store.articles_published(after=NOW - timedelta(days=1), until=NOW)
+
+    later = NOW + timedelta(hours=1)
+    counts = save(
+        store,
+        atom(title="Rate held at 6.5%", updated="2026-11-26T12:30:00Z"),
+        rules=rules,
+        now=later,
+    )
+    assert counts["revised"] == 1
+    (revised,) = store.articles_published(
+        after=NOW - timedelta(days=1), until=later
+    )  # one row, not two
+    assert revised.id == f"{sent.id}~20261126T123000Z"
+    assert revised.published_at == datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
+    # The selection sees a new article: not among the ids sent, and inside the new window.
+    selection = select_articles(
+        [revised], since=NOW, now=later, sections=(), limit=10, exclude_ids={sent.id}
+    )
+    assert selection.lead == revised
+    # The same revision polled again is just unchanged.
+    assert (
+        save(
+            store,
+            atom(title="Rate held at 6.5%", updated="2026-11-26T12:30:00Z"),
+            rules=rules,
+            now=later,
+        )["unchanged"]
+        == 1
+    )
+
+
+def test_a_file_over_the_size_cap_is_refused(store: Store, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.xml"
+    with huge.open("wb") as handle:  # 50 MB, made here rather than kept in the repository
+        handle.write(b'<?xml version="1.0"?><rss version="2.0"><channel><title>')
+        handle.write(b"x" * (50 * 1024 * 1024))
+    with pytest.raises(FeedError, match=r"huge\.xml: over the 5000000-byte cap"):
+        import_source(str(huge), rules=FeedRules(name="bp"), limits=LIMITS, store=store, now=NOW)
+
+
+def test_a_missing_file_is_a_feed_error(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(FeedError, match="cannot read"):
+        import_source(
+            str(tmp_path / "nope.xml"),
+            rules=FeedRules(name="bp"),
+            limits=LIMITS,
+            store=store,
+            now=NOW,
+        )

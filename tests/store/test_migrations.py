@@ -1,0 +1,129 @@
+"""The Alembic migrations, on SQLite and PostgreSQL: they make exactly the tables
+in digest/store/schema.py, take over a database the hand-made upgrades made, and
+`digest init` runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, inspect, select, text
+
+from digest.errors import StoreError
+from digest.store.schema import UTCDateTime, alembic_config, lists, make_engine, metadata, upgrade
+from tests.conftest import NOW, ROOT
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+TABLES = {table.name for table in metadata.sorted_tables}
+LEGACY_LAST = 5  # the hand-made upgrades' last version: five steps
+
+
+def differences(engine: Engine) -> list[object]:
+    """What autogenerate would write: every difference between the database and `metadata`."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def make_legacy(engine: Engine, version: int) -> None:
+    """A database as the hand-made upgrades left it at `version`: on a new database their first
+    step was `metadata.create_all` (every table of today), and each one recorded its number."""
+    legacy = MetaData()
+    record = Table(
+        "schema_version",
+        legacy,
+        Column("version", Integer, primary_key=True),
+        Column("applied_at", UTCDateTime, nullable=False),
+    )
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+        legacy.create_all(connection)
+        connection.execute(
+            record.insert(), [{"version": v, "applied_at": NOW} for v in range(1, version + 1)]
+        )
+        connection.execute(lists.insert().values(slug="daily", name="Daily", created_at=NOW))
+
+
+def test_the_migrations_make_exactly_the_tables_of_schema_py(database_url: str) -> None:
+    engine = make_engine(database_url)
+    assert HEAD is not None
+    assert upgrade(engine, now=NOW) == HEAD
+    assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+    assert differences(engine) == []
+    assert upgrade(engine, now=NOW) == HEAD  # nothing left to do
+    assert revision(engine) == HEAD
+    engine.dispose()
+
+
+def test_a_database_made_by_the_hand_made_upgrades_is_taken_over(database_url: str) -> None:
+    engine = make_engine(database_url)
+    make_legacy(engine, LEGACY_LAST)
+
+    assert upgrade(engine, now=NOW) == HEAD
+    assert revision(engine) == HEAD
+    assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+    assert differences(engine) == []
+    with engine.connect() as connection:  # the data stayed
+        assert connection.execute(select(lists.c.slug)).scalars().all() == ["daily"]
+    engine.dispose()
+
+
+def test_an_older_hand_made_version_is_refused_and_left_alone(database_url: str) -> None:
+    engine = make_engine(database_url)
+    make_legacy(engine, 3)
+    with pytest.raises(StoreError, match="at version 3 of the upgrades that came before Alembic"):
+        upgrade(engine, now=NOW)
+    assert "alembic_version" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_a_database_from_a_newer_digest_is_refused(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine, now=NOW)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+    with pytest.raises(StoreError, match="f00d"):
+        upgrade(engine, now=NOW)
+    engine.dispose()
+
+
+def test_digest_init_creates_the_schema_through_the_cli(database_url: str) -> None:
+    env = {**os.environ, "DIGEST_DATABASE_URL": database_url}
+    for seeded in (True, False):  # the second time there is nothing to do
+        result = subprocess.run(
+            [sys.executable, "-m", "digest", "init", *(["--seed"] if seeded else [])],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"schema at revision {HEAD}" in result.stdout
+    engine = make_engine(database_url)
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        slugs = connection.execute(select(lists.c.slug).order_by(lists.c.slug)).scalars().all()
+    assert slugs == ["business", "daily", "weekly"]
+    engine.dispose()
+
+
+def test_the_migrations_ship_inside_the_package() -> None:
+    folder = Path(alembic_config().get_main_option("script_location") or "")
+    assert folder == ROOT / "digest" / "migrations"
+    assert (folder / "env.py").is_file() and list((folder / "versions").glob("r*.py"))
