@@ -125,5 +125,5 @@ def test_digest_init_creates_the_schema_through_the_cli(database_url: str) -> No
 
 def test_the_migrations_ship_inside_the_package() -> None:
     folder = Path(alembic_config().get_main_option("script_location") or "")
-    assert folder == ROOT / "digest" / "migrations"
+    assert folder == ROOT / "digest" / "store" / "migrations"
     assert (folder / "env.py").is_file() and list((folder / "versions").glob("r*.py"))
