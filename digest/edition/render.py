@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from premailer import Premailer
 
+from digest.config import subject_environment
 from digest.edition.selection import Selection
 from digest.errors import RenderError
 from digest.models import Article
@@ -185,8 +186,8 @@ class Renderer:
             undefined=StrictUndefined,
         )
         self.env.filters["wrap"] = _wrap
-        # Subjects are header text: never HTML-escaped.
-        self.plain = Environment(autoescape=False, undefined=StrictUndefined)
+        # The environment the config checks subject templates in, so both agree.
+        self.plain = subject_environment()
 
     def subject(self, template: str, **values: object) -> str:
         """The subject line from the list's template, on one line."""

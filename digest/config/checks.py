@@ -1,0 +1,45 @@
+"""What several sections check alike: slugs, addresses, one-line header text, frozen sections."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
+
+
+class Section(BaseModel):
+    """A settings table: unknown keys are mistakes, and settings never change once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def safe_header_text(value: str) -> str:
+    """Refuse text that could break out of the header it is written into."""
+    if HEADER_UNSAFE.search(value):
+        raise ValueError("must not contain CR, LF or NUL")
+    return value
+
+
+def slug(value: str) -> str:
+    """Refuse a name that cannot be part of a URL, a file name and a Message-ID as it is."""
+    if not SLUG.match(value):
+        raise ValueError("use lower-case letters, digits and hyphens")
+    return value
+
+
+def address(value: str) -> str:
+    """Refuse what is not a plain addr-spec: it goes into headers and SMTP envelopes."""
+    if not ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def http_url(value: str) -> str:
+    """Refuse a link that readers' mail programs would not open."""
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return value

@@ -1,0 +1,69 @@
+"""Where articles come from: the feeds `digest run` polls and how their items are read."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from digest.config.checks import HEADER_UNSAFE, Section, http_url, safe_header_text, slug
+
+
+class FeedRules(Section):
+    """How one feed's items become articles: id prefix, sections, updates (also for imports)."""
+
+    name: str
+    sections: dict[str, str] = Field(default_factory=dict)
+    default_section: str = Field(default="News", min_length=1, max_length=100)
+    resend_updated: bool = False
+    # An item's first category is its section when `sections` does not map it; false: the
+    # default section instead.
+    sections_from_categories: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        return slug(value)
+
+    @field_validator("sections")
+    @classmethod
+    def _sections(cls, value: dict[str, str]) -> dict[str, str]:
+        for category, section in value.items():
+            safe_header_text(category)
+            if not section.strip() or len(section) > 100 or HEADER_UNSAFE.search(section):
+                raise ValueError(f"section for {category!r} must be 1-100 characters on one line")
+        return value
+
+
+class FeedSettings(FeedRules):
+    """One RSS, Atom or JSON Feed source that `digest run` polls."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return http_url(value)
+
+
+class FeedsSettings(Section):
+    """Feed polling: how often, how long to wait, how much to read, and the feeds themselves."""
+
+    poll_minutes: float = Field(default=15.0, gt=0)
+    timeout: float = Field(default=20.0, gt=0)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    user_agent: str = "digest-feeds/0.1"
+    sources: tuple[FeedSettings, ...] = ()
+
+    @field_validator("user_agent")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return safe_header_text(value)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, value: tuple[FeedSettings, ...]) -> tuple[FeedSettings, ...]:
+        for what in ("name", "url"):
+            seen = [getattr(feed, what) for feed in value]
+            repeated = sorted({item for item in seen if seen.count(item) > 1})
+            if repeated:
+                raise ValueError(f"feed {what}s must be unique; repeated: {', '.join(repeated)}")
+        return value

@@ -1,0 +1,68 @@
+"""How mail leaves: the SMTP relay, the engine's pace and retries, DKIM, the capture server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from digest.config.checks import Section
+from digest.models import SMTPSecurity
+
+
+class SMTPSettings(Section):
+    """Where and how messages are handed over."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=1, le=65535)
+    security: SMTPSecurity = SMTPSecurity.NONE
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = Field(default=30.0, gt=0)
+    local_hostname: str = "localhost"
+    ca_file: Path | None = None
+
+
+class DeliverySettings(Section):
+    """How fast and how carefully the engine sends."""
+
+    connections: int = Field(default=4, ge=1, le=64)
+    messages_per_connection: int = Field(default=100, ge=1)
+    seconds_per_connection: float = Field(default=300.0, gt=0)
+    rate_per_second: float = Field(default=0.0, ge=0)
+    hourly_cap: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=500, ge=1)
+    commit_group: int = Field(default=50, ge=1)
+    lease_seconds: float = Field(default=600.0, gt=0)
+    pause_after_failures: int = Field(default=50, ge=1)
+    retry_first_seconds: float = Field(default=300.0, gt=0)
+    retry_max_seconds: float = Field(default=4000.0, gt=0)
+    lifetime_hours: float = Field(default=24.0, gt=0)
+
+
+class CaptureSettings(Section):
+    """The built-in capture SMTP server that saves every message as an .eml file."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=1, le=65535)
+    directory: Path = Path("var/mail")
+
+
+class DkimSettings(Section):
+    """DKIM signing (RFC 6376): on when `private_key` is set; then domain and selector must be."""
+
+    domain: str = ""
+    selector: str = ""
+    private_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> DkimSettings:
+        if self.private_key is not None and not (self.domain and self.selector):
+            raise ValueError("domain and selector must be set when private_key is")
+        return self
+
+
+class BouncesSettings(Section):
+    """What `digest bounces` does with soft bounces (hard ones suppress at once)."""
+
+    soft_bounce_limit: int = Field(default=3, ge=1, le=100)

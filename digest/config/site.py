@@ -1,0 +1,79 @@
+"""The publisher's identity and unsubscribe keys, and the web front end that serves readers."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from digest.config.checks import Section, address, http_url, safe_header_text
+
+
+class SiteSettings(Section):
+    """The publisher: identity, footer facts and the unsubscribe key."""
+
+    name: str = "Budapest Post"
+    tagline: str = "Cum Deo pro Patria et Libertate"
+    base_url: str = "https://budapestpost.example"
+    postal_address: str = "Budapest Post Kft., Váci utca 1, 1052 Budapest, Hungary"
+    mail_domain: str = "budapestpost.example"
+    language: str = "en"
+    unsubscribe_secret: SecretStr = SecretStr("change-me-in-production")
+    greeting_fallback: str = "reader"
+    unsubscribe_key_id: int = Field(default=1, ge=0, le=255)
+    feedback_sender_id: str = Field(default="budapestpost", pattern=r"^[A-Za-z0-9._-]{5,15}$")
+    # Retired keys by key id: links they signed keep working after a rotation.
+    previous_unsubscribe_secrets: dict[int, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("previous_unsubscribe_secrets")
+    @classmethod
+    def _key_ids(cls, value: dict[int, SecretStr]) -> dict[int, SecretStr]:
+        if any(not 0 <= key_id <= 255 for key_id in value):
+            raise ValueError("key ids are 0-255")
+        return value
+
+    @model_validator(mode="after")
+    def _current_key_not_retired(self) -> SiteSettings:
+        if self.unsubscribe_key_id in self.previous_unsubscribe_secrets:
+            raise ValueError("unsubscribe_key_id must not also be a previous key id")
+        return self
+
+    def unsubscribe_secrets(self) -> dict[int, bytes]:
+        """Every key that may have signed a link, by key id: the current one and the retired."""
+        ring = {
+            k: v.get_secret_value().encode() for k, v in self.previous_unsubscribe_secrets.items()
+        }
+        ring[self.unsubscribe_key_id] = self.unsubscribe_secret.get_secret_value().encode()
+        return ring
+
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        return http_url(value).rstrip("/")
+
+    @field_validator("name", "tagline", "postal_address", "greeting_fallback")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return safe_header_text(value)
+
+
+class WebSettings(Section):
+    """`digest web`: sign-up, confirmation, unsubscribe, preferences, archive, editor preview."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    editor_token: SecretStr = SecretStr("")
+    signups_per_ip_per_hour: int = Field(default=10, ge=1)
+    signups_per_address_per_hour: int = Field(default=3, ge=1)
+    unsubscribes_per_ip_per_minute: int = Field(default=300, ge=1)
+    confirm_hours: float = Field(default=72.0, gt=0)
+    confirmation_from_name: str = "Budapest Post subscriptions"
+    confirmation_from: str = "subscriptions@budapestpost.example"
+
+    @field_validator("confirmation_from")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return address(value)
+
+    @field_validator("confirmation_from_name")
+    @classmethod
+    def _no_controls(cls, value: str) -> str:
+        return safe_header_text(value)
