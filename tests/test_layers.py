@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
 }  # fmt: skip
 MAX_LINES = 400
 # Modules still being split by responsibility: each must shrink under MAX_LINES, then leave.
-STILL_LARGE = {"store/__init__.py", "operations/delivery.py", "cli/__init__.py"}
+STILL_LARGE = {"store/__init__.py", "cli/__init__.py"}
 MAX_TOP_LEVEL_MODULES = 12
 
 

@@ -22,10 +22,16 @@ from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
 from digest.intake.people import normalise_address
 from digest.mail.dkim import build_signer
-from digest.mail.replies import RetryPolicy
 from digest.mail.transport import Reply, SMTPConnection
 from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
-from digest.operations.delivery import OPEN_STATES, DeliveryOptions, DeliveryReport, Watch, deliver
+from digest.operations.delivery import (
+    OPEN_STATES,
+    DeliveryOptions,
+    DeliveryReport,
+    Transport,
+    Watch,
+    deliver,
+)
 from digest.operations.editions import (
     Draft,
     Variants,
@@ -67,20 +73,6 @@ class PreviewFiles:
     skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
 
 
-def _is_dead_here(owner: str) -> bool:
-    """True for a claim owner that ran on this host and whose process is gone."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def owner_name() -> str:
     """Who holds a claim: host and process, so a stale lease can be traced."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -89,8 +81,12 @@ def owner_name() -> str:
 class App:
     """Settings, store and renderer, made once per process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, connect: Callable[[], Transport] | None = None
+    ) -> None:
         self.settings = settings
+        # How sends reach the relay; tests may put an in-process transport here.
+        self.connect = connect or (lambda: SMTPConnection(settings.smtp))
         self.store = Store(make_engine(settings.database_url))
         self._renderer: Renderer | None = None
         self.signer = build_signer(settings.dkim)
@@ -218,28 +214,6 @@ class App:
     ) -> DeliveryReport:
         """Send what is due of a stored edition through the configured relay."""
         mailing_list = self.settings.list(edition.list_slug)
-        # A sender killed on this machine need not wait out its leases: its claims are due now.
-        for owner in self.store.sending_owners(edition.id):
-            if _is_dead_here(owner):
-                self.store.expire_leases(edition.id, owner, now=now)
-        d = self.settings.delivery
-        options = DeliveryOptions(
-            owner=owner_name(),
-            connections=d.connections,
-            messages_per_connection=d.messages_per_connection,
-            seconds_per_connection=d.seconds_per_connection,
-            rate_per_second=d.rate_per_second,
-            hourly_cap=d.hourly_cap,
-            batch_size=d.batch_size,
-            commit_group=d.commit_group,
-            lease=timedelta(seconds=d.lease_seconds),
-            pause_after_failures=d.pause_after_failures,
-            retry=RetryPolicy(
-                first=timedelta(seconds=d.retry_first_seconds),
-                maximum=timedelta(seconds=d.retry_max_seconds),
-                lifetime=timedelta(hours=d.lifetime_hours),
-            ),
-        )
         return deliver(
             self.store,
             edition,
@@ -248,9 +222,9 @@ class App:
                 self.settings, edition.list_slug, edition.edition_date, who
             ),
             envelope_from=mailing_list.from_address,
-            connect=lambda: SMTPConnection(self.settings.smtp),
+            connect=self.connect,
             clock=_clock_from(now),
-            options=options,
+            options=DeliveryOptions.from_settings(self.settings.delivery, owner=owner_name()),
             watch=watch,
             sign=self.signer.sign if self.signer else None,
         )
@@ -297,8 +271,12 @@ class App:
             replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
         )
         data = self.signer.sign(data) if self.signer else data
-        with SMTPConnection(self.settings.smtp) as connection:
+        connection = self.connect()
+        connection.open()
+        try:
             return connection.send(mailing_list.from_address, address, data)
+        finally:
+            connection.close()
 
     def preview(
         self, list_slug: str, *, now: datetime, out_dir: Path, subscriber: str | None = None

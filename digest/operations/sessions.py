@@ -1,0 +1,152 @@
+"""The sending side of a run: worker threads, each holding one SMTP session.
+
+Every job handed to a worker gets exactly one `Result` back, whatever happens, because the run
+waits for as many results as it handed out jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from digest.edition.message import MessageTemplate
+from digest.errors import DigestError, TransportError
+from digest.mail.pacing import Pacer
+from digest.mail.transport import Reply, Stage
+from digest.operations.recorder import DeliveryOptions, Result
+from digest.store import Claim
+
+log = logging.getLogger("digest.operations.delivery")
+
+
+class Transport(Protocol):
+    """What delivery needs from an SMTP connection (`SMTPConnection`, `FakeTransport`)."""
+
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def sent_on_connection(self) -> int: ...
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One claim to send, with the message variant its subscriber gets."""
+
+    claim: Claim
+    template: MessageTemplate
+
+
+class Worker(threading.Thread):
+    """One SMTP session: takes claims, sends, hands back replies; reconnects as needed."""
+
+    def __init__(
+        self,
+        *,
+        connect: Callable[[], Transport],
+        jobs: queue.Queue[Job | None],
+        results: queue.Queue[Result],
+        build: Callable[[Job], bytes],
+        envelope_from: str,
+        pacer: Pacer,
+        options: DeliveryOptions,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.connect, self.jobs, self.results, self.build = connect, jobs, results, build
+        self.envelope_from, self.pacer, self.options = envelope_from, pacer, options
+        self.transport: Transport | None = None
+        self.opened_at = 0.0
+
+    def _session(self) -> Transport:
+        transport = self.transport
+        expired = transport is not None and (
+            transport.sent_on_connection >= self.options.messages_per_connection
+            or time.monotonic() - self.opened_at >= self.options.seconds_per_connection
+        )
+        if transport is not None and (expired or not transport.is_open):
+            transport.close()
+            transport = None
+        if transport is None:
+            transport = self.connect()
+            transport.open()
+            self.transport, self.opened_at = transport, time.monotonic()
+        return transport
+
+    def run(self) -> None:
+        """Send jobs until the None that says the run is over, then close the session."""
+        try:
+            while (job := self.jobs.get()) is not None:
+                self.results.put(Result(job.claim, self._attempt(job)))
+        finally:
+            if self.transport is not None:
+                self.transport.close()
+
+    def _attempt(self, job: Job) -> Reply:
+        try:
+            data = self.build(job)
+        except DigestError as exc:  # e.g. a name that cannot go into a header
+            return Reply(0, str(exc), Stage.PREPARE)
+        try:
+            transport = self._session()
+        except TransportError as exc:
+            self.transport = None
+            return Reply(0, str(exc), Stage.CONNECT)
+        self.pacer.wait()
+        try:
+            return transport.send(self.envelope_from, job.claim.subscriber.email, data)
+        except Exception as exc:  # a bug must not hang the run; the message may have gone
+            log.exception("unexpected error sending to %s", job.claim.subscriber.email)
+            transport.close()
+            return Reply(0, repr(exc), Stage.DOT)
+
+
+def start_workers(
+    *,
+    connect: Callable[[], Transport],
+    jobs: queue.Queue[Job | None],
+    results: queue.Queue[Result],
+    build: Callable[[Job], bytes],
+    envelope_from: str,
+    options: DeliveryOptions,
+) -> list[Worker]:
+    """One thread per connection, sharing one pacer so the rate limit holds for the run."""
+    pacer = Pacer(
+        rate=options.rate_per_second,
+        hourly_cap=options.hourly_cap,
+        clock=time.monotonic,
+        sleep=time.sleep,
+    )
+    workers = [
+        Worker(
+            connect=connect,
+            jobs=jobs,
+            results=results,
+            build=build,
+            envelope_from=envelope_from,
+            pacer=pacer,
+            options=options,
+        )
+        for _ in range(options.connections)
+    ]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def take_all(jobs: queue.Queue[Job | None]) -> list[Claim]:
+    """Empty the job queue, returning the claims no connection picked up."""
+    taken: list[Claim] = []
+    while True:
+        try:
+            item = jobs.get_nowait()
+        except queue.Empty:
+            return taken
+        if item is not None:
+            taken.append(item.claim)
