@@ -6,9 +6,8 @@ then only writes Date, To, Message-ID and List-Unsubscribe and drops the QP-enco
 unsubscribe URL and preferences URL into the slots: no `EmailMessage`, no template and no CSS
 work per subscriber.
 
-The bytes use CRLF, every line is at most 78 octets except List-Unsubscribe (at most 998), the
-whole message is 7-bit, and no line starts with "." (it is written =2E), so the data can go to
-SMTP without dot-stuffing.
+The bytes use CRLF, every line is at most 78 octets except List-Unsubscribe (at most 998), and
+the whole message is 7-bit; the SMTP transport dot-stuffs them as it sends.
 """
 
 from __future__ import annotations
@@ -102,34 +101,13 @@ def _unstructured(header: str, text: str) -> bytes:
 
 
 def _qp(text: str, width: int = _QP_LINE) -> bytes:
-    """Quoted-printable UTF-8 with CRLF, lines of at most `width`, none beginning with a dot."""
+    """Quoted-printable UTF-8 with CRLF and lines of at most `width`."""
     if not text:
         return b""
     encoded = quoprimime.body_encode(
         text.encode("utf-8").decode("latin-1"), maxlinelen=width, eol="\r\n"
     )
-    return "\r\n".join(_dot_safe(line, width) for line in encoded.split("\r\n")).encode("ascii")
-
-
-def _dot_safe(line: str, width: int) -> str:
-    """Write a leading "." as =2E, re-wrapping with soft breaks if that makes the line too long."""
-    if not line.startswith("."):
-        return line
-    out = []
-    while True:
-        if line.startswith("."):
-            line = "=2E" + line[1:]
-        if len(line) <= width:
-            out.append(line)
-            return "\r\n".join(out)
-        cut = width - 1
-        # Never split an =XX escape.
-        if line[cut - 1] == "=":
-            cut -= 1
-        elif line[cut - 2] == "=":
-            cut -= 2
-        out.append(line[:cut] + "=")
-        line = line[cut:]
+    return encoded.encode("ascii")
 
 
 def _part_head(content_type: str) -> bytes:

@@ -51,6 +51,14 @@ class Reply:
         return f"{self.code} {self.text}" if self.code else f"no reply at {self.stage}: {self.text}"
 
 
+def dot_stuffed(data: bytes) -> bytes:
+    """SMTP transparency (RFC 5321 4.5.2): a line that starts with "." gets another one, and
+    the data ends with CRLF so the terminating "." is on a line of its own."""
+    data = data if data.endswith(b"\r\n") else data + b"\r\n"
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
 def tls_context(settings: SMTPSettings) -> ssl.SSLContext:
     """A verifying context: smtplib's own default would accept any certificate."""
     cafile = str(settings.ca_file) if settings.ca_file else None
@@ -134,7 +142,7 @@ class SMTPConnection:
             smtp.close()
 
     def send(self, sender: str, recipient: str, data: bytes) -> Reply:
-        """One MAIL/RCPT/DATA transaction for already CRLF-terminated, dot-safe `data`."""
+        """One MAIL/RCPT/DATA transaction for CRLF-delimited `data`, dot-stuffed on the way."""
         smtp = self._smtp
         if smtp is None:
             raise TransportError("send() on a closed SMTP connection")
@@ -147,9 +155,8 @@ class SMTPConnection:
             if refused is not None:
                 return refused
             self._stage = Stage.DOT
-            # The data is CRLF and dot-safe by construction, so it goes out as is.
             assert smtp.sock is not None
-            smtp.sock.sendall(data + b".\r\n")
+            smtp.sock.sendall(dot_stuffed(data) + b".\r\n")
             code, text = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self.close()

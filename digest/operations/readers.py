@@ -124,7 +124,7 @@ class Subscriptions:
         """Hand a transactional mail to the relay; True if it was accepted."""
         data = self.sign(mail.data) if self.sign else mail.data
         with SMTPConnection(self.settings.smtp) as connection:
-            reply = connection.send(mail.sender, mail.recipient, _dot_stuffed(data))
+            reply = connection.send(mail.sender, mail.recipient, data)
         return reply.accepted
 
     def pending_confirmation(self, token: str, *, now: datetime) -> Confirmation | None:
@@ -260,14 +260,3 @@ class Subscriptions:
             every = not picked or len(picked) == len(choice.sections)
             self.store.set_sections(subscriber_id, choice.slug, None if every else picked, now=now)
         return self.preferences(token, now=now)
-
-
-def _dot_stuffed(data: bytes) -> bytes:
-    """SMTP transparency (RFC 5321 4.5.2): a line that starts with "." gets another one.
-
-    SMTPConnection sends the bytes as they are; digests are dot-safe by construction, but a
-    message built by the email package is not.
-    """
-    data = data if data.endswith(b"\r\n") else data + b"\r\n"
-    stuffed = data.replace(b"\r\n.", b"\r\n..")
-    return b"." + stuffed if stuffed.startswith(b".") else stuffed

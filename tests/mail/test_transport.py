@@ -194,6 +194,24 @@ def test_ehlo_uses_the_configured_name(smtp_server: tuple[RecordingHandler, int]
     assert seen == ["mail.budapestpost.example"]
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Subject: dots\r\n\r\n.leading\r\n.\r\n..two\r\nlast\r\n",
+        b".first line\r\n\r\nno final line break",
+    ],
+    ids=["body-lines", "first-line-unterminated"],
+)
+def test_lines_that_start_with_a_dot_arrive_intact(
+    smtp_server: tuple[RecordingHandler, int], data: bytes
+) -> None:
+    handler, port = smtp_server
+    with SMTPConnection(SMTPSettings(port=port)) as connection:
+        assert connection.send("a@budapestpost.example", "b@example.com", data).accepted
+    (received,) = handler.messages
+    assert received.data == (data if data.endswith(b"\r\n") else data + b"\r\n")
+
+
 def test_a_server_that_never_greets_is_a_timeout_not_a_refusal() -> None:
     # The kernel completes the handshake into the backlog; nobody ever accepts or answers.
     with socket.socket() as silent:
