@@ -1,5 +1,8 @@
 """Signed tokens: unsubscribe links and stable Message-IDs, bound to one subscriber and one list.
 
+A Message-ID of ours is `<list.YYYYMMDD.subscriber.tag@domain>`; `message_id` writes it and
+`read_message_id` reads it back (bounce reports quote it), so the format lives here only.
+
 A token is base64url(version | key id | subscriber id | HMAC-SHA256(key, same bytes | list)[:16]).
 It carries no address, never expires (old mails must keep working), and names its key so the
 secret can be rotated while links signed with the old key still verify.
@@ -10,11 +13,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import struct
+from datetime import date, datetime
 
 _VERSION = 1
 _HEAD = struct.Struct(">BBQ")
 _MAC_BYTES = 16
+_DAY = "%Y%m%d"
+_OUR_ID = re.compile(r"^<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.(\d{1,18})\.[0-9a-f]{12}@[^<>@\s]+>$")
 
 
 def _mac(secret: bytes, head: bytes, list_slug: str) -> bytes:
@@ -44,14 +51,30 @@ def read_unsubscribe_token(token: str, *, list_slug: str, secrets: dict[int, byt
 
 
 def message_id(
-    *, secret: bytes, domain: str, list_slug: str, edition_key: str, subscriber_id: int
+    *, secret: bytes, domain: str, list_slug: str, edition_date: date, subscriber_id: int
 ) -> str:
     """A Message-ID that is the same for every attempt at one (edition, subscriber) delivery,
     and known before the edition is stored, so a preview shows the very ID that will be sent.
 
     The short HMAC keeps IDs unique across installations that reuse the same numbers.
     """
+    edition_key = edition_date.strftime(_DAY)
     tag = hmac.new(
         secret, f"mid:{list_slug}:{edition_key}:{subscriber_id}".encode(), hashlib.sha256
     ).hexdigest()[:12]
     return f"<{list_slug}.{edition_key}.{subscriber_id}.{tag}@{domain}>"
+
+
+def read_message_id(value: str | None) -> tuple[str, date, int] | None:
+    """(list, edition date, subscriber id) from a Message-ID of our shape, else None.
+
+    The tag is not checked: only the ledger, which holds the IDs really sent, can vouch for one.
+    """
+    found = _OUR_ID.match(value or "")
+    if found is None:
+        return None
+    try:
+        day = datetime.strptime(found[2], _DAY).date()
+    except ValueError:
+        return None
+    return found[1], day, int(found[3])

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
+from digest.edition.tokens import read_message_id
 from digest.intake.bounce_reports import BounceKind, BounceReport, RecipientStatus, read_reports
 from digest.store import AppliedBounce, BounceAction, BounceEffect, BounceEvent, Store
 
-# Our Message-IDs (digest.edition.tokens.message_id): <list.YYYYMMDD.subscriber.tag@domain>.
-_OUR_ID = re.compile(r"^<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.(\d{1,18})\.[0-9a-f]{12}@[^<>@\s]+>$")
 _ACTIONS = {
     BounceKind.HARD: BounceAction.SUPPRESS,
     BounceKind.SOFT: BounceAction.COUNT,
@@ -90,18 +88,6 @@ def _unreadable_files() -> Iterator[list[str]]:
         logger.setLevel(level)
 
 
-def our_message(message_id: str | None) -> tuple[str, date, int] | None:
-    """(list, edition date, subscriber id) from a Message-ID of ours, else None."""
-    found = _OUR_ID.match(message_id or "")
-    if found is None:
-        return None
-    try:
-        day = datetime.strptime(found[2], "%Y%m%d").date()
-    except ValueError:
-        return None
-    return found[1], day, int(found[3])
-
-
 def event_for(source: str, report: BounceReport, item: RecipientStatus) -> BounceEvent:
     """One recipient's result as the store applies it, with the key that makes it once-only."""
     basis: tuple[str, ...] = (
@@ -109,7 +95,7 @@ def event_for(source: str, report: BounceReport, item: RecipientStatus) -> Bounc
         if report.original_message_id
         else ("src", source, item.recipient.lower(), item.kind, item.status)
     )
-    origin = our_message(report.original_message_id)
+    origin = read_message_id(report.original_message_id)
     return BounceEvent(
         key=hashlib.sha256("\x00".join(basis).encode()).hexdigest(),
         source=source,

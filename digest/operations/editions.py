@@ -265,7 +265,7 @@ def stable_message_id(settings: Settings, list_slug: str, day: date, subscriber_
         secret=_secret(settings),
         domain=settings.site.mail_domain,
         list_slug=list_slug,
-        edition_key=day.strftime("%Y%m%d"),
+        edition_date=day,
         subscriber_id=subscriber_id,
     )
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import base64
+from datetime import date
 
-from digest.edition.tokens import read_unsubscribe_token, unsubscribe_token
+import pytest
+
+from digest.edition.tokens import (
+    message_id,
+    read_message_id,
+    read_unsubscribe_token,
+    unsubscribe_token,
+)
 
 KEY = b"k" * 32
 
@@ -32,3 +40,30 @@ def test_rotation_keeps_old_links_working() -> None:
     secrets = {1: b"old", 2: b"new"}
     assert read_unsubscribe_token(old, list_slug="daily", secrets=secrets) == 7
     assert read_unsubscribe_token(new, list_slug="daily", secrets=secrets) == 7
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("<daily.20261126.1042.3f9a1c2b7d4e@budapestpost.example>",
+         ("daily", date(2026, 11, 26), 1042)),
+        ("<daily.20261399.1042.3f9a1c2b7d4e@budapestpost.example>", None),
+        ("<20261126060014.4Xk2Lm0FzYz9sPq@mail.budapestpost.example>", None),
+        (None, None),
+    ],
+    ids=["ours", "impossible-date", "someone-elses", "none"],
+)  # fmt: skip
+def test_read_message_id(value: str | None, expected: tuple[str, date, int] | None) -> None:
+    assert read_message_id(value) == expected
+
+
+def test_a_message_id_reads_back_as_what_it_was_made_from() -> None:
+    made = message_id(
+        secret=b"k",
+        domain="budapestpost.example",
+        list_slug="weekly-culture",
+        edition_date=date(2026, 12, 3),
+        subscriber_id=987654321,
+    )
+    assert made.endswith("@budapestpost.example>")
+    assert read_message_id(made) == ("weekly-culture", date(2026, 12, 3), 987654321)

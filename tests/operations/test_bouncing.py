@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from digest.config import load_settings
-from digest.edition.tokens import message_id
+from digest.edition.tokens import message_id, read_message_id
 from digest.models import DeliveryState, Edition, SubscriptionStatus
-from digest.operations.bounces import BounceSummary, apply_reports, our_message
+from digest.operations.bounces import BounceSummary, apply_reports
 from digest.store import Enrolment, Outcome, Store
 from digest.store.schema import make_engine, upgrade
 from tests.conftest import NOW, ROOT
@@ -152,7 +152,7 @@ def mid(day: date, subscriber_id: int) -> str:
         secret=SECRET,
         domain="budapestpost.example",
         list_slug="daily",
-        edition_key=day.strftime("%Y%m%d"),
+        edition_date=day,
         subscriber_id=subscriber_id,
     )
 
@@ -269,7 +269,7 @@ def test_a_message_id_not_in_the_ledger_names_nobody(
 ) -> None:
     edition, at = send_edition(store, 1)
     forged = f"<daily.{edition.edition_date:%Y%m%d}.{eva}.000000000000@budapestpost.example>"
-    assert our_message(forged) == ("daily", edition.edition_date, eva)
+    assert read_message_id(forged) == ("daily", edition.edition_date, eva)
     summary = Inbox(store, tmp_path / "in").receive(
         dsn("eva.k@forward.example", "5.1.1", original=forged), at=at
     )
@@ -297,21 +297,6 @@ def test_an_unreadable_file_is_counted_and_the_rest_go_on(store: Store, tmp_path
     summary = apply_reports(store, tmp_path, soft_limit=3, now=NOW)
     assert (summary.hard, len(summary.unreadable)) == (1, 1)
     assert "a.eml" in summary.unreadable[0]
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("<daily.20261126.1042.3f9a1c2b7d4e@budapestpost.example>",
-         ("daily", date(2026, 11, 26), 1042)),
-        ("<daily.20261399.1042.3f9a1c2b7d4e@budapestpost.example>", None),
-        ("<20261126060014.4Xk2Lm0FzYz9sPq@mail.budapestpost.example>", None),
-        (None, None),
-    ],
-    ids=["ours", "impossible-date", "someone-elses", "none"],
-)  # fmt: skip
-def test_our_message(value: str | None, expected: tuple[str, date, int] | None) -> None:
-    assert our_message(value) == expected
 
 
 def test_the_sample_config_sets_the_soft_bounce_limit() -> None:
