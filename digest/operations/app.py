@@ -111,7 +111,7 @@ class App:
     def _edition_or_draft(self, mailing_list: ListSettings, now: datetime) -> Edition | Draft:
         stored = self.store.edition_for(mailing_list.slug, edition_date(mailing_list, now))
         return stored or draft_edition(
-            self.settings, self.store, self.renderer, mailing_list, now=now
+            self.settings.site, self.store, self.renderer, mailing_list, now=now
         )
 
     def send(
@@ -153,7 +153,7 @@ class App:
         result.queued = self.store.queue_deliveries(
             edition,
             message_id=lambda sid: stable_message_id(
-                self.settings, list_slug, edition.edition_date, sid
+                self.settings.site, list_slug, edition.edition_date, sid
             ),
             now=now,
             not_before=delivery_hold(mailing_list, built=edition.created_at),
@@ -217,9 +217,11 @@ class App:
         return deliver(
             self.store,
             edition,
-            templates=Variants(self.settings, self.store, self.renderer, edition),
+            templates=Variants(
+                self.settings.site, mailing_list, self.store, self.renderer, edition
+            ),
             recipient=lambda who: recipient(
-                self.settings, edition.list_slug, edition.edition_date, who
+                self.settings.site, edition.list_slug, edition.edition_date, who
             ),
             envelope_from=mailing_list.from_address,
             connect=self.connect,
@@ -257,7 +259,7 @@ class App:
         except NotFoundError:
             who = Subscriber(id=0, email=address)
         template = message_template(
-            self.settings,
+            self.settings.site,
             mailing_list,
             edition_day=day,
             subject=f"[Test] {found.subject}",
@@ -265,7 +267,7 @@ class App:
             text=found.text,
             nonce=found.slot_nonce,
         )
-        personal = recipient(self.settings, list_slug, day, who)
+        personal = recipient(self.settings.site, list_slug, day, who)
         test_id = f"<test.{uuid.uuid4().hex}@{self.settings.site.mail_domain}>"
         data = template.personalise(
             replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
@@ -295,15 +297,15 @@ class App:
             )
         edition = found if isinstance(found, Edition) else unsaved_edition(found, now=now)
         day, nonce = edition.edition_date, edition.slot_nonce
-        chosen = Variants(self.settings, self.store, self.renderer, edition).variant(
-            self.store.subscription_sections(who.id, list_slug) if who.id else None
-        )
+        chosen = Variants(
+            self.settings.site, mailing_list, self.store, self.renderer, edition
+        ).variant(self.store.subscription_sections(who.id, list_slug) if who.id else None)
         if chosen is None:
             raise NotFoundError(
                 f"{who.email} chose sections with nothing in this edition; nothing would be sent"
             )
         template = chosen.template
-        personal = recipient(self.settings, list_slug, day, who)
+        personal = recipient(self.settings.site, list_slug, day, who)
         values = template.slot_values(personal)
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = out_dir / f"{list_slug}-{day.isoformat()}"

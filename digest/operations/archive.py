@@ -77,7 +77,7 @@ def editor_preview(
             edition_date=stored.edition_date,
             stored=True,
         )
-    draft = draft_edition(settings, store, renderer, mailing_list, now=now)
+    draft = draft_edition(settings.site, store, renderer, mailing_list, now=now)
     return EditionPage(
         html=_neutral(settings, draft.html, draft.slot_nonce),
         edition_date=draft.edition_date,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
-from digest.config import ListSettings, Settings
+from digest.config import ListSettings, SiteSettings
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.edition.render import EditionFacts, Renderer, SiteView
 from digest.edition.selection import Selection, restrict, select_articles
@@ -42,15 +42,15 @@ def edition_date(mailing_list: ListSettings, now: datetime) -> date:
     return now.astimezone(mailing_list.zone).date()
 
 
-def _secret(settings: Settings) -> bytes:
-    return settings.site.unsubscribe_secret.get_secret_value().encode()
+def _secret(site: SiteSettings) -> bytes:
+    return site.unsubscribe_secret.get_secret_value().encode()
 
 
-def slot_nonce(settings: Settings, list_slug: str, day: date) -> str:
+def slot_nonce(site: SiteSettings, list_slug: str, day: date) -> str:
     """The edition's slot-marker nonce: stable, so a preview and the send are byte-identical,
     and keyed, so no article text can forge a marker."""
     return hmac.new(
-        _secret(settings), f"slots:{list_slug}:{day.isoformat()}".encode(), hashlib.sha256
+        _secret(site), f"slots:{list_slug}:{day.isoformat()}".encode(), hashlib.sha256
     ).hexdigest()[:16]
 
 
@@ -59,9 +59,8 @@ def archive_path(list_slug: str, day: date) -> str:
     return f"/archive/{list_slug}/{day.isoformat()}"
 
 
-def facts(settings: Settings, mailing_list: ListSettings, day: date) -> EditionFacts:
+def facts(site: SiteSettings, mailing_list: ListSettings, day: date) -> EditionFacts:
     """What the renderer needs to know about the site and the list for the edition of `day`."""
-    site = settings.site
     host = urlsplit(site.base_url).hostname or site.base_url
     why = (
         mailing_list.description
@@ -85,7 +84,7 @@ def facts(settings: Settings, mailing_list: ListSettings, day: date) -> EditionF
 
 
 def draft_edition(
-    settings: Settings,
+    site: SiteSettings,
     store: Store,
     renderer: Renderer,
     mailing_list: ListSettings,
@@ -105,9 +104,9 @@ def draft_edition(
         limit=mailing_list.max_articles,
         exclude_ids=store.sent_article_ids(mailing_list.slug, since=now - REPEAT_WINDOW),
     )
-    nonce = slot_nonce(settings, mailing_list.slug, day)
+    nonce = slot_nonce(site, mailing_list.slug, day)
     rendered = renderer.render(
-        selection, facts=facts(settings, mailing_list, day), edition_date=day, nonce=nonce
+        selection, facts=facts(site, mailing_list, day), edition_date=day, nonce=nonce
     )
     return Draft(
         list_slug=mailing_list.slug,
@@ -138,7 +137,7 @@ def store_edition(store: Store, draft: Draft, *, now: datetime) -> tuple[Edition
 
 
 def message_template(
-    settings: Settings,
+    site: SiteSettings,
     mailing_list: ListSettings,
     *,
     edition_day: date,
@@ -148,7 +147,6 @@ def message_template(
     nonce: str,
 ) -> MessageTemplate:
     """The edition's message, serialised once for every subscriber."""
-    site = settings.site
     return MessageTemplate(
         sender=Sender(
             name=mailing_list.from_name,
@@ -169,11 +167,13 @@ def message_template(
     )
 
 
-def template_for(settings: Settings, edition: Edition) -> MessageTemplate:
-    """The message template of a stored edition."""
+def template_for(
+    site: SiteSettings, mailing_list: ListSettings, edition: Edition
+) -> MessageTemplate:
+    """The message template of a stored edition of the list."""
     return message_template(
-        settings,
-        settings.list(edition.list_slug),
+        site,
+        mailing_list,
         edition_day=edition.edition_date,
         subject=edition.subject,
         html=edition.html,
@@ -199,10 +199,16 @@ class Variants:
     """
 
     def __init__(
-        self, settings: Settings, store: Store, renderer: Renderer, edition: Edition
+        self,
+        site: SiteSettings,
+        mailing_list: ListSettings,
+        store: Store,
+        renderer: Renderer,
+        edition: Edition,
     ) -> None:
-        self.settings, self.store, self.renderer, self.edition = settings, store, renderer, edition
-        full = Variant(edition.html, edition.text, template_for(settings, edition))
+        self.site, self.mailing_list, self.edition = site, mailing_list, edition
+        self.store, self.renderer = store, renderer
+        full = Variant(edition.html, edition.text, template_for(site, mailing_list, edition))
         self._made: dict[frozenset[str] | None, Variant | None] = {None: full}
         self._articles: list[Article] | None = None
 
@@ -224,16 +230,15 @@ class Variants:
         selection = restrict(self._articles, sections)
         if not selection:
             return None
-        mailing_list = self.settings.list(self.edition.list_slug)
         rendered = self.renderer.render(
             selection,
-            facts=facts(self.settings, mailing_list, self.edition.edition_date),
+            facts=facts(self.site, self.mailing_list, self.edition.edition_date),
             edition_date=self.edition.edition_date,
             nonce=self.edition.slot_nonce,
         )
         template = message_template(
-            self.settings,
-            mailing_list,
+            self.site,
+            self.mailing_list,
             edition_day=self.edition.edition_date,
             subject=rendered.subject,
             html=rendered.html,
@@ -259,32 +264,31 @@ def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
     )
 
 
-def stable_message_id(settings: Settings, list_slug: str, day: date, subscriber_id: int) -> str:
+def stable_message_id(site: SiteSettings, list_slug: str, day: date, subscriber_id: int) -> str:
     """The Message-ID of one subscriber's copy of one edition, the same on every attempt."""
     return message_id(
-        secret=_secret(settings),
-        domain=settings.site.mail_domain,
+        secret=_secret(site),
+        domain=site.mail_domain,
         list_slug=list_slug,
         edition_date=day,
         subscriber_id=subscriber_id,
     )
 
 
-def recipient(settings: Settings, list_slug: str, day: date, subscriber: Subscriber) -> Recipient:
+def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscriber) -> Recipient:
     """One subscriber's per-message values for a list's edition of `day`."""
-    site = settings.site
     return Recipient(
         address=subscriber.email,
         name=subscriber.name,
         greeting_name=subscriber.name or site.greeting_fallback,
-        message_id=stable_message_id(settings, list_slug, day, subscriber.id),
+        message_id=stable_message_id(site, list_slug, day, subscriber.id),
         unsubscribe_token=unsubscribe_token(
-            secret=_secret(settings),
+            secret=_secret(site),
             key_id=site.unsubscribe_key_id,
             subscriber_id=subscriber.id,
             list_slug=list_slug,
         ),
         preferences_token=preferences_token(
-            subscriber.id, secret=_secret(settings), key_id=site.unsubscribe_key_id
+            subscriber.id, secret=_secret(site), key_id=site.unsubscribe_key_id
         ),
     )

@@ -69,7 +69,9 @@ class Seeded:
         settings = settings_for(self.folder, free_port(), database_url=database_url)
         app = App(settings)
         app.init(seed=True, now=NOW)
-        draft = draft_edition(settings, app.store, app.renderer, settings.list("daily"), now=NOW)
+        draft = draft_edition(
+            settings.site, app.store, app.renderer, settings.list("daily"), now=NOW
+        )
         assert draft.selection
         store_edition(app.store, draft, now=NOW)
         app.store.engine.dispose()  # a template database must have no one connected
