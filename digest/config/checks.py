@@ -6,8 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 HEADER_UNSAFE = re.compile(r"[\r\n\x00]")
 
 
@@ -26,14 +26,14 @@ def safe_header_text(value: str) -> str:
 
 def slug(value: str) -> str:
     """Refuse a name that cannot be part of a URL, a file name and a Message-ID as it is."""
-    if not SLUG.match(value):
+    if not _SLUG.match(value):
         raise ValueError("use lower-case letters, digits and hyphens")
     return value
 
 
 def address(value: str) -> str:
     """Refuse what is not a plain addr-spec: it goes into headers and SMTP envelopes."""
-    if not ADDRESS.match(value):
+    if not _ADDRESS.match(value):
         raise ValueError(f"{value!r} is not an email address")
     return value
 

@@ -55,8 +55,8 @@ class FakeRelay:
     sent: list[Sent] = field(default_factory=list)
     down: str = ""  # when set, opening a session fails with this reason
     sessions: int = 0
-    _script: dict[str, deque[Step]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _script: dict[str, deque[Step]] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def script(self, recipient: str, *steps: Step) -> None:
         """Answer the next transactions to `recipient` with `steps`, then accept as usual."""

@@ -18,6 +18,7 @@ from digest.models import DeliveryState, Edition
 from digest.operations.ledger import Ledger
 from digest.store import Claim, Outcome
 
+# Delivery logs under one name, whichever of its modules writes: operators filter on it.
 log = logging.getLogger("digest.operations.delivery")
 
 

@@ -21,6 +21,7 @@ from digest.mail.transport import Reply, Stage
 from digest.operations.recorder import DeliveryOptions, Result
 from digest.store import Claim
 
+# Delivery logs under one name, whichever of its modules writes: operators filter on it.
 log = logging.getLogger("digest.operations.delivery")
 
 
