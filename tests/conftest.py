@@ -3,6 +3,7 @@ and PostgreSQL: see tests/databases.py), seeded data."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy.engine import make_url
 
 from digest.config import Settings, load_settings
 from digest.mail.transport import free_port
@@ -24,6 +26,7 @@ from tests.support.databases import (
     START,
     PostgresServer,
     connect,
+    copy_sqlite,
     in_ci,
     server_url,
     sqlite_url,
@@ -152,11 +155,72 @@ def settings(
     return settings_for(tmp_path, smtp_server[1], database_url=database_url)
 
 
+class SeededTemplates:
+    """Databases after `App.init(seed=True, now=NOW)`, one per backend and configuration,
+    each made on first use; a test gets a copy, which is much cheaper than seeding again."""
+
+    def __init__(self, folder: Path, request: pytest.FixtureRequest) -> None:
+        self.folder = folder
+        self.request = request
+        self.made: dict[tuple[str, Path, tuple[tuple[str, str], ...]], str] = {}
+        self.server: PostgresServer | None = None  # kept: the fixture may be torn down first
+
+    def copy_into(self, settings: Settings) -> None:
+        """Make the database at `settings.database_url` a copy of the seeded one."""
+        backend = "sqlite" if settings.database_url.startswith("sqlite") else "postgresql"
+        lists = tuple((item.slug, item.name) for item in settings.lists)
+        key = (backend, settings.seeds_dir, lists)
+        if key not in self.made:
+            self.made[key] = self._seed(backend, settings)
+        template = self.made[key]
+        if backend == "sqlite":
+            copy_sqlite(
+                Path(str(make_url(template).database)),
+                Path(str(make_url(settings.database_url).database)),
+            )
+        else:
+            self._server().recreate(settings.database_url, template=template)
+
+    def drop(self) -> None:
+        """Drop the PostgreSQL templates (the SQLite ones go with the temp folder)."""
+        for url in self.made.values():
+            if not url.startswith("sqlite"):
+                self._server().drop(url)
+
+    def _seed(self, backend: str, settings: Settings) -> str:
+        if backend == "sqlite":
+            url = sqlite_url(Path(tempfile.mkdtemp(dir=self.folder)))
+        else:
+            url = self._server().create()
+        seeded = App(settings.model_copy(update={"database_url": url}))
+        seeded.init(seed=True, now=NOW)
+        seeded.store.engine.dispose()  # a template must have no one connected
+        return url
+
+    def _server(self) -> PostgresServer:
+        if self.server is None:
+            self.server = self.request.getfixturevalue("postgres_server")
+        return self.server
+
+
+def _sqlite_file(url: str) -> Path:
+    return Path(str(make_url(url).database))
+
+
+@pytest.fixture(scope="session")
+def seeded_templates(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[SeededTemplates]:
+    templates = SeededTemplates(tmp_path_factory.mktemp("templates"), request)
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture
-def app(settings: Settings) -> App:
-    application = App(settings)
-    application.init(seed=True, now=NOW)
-    return application
+def app(settings: Settings, seeded_templates: SeededTemplates) -> App:
+    """The seeded application: the same as `App(settings).init(seed=True, now=NOW)`."""
+    seeded_templates.copy_into(settings)
+    return App(settings)
 
 
 def decoded_header(data: bytes, name: str) -> str:

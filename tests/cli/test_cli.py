@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from digest.errors import ExitCode
 from tests.conftest import ROOT, RecordingHandler
+from tests.support.cli import run
 
 COMMANDS = [
     "init",
@@ -37,31 +35,6 @@ COMMANDS = [
     "articles add",
     "articles list",
 ]
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-        check=False,
-    )
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> dict[str, str]:
-    env = {
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-        "DIGEST_SMTP__PORT": str(smtp_server[1]),
-        "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
-    }
-    assert run("init", "--seed", env=env).returncode == 0
-    return env
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)

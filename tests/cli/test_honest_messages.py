@@ -15,11 +15,9 @@ from digest.errors import ExitCode
 from digest.mail.transport import free_port
 from digest.models import DeliveryState, EditionStatus
 from digest.operations.app import shown_status
-from tests.cli.test_cli import cli_env, run
 from tests.cli.test_terminal import in_terminal
 from tests.conftest import RecordingHandler
-
-__all__ = ["cli_env"]  # the fixture, imported for these tests
+from tests.support.cli import run
 
 
 def test_a_second_init_seed_says_nothing_new(cli_env: dict[str, str]) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from digest.mail.transport import free_port
-from tests.cli.test_cli import run
 from tests.conftest import ROOT, RecordingHandler
+from tests.support.cli import run
+from tests.support.databases import copy_sqlite
 
 SUBSCRIBERS = 3000
 
@@ -60,23 +61,34 @@ def in_terminal(
     )
 
 
-@pytest.fixture
-def crowd(tmp_path: Path, smtp_server: tuple[RecordingHandler, int]) -> dict[str, str]:
-    """A database with the seeds plus enough subscribers on `daily` that the bar really draws."""
-    env = {
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.sqlite3'}",
-        "DIGEST_SMTP__PORT": str(smtp_server[1]),
-        "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
-    }
-    assert run("init", "--seed", env=env).returncode == 0
-    people = tmp_path / "people.csv"
+@pytest.fixture(scope="module")
+def crowd_database(tmp_path_factory: pytest.TempPathFactory, seeded_database: Path) -> Path:
+    """The seeds plus enough subscribers on `daily` that the bar really draws, made once."""
+    folder = tmp_path_factory.mktemp("crowd")
+    database = folder / "crowd.sqlite3"
+    copy_sqlite(seeded_database, database)
+    env = {"DIGEST_DATABASE_URL": f"sqlite:///{database}"}
+    people = folder / "people.csv"
     people.write_text(
         "email,name\n" + "".join(f"reader{n}@example.hu,Reader {n}\n" for n in range(SUBSCRIBERS)),
         encoding="utf-8",
     )
     loaded = run("subscribers", "import", str(people), "--list", "daily", env=env)
     assert loaded.returncode == 0, loaded.stderr
-    return env
+    return database
+
+
+@pytest.fixture
+def crowd(
+    crowd_database: Path, tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+) -> dict[str, str]:
+    """A copy of the crowd database for one test, pointed at this test's SMTP server."""
+    copy_sqlite(crowd_database, tmp_path / "tty.sqlite3")
+    return {
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.sqlite3'}",
+        "DIGEST_SMTP__PORT": str(smtp_server[1]),
+        "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
+    }
 
 
 def test_send_draws_progress_in_a_terminal_and_exits_0(

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import COMMANDS, cli_env, run
+from tests.cli.test_cli import COMMANDS
 from tests.conftest import RecordingHandler
-
-__all__ = ["cli_env"]  # the fixture, used here as in test_cli
+from tests.support.cli import run
 
 
 def one_line_error(result: object, code: int | None = None) -> str:

@@ -9,6 +9,7 @@ PostgreSQL tests are skipped on a developer's machine, and fail when CI=true.
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
@@ -116,3 +117,10 @@ def connect(url: str) -> PostgresServer:
         server.engine.dispose()
         raise
     return server
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (WAL included), for tests that start from the
+    same prepared data without preparing it again."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)

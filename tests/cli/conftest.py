@@ -1,0 +1,33 @@
+"""CLI fixtures: the seeded database is made once per test process and copied per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RecordingHandler
+from tests.support.cli import run
+from tests.support.databases import copy_sqlite
+
+
+@pytest.fixture(scope="session")
+def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database after `digest init --seed`, made by the command itself."""
+    database = tmp_path_factory.mktemp("seeded") / "seeded.sqlite3"
+    made = run("init", "--seed", env={"DIGEST_DATABASE_URL": f"sqlite:///{database}"})
+    assert made.returncode == 0, made.stderr
+    return database
+
+
+@pytest.fixture
+def cli_env(
+    seeded_database: Path, tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+) -> dict[str, str]:
+    """Environment for `digest` on this test's own copy of the seeded database."""
+    copy_sqlite(seeded_database, tmp_path / "cli.sqlite3")
+    return {
+        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+        "DIGEST_SMTP__PORT": str(smtp_server[1]),
+        "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
+    }
