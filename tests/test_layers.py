@@ -17,7 +17,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "digest"
 LAYERS: dict[str, int] = {
-    "errors": 0, "models": 0, "config": 0,
+    "errors": 0, "models": 0, "config": 0, "rules": 0,
     "store": 1,
     "edition": 2, "intake": 2,
     "mail": 3,
@@ -26,7 +26,7 @@ LAYERS: dict[str, int] = {
 }  # fmt: skip
 MAX_LINES = 400
 # Modules still being split by responsibility: each must shrink under MAX_LINES, then leave.
-STILL_LARGE = {"store/__init__.py", "cli/__init__.py"}
+STILL_LARGE = {"cli/__init__.py"}
 MAX_TOP_LEVEL_MODULES = 12
 
 

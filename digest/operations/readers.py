@@ -26,6 +26,7 @@ from digest.errors import InvalidInputError
 from digest.intake.people import clean_name, normalise_address
 from digest.mail.transport import SMTPConnection
 from digest.models import SubscriptionStatus
+from digest.rules import StatusChange
 from digest.store import Store
 
 # Sections a list without its own section list offers: those of the last month's articles.
@@ -92,15 +93,8 @@ class Subscriptions:
         subscriber_id = self.store.upsert_subscriber(
             email=address, name="", locale="", timezone="", now=now
         )
-        keep = (
-            SubscriptionStatus.ACTIVE,
-            SubscriptionStatus.UNSUBSCRIBED,
-            SubscriptionStatus.BOUNCED,
-        )
-        for item in chosen:
-            self.store.set_subscription_status(
-                subscriber_id, item.slug, SubscriptionStatus.PENDING, now=now, unless=keep
-            )
+        for item in chosen:  # pending until confirmed; active and suppressed stay as they are
+            self.store.subscribe(subscriber_id, item.slug, SubscriptionStatus.PENDING, now=now)
         secret, key_id = self._key
         token = confirmation_token(
             Confirmation(
@@ -158,7 +152,11 @@ class Subscriptions:
             if status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED) and later:
                 continue
             self.store.set_subscription_status(
-                found.subscriber_id, item.slug, SubscriptionStatus.ACTIVE, now=now
+                found.subscriber_id,
+                item.slug,
+                SubscriptionStatus.ACTIVE,
+                by=StatusChange.READER,
+                now=now,
             )
             names.append(item.name)
         if found.name:
@@ -254,7 +252,11 @@ class Subscriptions:
                 continue
             if not choice.bounced:
                 self.store.set_subscription_status(
-                    subscriber_id, choice.slug, SubscriptionStatus.ACTIVE, now=now
+                    subscriber_id,
+                    choice.slug,
+                    SubscriptionStatus.ACTIVE,
+                    by=StatusChange.READER,
+                    now=now,
                 )
             picked = [s for s in choice.sections if s in set(sections.get(choice.slug, ()))]
             every = not picked or len(picked) == len(choice.sections)

@@ -151,7 +151,7 @@ class Recorder:
         if reply.stage == Stage.CONNECT:
             self.report.relay_down = str(reply)
         if verdict == Verdict.BOUNCE:
-            self.ledger.mark_bounced(claim.subscriber.id, self.edition.list_slug, now=now)
+            self.ledger.mark_bounced(claim.subscriber.id, now=now)
         self.failures_in_a_row = self.failures_in_a_row + 1 if state == DeliveryState.FAILED else 0
         if self.failures_in_a_row >= self.options.pause_after_failures and not self.report.paused:
             self.report.paused = True

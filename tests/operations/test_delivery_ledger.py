@@ -99,7 +99,7 @@ class MemoryLedger:
     def set_edition_status(self, edition_id: int, status: EditionStatus) -> None:
         self.status = status
 
-    def mark_bounced(self, subscriber_id: int, list_slug: str, *, now: datetime) -> None:
+    def mark_bounced(self, subscriber_id: int, *, now: datetime) -> None:
         self.bounced.add(subscriber_id)
 
 

@@ -129,7 +129,7 @@ def test_reimport_keeps_suppressed_addresses_suppressed(store: Store, tmp_path: 
     path = write(tmp_path, text)
     import_file(store, path, list_slug="daily", status=ACTIVE, now=NOW)
     remove(store, "Gone@Example.hu", list_slug="daily", now=NOW)
-    store.mark_bounced(store.subscriber_by_email("dead@example.hu").id, "daily", now=NOW)
+    store.mark_bounced(store.subscriber_by_email("dead@example.hu").id, now=NOW)
 
     report = import_file(store, path, list_slug="daily", status=ACTIVE, now=NOW)
     assert report.summary() == "0 added, 0 updated, 1 unchanged, 2 suppressed kept, 0 rejected"

@@ -1,0 +1,156 @@
+"""Articles: saved from the site and its feeds, read back for selection and the archive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, or_, select, update
+
+from digest.models import (
+    Article,
+)
+from digest.store.base import StoreBase
+from digest.store.rows import _article, _content
+from digest.store.schema import (
+    articles,
+    feed_state,
+)
+
+
+class ArticleStore(StoreBase):
+    """Articles: saved from the site and its feeds, read back for selection and the archive."""
+
+    def save_articles(
+        self, items: Sequence[Article], *, now: datetime, update_existing: bool
+    ) -> tuple[int, int]:
+        """Insert new articles (and update known ones if asked); returns (inserted, updated)."""
+        inserted = updated = 0
+        with self._tx() as tx:
+            for item in items:
+                values = {**_content(item), "published_at": item.published_at, "updated_at": now}
+                exists = tx.execute(select(articles.c.id).where(articles.c.id == item.id)).first()
+                if exists is None:
+                    tx.execute(insert(articles).values(id=item.id, first_seen_at=now, **values))
+                    inserted += 1
+                elif update_existing:
+                    tx.execute(update(articles).where(articles.c.id == item.id).values(**values))
+                    updated += 1
+        return inserted, updated
+
+    def articles_published(self, *, after: datetime, until: datetime) -> list[Article]:
+        """Articles with after < published_at <= until, newest first."""
+        query = (
+            select(articles)
+            .where(articles.c.published_at > after, articles.c.published_at <= until)
+            .order_by(articles.c.published_at.desc(), articles.c.id)
+        )
+        with self._tx() as tx:
+            return [_article(row) for row in tx.execute(query).mappings()]
+
+    def articles_by_id(self, ids: Sequence[str]) -> list[Article]:
+        """The articles named, in the order named (missing ones are left out)."""
+        with self._tx() as tx:
+            rows = {
+                r["id"]: _article(r)
+                for r in tx.execute(select(articles).where(articles.c.id.in_(ids))).mappings()
+            }
+        return [rows[i] for i in ids if i in rows]
+
+    def save_feed_articles(
+        self, items: Sequence[tuple[str, Article]], *, now: datetime
+    ) -> dict[str, int]:
+        """Store a feed's articles, each under its identity key (the id before any "~revision").
+
+        A known item keeps the publish time it was first stored with, so an undated item or a
+        feed that re-dates its items never pushes an old story back into an edition. Only a new
+        revision (resend_updated: an id that differs from the stored one for the same key) takes
+        its new id and publish time, which the selection then treats as a new article.
+        Returns how many items were "new", "revised", "updated" and "unchanged".
+        """
+        counts = dict.fromkeys(("new", "revised", "updated", "unchanged"), 0)
+        with self._tx() as tx:
+            for key, item in items:
+                values = _content(item)
+                row = (
+                    tx.execute(
+                        select(articles).where(
+                            or_(
+                                articles.c.id == key,
+                                articles.c.id.startswith(f"{key}~", autoescape=True),
+                            )
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+                if row is None:
+                    tx.execute(
+                        insert(articles).values(
+                            id=item.id,
+                            published_at=item.published_at,
+                            first_seen_at=now,
+                            updated_at=now,
+                            **values,
+                        )
+                    )
+                    counts["new"] += 1
+                elif row["id"] != item.id:
+                    tx.execute(
+                        update(articles)
+                        .where(articles.c.id == row["id"])
+                        .values(
+                            id=item.id, published_at=item.published_at, updated_at=now, **values
+                        )
+                    )
+                    counts["revised"] += 1
+                elif any(row[name] != value for name, value in values.items()):
+                    tx.execute(
+                        update(articles)
+                        .where(articles.c.id == item.id)
+                        .values(updated_at=now, **values)
+                    )
+                    counts["updated"] += 1
+                else:
+                    counts["unchanged"] += 1
+        return counts
+
+    def feed_validators(self, url: str) -> tuple[str | None, str | None]:
+        """The (ETag, Last-Modified) of the feed's last good answer, for a conditional GET."""
+        with self._tx() as tx:
+            row = tx.execute(
+                select(feed_state.c.etag, feed_state.c.last_modified).where(feed_state.c.url == url)
+            ).first()
+        return (None, None) if row is None else (row.etag, row.last_modified)
+
+    def record_feed_poll(
+        self,
+        url: str,
+        *,
+        now: datetime,
+        etag: str | None,
+        last_modified: str | None,
+        error: str | None,
+    ) -> None:
+        """Remember a poll's outcome; the validators given replace the stored ones."""
+        values = {
+            "etag": etag,
+            "last_modified": last_modified,
+            "last_polled": now,
+            "last_error": error,
+        }
+        with self._tx() as tx:
+            tx.execute(self._insert_ignore(feed_state).values(url=url, **values))
+            tx.execute(update(feed_state).where(feed_state.c.url == url).values(**values))
+
+    def article_sections(self, *, since: datetime) -> list[str]:
+        """The sections of articles published since `since`, alphabetically."""
+        with self._tx() as tx:
+            return list(
+                tx.execute(
+                    select(articles.c.section)
+                    .where(articles.c.published_at >= since)
+                    .distinct()
+                    .order_by(articles.c.section)
+                ).scalars()
+            )

@@ -1,0 +1,202 @@
+"""Editions: one per list and local date, with their articles, body and status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from digest.errors import NotFoundError, StoreError
+from digest.models import (
+    DeliveryState,
+    Edition,
+    EditionStatus,
+)
+from digest.store.base import _RECENT_ERRORS, _STARTED, StoreBase
+from digest.store.rows import _edition
+from digest.store.schema import (
+    deliveries,
+    editions,
+    lists,
+    subscribers,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EditionSummary:
+    """An edition with its delivery counts per state, for `digest status`."""
+
+    edition: Edition
+    counts: dict[str, int]
+    recent_errors: tuple[str, ...] = ()
+
+
+class EditionStore(StoreBase):
+    """Editions: one per list and local date, with their articles, body and status."""
+
+    def latest_edition(self, list_slug: str, *, before: date | None = None) -> Edition | None:
+        """The list's most recent edition (strictly before `before`, if given)."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            query = select(editions).where(editions.c.list_id == list_id)
+            if before is not None:
+                query = query.where(editions.c.edition_date < before)
+            row = (
+                tx.execute(query.order_by(editions.c.edition_date.desc()).limit(1))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _edition(row, list_slug)
+
+    def edition_for(self, list_slug: str, edition_date: date) -> Edition | None:
+        """The list's edition of that date, if it was made."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            row = (
+                tx.execute(
+                    select(editions).where(
+                        editions.c.list_id == list_id, editions.c.edition_date == edition_date
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _edition(row, list_slug)
+
+    def sent_article_ids(self, list_slug: str, *, since: datetime) -> set[str]:
+        """Ids of articles that went out in the list's editions made since `since`."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            rows = tx.execute(
+                select(editions.c.article_ids).where(
+                    editions.c.list_id == list_id, editions.c.created_at >= since
+                )
+            ).scalars()
+            return {article_id for ids in rows for article_id in ids}
+
+    def create_edition(
+        self,
+        *,
+        list_slug: str,
+        edition_date: date,
+        now: datetime,
+        cutoff: datetime,
+        subject: str,
+        html: str,
+        text: str,
+        article_ids: Sequence[str],
+        slot_nonce: str,
+    ) -> tuple[Edition, bool]:
+        """Store a new edition; if the list already has one for that date, return that instead.
+
+        The unique (list, date) key makes this safe when two processes race: one wins, both
+        get the same edition. Returns (edition, created).
+        """
+        try:
+            with self._tx() as tx:
+                list_id = self._list_id(tx, list_slug)
+                tx.execute(
+                    insert(editions).values(
+                        list_id=list_id,
+                        edition_date=edition_date,
+                        created_at=now,
+                        cutoff=cutoff,
+                        subject=subject,
+                        html=html,
+                        text=text,
+                        article_ids=list(article_ids),
+                        slot_nonce=slot_nonce,
+                        status=EditionStatus.READY,
+                    )
+                )
+            created = True
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            created = False
+        edition = self.edition_for(list_slug, edition_date)
+        assert edition is not None
+        return edition, created
+
+    def edition_by_id(self, edition_id: int) -> Edition:
+        """The edition with this number."""
+        with self._tx() as tx:
+            row = (
+                tx.execute(
+                    select(editions, lists.c.slug)
+                    .join(lists, lists.c.id == editions.c.list_id)
+                    .where(editions.c.id == edition_id)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(f"no edition #{edition_id}")
+        return _edition(row, row["slug"])
+
+    def set_edition_status(self, edition_id: int, status: EditionStatus) -> None:
+        """Move an edition to `status`."""
+        with self._tx() as tx:
+            tx.execute(update(editions).where(editions.c.id == edition_id).values(status=status))
+
+    def editions_with_counts(self, *, limit: int = 20) -> list[EditionSummary]:
+        """The newest editions with their delivery counts per state."""
+        with self._tx() as tx:
+            rows = list(
+                tx.execute(
+                    select(editions, lists.c.slug)
+                    .join(lists, lists.c.id == editions.c.list_id)
+                    .order_by(editions.c.created_at.desc(), editions.c.id.desc())
+                    .limit(limit)
+                ).mappings()
+            )
+            counts: dict[int, dict[str, int]] = {row["id"]: {} for row in rows}
+            for edition_id, state, n in tx.execute(
+                select(deliveries.c.edition_id, deliveries.c.state, func.count())
+                .where(deliveries.c.edition_id.in_(counts))
+                .group_by(deliveries.c.edition_id, deliveries.c.state)
+            ):
+                counts[edition_id][state] = n
+            trouble = (DeliveryState.FAILED, DeliveryState.DEFERRED, DeliveryState.UNKNOWN)
+            errors = {
+                edition_id: tuple(
+                    f"{email}: {state}: {reply}"
+                    for email, state, reply in tx.execute(
+                        select(subscribers.c.email, deliveries.c.state, deliveries.c.last_reply)
+                        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                        .where(
+                            deliveries.c.edition_id == edition_id, deliveries.c.state.in_(trouble)
+                        )
+                        .order_by(deliveries.c.updated_at.desc())
+                        .limit(_RECENT_ERRORS)
+                    )
+                )
+                for edition_id in counts
+            }
+        return [
+            EditionSummary(
+                edition=_edition(row, row["slug"]),
+                counts=counts[row["id"]],
+                recent_errors=errors[row["id"]],
+            )
+            for row in rows
+        ]
+
+    def archived_editions(self, list_slug: str) -> list[tuple[date, str]]:
+        """(date, subject) of every edition of the list whose delivery began, newest first."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            rows = tx.execute(
+                select(editions.c.edition_date, editions.c.subject)
+                .where(editions.c.list_id == list_id, editions.c.status.in_(_STARTED))
+                .order_by(editions.c.edition_date.desc())
+            ).all()
+        return [(day, subject) for day, subject in rows]
+
+    def archived_edition(self, list_slug: str, edition_date: date) -> Edition | None:
+        """The list's edition of that date if its delivery began, else None."""
+        edition = self.edition_for(list_slug, edition_date)
+        return edition if edition is not None and edition.status in _STARTED else None

@@ -1,0 +1,353 @@
+"""The delivery ledger: one row per subscriber and edition, claimed, leased and recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from digest.models import (
+    DeliveryState,
+    Edition,
+    Subscriber,
+    SubscriptionStatus,
+)
+from digest.store.base import _QUEUE_PAGE, StoreBase
+from digest.store.schema import (
+    UTCDateTime,
+    deliveries,
+    subscribers,
+    subscriptions,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One delivery handed to a sender: who, and under which Message-ID."""
+
+    edition_id: int
+    subscriber: Subscriber
+    message_id: str
+    attempts: int
+    sections: tuple[str, ...] | None = None  # the subscriber's own choice, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed delivery, as the ledger will record it."""
+
+    edition_id: int
+    subscriber_id: int
+    state: DeliveryState
+    reply: str
+    next_attempt_at: datetime | None = None
+
+
+def _due_kinds(edition_id: int | ColumnElement[int], now: datetime) -> list[ColumnElement[bool]]:
+    """The ways a delivery is due now, each on one state so the (edition, state, subscriber)
+    index serves it in subscriber order: queued (and not held), deferred or unknown and due,
+    or sending under a dead lease. A queued row with a `next_attempt_at` is held until then
+    (a list's `deliver_at`)."""
+    state, edition, at = deliveries.c.state, deliveries.c.edition_id, deliveries.c.next_attempt_at
+    return [
+        and_(edition == edition_id, state == DeliveryState.QUEUED, or_(at.is_(None), at <= now)),
+        and_(edition == edition_id, state == DeliveryState.DEFERRED, at <= now),
+        and_(edition == edition_id, state == DeliveryState.UNKNOWN, at <= now),
+        and_(
+            edition == edition_id,
+            state == DeliveryState.SENDING,
+            deliveries.c.lease_expires_at <= now,
+        ),
+    ]
+
+
+def _due(edition_id: int | ColumnElement[int], now: datetime) -> ColumnElement[bool]:
+    """Deliveries to hand out now (any of `_due_kinds`)."""
+    return or_(*_due_kinds(edition_id, now))
+
+
+class LedgerStore(StoreBase):
+    """The delivery ledger: one row per subscriber and edition, claimed, leased and recorded."""
+
+    def queue_deliveries(
+        self,
+        edition: Edition,
+        *,
+        message_id: Callable[[int], str],
+        now: datetime,
+        not_before: Callable[[str], datetime | None] | None = None,
+    ) -> int:
+        """Add a queued row for every active subscriber not yet in the ledger; returns how many.
+
+        `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
+        `not_before(subscriber_timezone)`, if given, holds each row until that time.
+        """
+        added, after = 0, 0
+        with self._tx() as tx:
+            list_id = self._list_id(tx, edition.list_slug)
+            # NOT EXISTS probes the ledger's primary key per row; NOT IN would rebuild the
+            # whole set of queued ids for every page.
+            already = (
+                select(deliveries.c.subscriber_id)
+                .where(
+                    deliveries.c.edition_id == edition.id,
+                    deliveries.c.subscriber_id == subscriptions.c.subscriber_id,
+                )
+                .exists()
+            )
+            # Page by subscriber id so memory stays flat however long the list is.
+            while rows := list(
+                tx.execute(
+                    select(subscriptions.c.subscriber_id, subscribers.c.timezone)
+                    .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
+                    .where(
+                        subscriptions.c.list_id == list_id,
+                        subscriptions.c.status == SubscriptionStatus.ACTIVE,
+                        subscriptions.c.subscriber_id > after,
+                        ~already,
+                    )
+                    .order_by(subscriptions.c.subscriber_id)
+                    .limit(_QUEUE_PAGE)
+                ).all()
+            ):
+                tx.execute(
+                    self._insert_ignore(deliveries),
+                    [
+                        {
+                            "edition_id": edition.id,
+                            "subscriber_id": sid,
+                            "state": DeliveryState.QUEUED,
+                            "attempts": 0,
+                            "message_id": message_id(sid),
+                            "next_attempt_at": not_before(zone) if not_before else None,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for sid, zone in rows
+                    ],
+                )
+                added += len(rows)
+                after = rows[-1].subscriber_id
+        return added
+
+    def due_count(self, edition: Edition, *, now: datetime) -> int:
+        """How many of the edition's deliveries are due now."""
+        with self._tx() as tx:
+            return int(tx.execute(select(func.count()).where(_due(edition.id, now))).scalar_one())
+
+    def claim(
+        self, edition: Edition, *, owner: str, limit: int, lease: timedelta, now: datetime
+    ) -> list[Claim]:
+        """Hand out up to `limit` due deliveries to `owner`, committed before any SMTP traffic.
+
+        Due means queued, deferred and due, or sending with an expired lease (its owner died).
+        A subscriber who left the list since queueing is marked skipped, not sent.
+        """
+        due = _due(edition.id, now)
+        with self._tx() as tx:
+            list_id = self._list_id(tx, edition.list_slug)
+            picked: list[Any] = []
+            # One indexed, ordered range per kind: no scan over rows already sent, no sort.
+            for kind in _due_kinds(edition.id, now):
+                if len(picked) >= limit:
+                    break
+                picked += tx.execute(
+                    select(
+                        deliveries.c.subscriber_id,
+                        deliveries.c.message_id,
+                        deliveries.c.attempts,
+                        subscriptions.c.status,
+                        subscriptions.c.sections,
+                    )
+                    .join(
+                        subscriptions,
+                        and_(
+                            subscriptions.c.subscriber_id == deliveries.c.subscriber_id,
+                            subscriptions.c.list_id == list_id,
+                        ),
+                    )
+                    .where(kind)
+                    .order_by(deliveries.c.subscriber_id)
+                    .limit(limit - len(picked))
+                    # PostgreSQL: rows another worker is claiming are passed over, not waited
+                    # for (SQLite has one writer at a time and ignores this).
+                    .with_for_update(skip_locked=True, of=deliveries)
+                ).all()
+            gone = [row.subscriber_id for row in picked if row.status != SubscriptionStatus.ACTIVE]
+            keep = {
+                row.subscriber_id: (row.message_id, row.attempts, row.sections)
+                for row in picked
+                if row.status == SubscriptionStatus.ACTIVE
+            }
+            # Each update checks again that the row is due: another sender may have claimed it
+            # between this read and this write, and only the rows this update changed are ours.
+            if gone:
+                tx.execute(
+                    update(deliveries)
+                    .where(due, deliveries.c.subscriber_id.in_(gone))
+                    .values(
+                        state=DeliveryState.SKIPPED,
+                        last_reply="left the list before sending",
+                        updated_at=now,
+                        owner=None,
+                    )
+                )
+            if not keep:
+                return []
+            claimed = tx.execute(
+                update(deliveries)
+                .where(due, deliveries.c.subscriber_id.in_(keep))
+                .values(
+                    state=DeliveryState.SENDING,
+                    owner=owner,
+                    lease_expires_at=now + lease,
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(deliveries.c.subscriber_id)
+            )
+            won = claimed.scalars().all()
+            people = tx.execute(
+                select(subscribers).where(subscribers.c.id.in_(won)).order_by(subscribers.c.id)
+            ).mappings()
+            return [
+                Claim(
+                    edition_id=edition.id,
+                    subscriber=Subscriber(
+                        id=r["id"],
+                        email=r["email"],
+                        name=r["name"],
+                        locale=r["locale"],
+                        timezone=r["timezone"],
+                    ),
+                    message_id=keep[r["id"]][0],
+                    attempts=keep[r["id"]][1] + 1,
+                    sections=tuple(keep[r["id"]][2]) if keep[r["id"]][2] else None,
+                )
+                for r in people
+            ]
+
+    def record(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> None:
+        """Write results of claimed deliveries in one transaction, where `owner` holds them."""
+        if not outcomes:
+            return
+        # One statement, executed for the whole group: this runs once per commit group on the
+        # sending hot path.
+        statement = (
+            update(deliveries)
+            .where(
+                deliveries.c.edition_id == bindparam("b_edition"),
+                deliveries.c.subscriber_id == bindparam("b_subscriber"),
+                deliveries.c.owner == owner,
+            )
+            .values(
+                state=bindparam("b_state"),
+                last_reply=bindparam("b_reply"),
+                next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+                sent_at=bindparam("b_sent", type_=UTCDateTime()),
+                owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+        rows = [
+            {
+                "b_edition": item.edition_id,
+                "b_subscriber": item.subscriber_id,
+                "b_state": str(item.state),
+                "b_reply": item.reply[:1000],
+                "b_next": item.next_attempt_at,
+                "b_sent": now if item.state == DeliveryState.SENT else None,
+            }
+            for item in outcomes
+        ]
+        with self._tx() as tx:
+            tx.execute(statement, rows)
+
+    def sending_owners(self, edition_id: int) -> set[str]:
+        """Who holds claims on the edition right now."""
+        with self._tx() as tx:
+            return set(
+                tx.execute(
+                    select(deliveries.c.owner)
+                    .where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.state == DeliveryState.SENDING,
+                    )
+                    .distinct()
+                ).scalars()
+            ) - {None}
+
+    def expire_leases(self, edition_id: int, owner: str, *, now: datetime) -> int:
+        """End `owner`'s leases at once (it is known dead), so its claims are due again."""
+        with self._tx() as tx:
+            done = tx.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.state == DeliveryState.SENDING,
+                    deliveries.c.owner == owner,
+                )
+                .values(lease_expires_at=now)
+            )
+            return int(done.rowcount)
+
+    def release(self, claims: Sequence[Claim], *, owner: str, now: datetime) -> None:
+        """Give unsent claims back to the queue (a clean stop before SMTP was tried)."""
+        with self._tx() as tx:
+            for claim in claims:
+                tx.execute(
+                    update(deliveries)
+                    .where(
+                        deliveries.c.edition_id == claim.edition_id,
+                        deliveries.c.subscriber_id == claim.subscriber.id,
+                        deliveries.c.owner == owner,
+                    )
+                    .values(
+                        state=DeliveryState.QUEUED,
+                        owner=None,
+                        lease_expires_at=None,
+                        attempts=deliveries.c.attempts - 1,
+                        updated_at=now,
+                    )
+                )
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """How many deliveries of the edition are in each state."""
+        with self._tx() as tx:
+            return {
+                state: n
+                for state, n in tx.execute(
+                    select(deliveries.c.state, func.count())
+                    .where(deliveries.c.edition_id == edition_id)
+                    .group_by(deliveries.c.state)
+                )
+            }
+
+    def deliveries(self, edition_id: int) -> list[dict[str, Any]]:
+        """Every ledger row of the edition, with the subscriber's address, by subscriber id."""
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(deliveries, subscribers.c.email)
+                .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                .where(deliveries.c.edition_id == edition_id)
+                .order_by(deliveries.c.subscriber_id)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def requeue_failed(self, edition_id: int, *, now: datetime) -> int:
+        """Put an edition's failed deliveries back in the queue; returns how many."""
+        with self._tx() as tx:
+            done = tx.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.state == DeliveryState.FAILED,
+                )
+                .values(state=DeliveryState.QUEUED, next_attempt_at=None, updated_at=now)
+            )
+            return int(done.rowcount)

@@ -1,0 +1,281 @@
+"""Subscriptions: a subscriber's status and sections on each list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import insert, null, select, update
+from sqlalchemy.engine import Connection
+
+from digest.models import (
+    SubscriptionStatus,
+)
+from digest.rules import SUPPRESSED, StatusChange, next_status
+from digest.store.base import StoreBase
+from digest.store.schema import (
+    lists,
+    subscribers,
+    subscriptions,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """One person to put on one list, as an import row or `digest subscribers add` gives them.
+
+    `email` is already validated; a blank name, locale or time zone leaves the stored one alone.
+    """
+
+    email: str
+    name: str
+    locale: str
+    timezone: str
+    status: SubscriptionStatus
+
+
+class Enrolled(StrEnum):
+    """What putting one person on a list changed."""
+
+    ADDED = "added"  # a new subscription on the list (and a new subscriber, if need be)
+    UPDATED = "updated"  # the status, name, locale or time zone changed
+    UNCHANGED = "unchanged"
+    KEPT = "suppressed kept"  # unsubscribed or bounced on the list: left exactly as it was
+
+
+class SubscriptionStore(StoreBase):
+    """Subscriptions: a subscriber's status and sections on each list."""
+
+    def subscribe(
+        self, subscriber_id: int, list_slug: str, status: SubscriptionStatus, *, now: datetime
+    ) -> SubscriptionStatus | None:
+        """The publisher sets a subscription's status (seeds, `digest subscribers remove`,
+        a sign-up request); a suppression stays. Returns the status now in force."""
+        return self.set_subscription_status(
+            subscriber_id, list_slug, status, by=StatusChange.LOAD, now=now
+        )
+
+    def mark_bounced(self, subscriber_id: int, *, now: datetime) -> None:
+        """The mailbox does not exist: stop mailing it on every list."""
+        with self._tx() as tx:
+            write_status_everywhere(tx, subscriber_id, by=StatusChange.BOUNCE, now=now)
+
+    def subscriptions_of(
+        self, subscriber_id: int
+    ) -> dict[str, tuple[SubscriptionStatus, tuple[str, ...] | None, datetime]]:
+        """The subscriber's subscriptions by list slug: (status, chosen sections, updated at).
+
+        Sections None means every section of the list.
+        """
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(
+                    lists.c.slug,
+                    subscriptions.c.status,
+                    subscriptions.c.sections,
+                    subscriptions.c.updated_at,
+                )
+                .join(lists, lists.c.id == subscriptions.c.list_id)
+                .where(subscriptions.c.subscriber_id == subscriber_id)
+            ).all()
+        return {
+            slug: (
+                SubscriptionStatus(status),
+                None if sections is None else tuple(sections),
+                updated_at,
+            )
+            for slug, status, sections, updated_at in rows
+        }
+
+    def set_subscription_status(
+        self,
+        subscriber_id: int,
+        list_slug: str,
+        status: SubscriptionStatus,
+        *,
+        by: StatusChange,
+        now: datetime,
+    ) -> SubscriptionStatus | None:
+        """Ask for `status` on the list, as `by`; returns the status now in force (None: no
+        subscription). `digest.rules.next_status` decides what `by` may change."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            return write_status(tx, subscriber_id, list_id, status, by=by, now=now)[1]
+
+    def unsubscribe(self, subscriber_id: int, list_slug: str, *, now: datetime) -> bool:
+        """Stop an active or pending subscription at once; True if this call changed it.
+
+        Idempotent: an unsubscribed or bounced subscription, or none at all, is left alone.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            before, after = write_status(
+                tx,
+                subscriber_id,
+                list_id,
+                SubscriptionStatus.UNSUBSCRIBED,
+                by=StatusChange.UNSUBSCRIBE,
+                now=now,
+            )
+            return before != after
+
+    def set_sections(
+        self, subscriber_id: int, list_slug: str, sections: Sequence[str] | None, *, now: datetime
+    ) -> None:
+        """Store the sections a subscriber chose for a list (None: every section)."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            tx.execute(
+                update(subscriptions)
+                .where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+                .values(sections=null() if sections is None else list(sections), updated_at=now)
+            )
+
+    def subscription_status(self, subscriber_id: int, list_slug: str) -> SubscriptionStatus | None:
+        """The subscriber's status on the list; None if never subscribed to it."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            found = tx.execute(
+                select(subscriptions.c.status).where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+            ).scalar()
+        return None if found is None else SubscriptionStatus(found)
+
+    def subscription_sections(self, subscriber_id: int, list_slug: str) -> tuple[str, ...] | None:
+        """The sections a subscriber chose on a list, or None for all of them."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            chosen = tx.execute(
+                select(subscriptions.c.sections).where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+            ).scalar()
+        return tuple(chosen) if chosen else None
+
+    def enrol(self, items: Sequence[Enrolment], list_slug: str, *, now: datetime) -> list[Enrolled]:
+        """Put each person on the list, all in one transaction; returns what changed for each.
+
+        Addresses merge case-insensitively (the first spelling stays). A suppressed
+        subscription (unsubscribed, bounced) is never made active or pending again, an active
+        one is never sent back to pending, and a blank field never erases a stored one.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            return [self._enrol_one(tx, list_id, item, now) for item in items]
+
+    def _enrol_one(self, tx: Connection, list_id: int, item: Enrolment, now: datetime) -> Enrolled:
+        key = item.email.lower()
+        profile = {"name": item.name, "locale": item.locale, "timezone": item.timezone}
+        row = (
+            tx.execute(select(subscribers).where(subscribers.c.email_key == key)).mappings().first()
+        )
+        current: SubscriptionStatus | None = None
+        changed = False
+        if row is None:
+            subscriber_id = tx.execute(
+                insert(subscribers)
+                .values(email=item.email, email_key=key, created_at=now, **profile)
+                .returning(subscribers.c.id)
+            ).scalar_one()
+        else:
+            subscriber_id = row["id"]
+            found = tx.execute(
+                select(subscriptions.c.status).where(
+                    subscriptions.c.subscriber_id == subscriber_id,
+                    subscriptions.c.list_id == list_id,
+                )
+            ).scalar()
+            current = None if found is None else SubscriptionStatus(found)
+            if current in SUPPRESSED and item.status not in SUPPRESSED:
+                return Enrolled.KEPT  # before the profile too: a suppressed record stays as it is
+            changes = {
+                name: value for name, value in profile.items() if value and row[name] != value
+            }
+            if changes:
+                tx.execute(
+                    update(subscribers).where(subscribers.c.id == subscriber_id).values(**changes)
+                )
+            changed = bool(changes)
+        after = next_status(current, item.status, by=StatusChange.LOAD)
+        store_status(tx, subscriber_id, list_id, current, after, now=now)
+        if current is None:
+            return Enrolled.ADDED
+        return Enrolled.UPDATED if changed or after != current else Enrolled.UNCHANGED
+
+
+def write_status(
+    tx: Connection,
+    subscriber_id: int,
+    list_id: int,
+    wanted: SubscriptionStatus,
+    *,
+    by: StatusChange,
+    now: datetime,
+) -> tuple[SubscriptionStatus | None, SubscriptionStatus | None]:
+    """Apply `next_status` to one subscription in `tx`; returns its status before and after."""
+    found = tx.execute(
+        select(subscriptions.c.status).where(
+            subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id
+        )
+    ).scalar()
+    current = None if found is None else SubscriptionStatus(found)
+    after = next_status(current, wanted, by=by)
+    store_status(tx, subscriber_id, list_id, current, after, now=now)
+    return current, after
+
+
+def write_status_everywhere(
+    tx: Connection, subscriber_id: int, *, by: StatusChange, now: datetime
+) -> None:
+    """Apply an unsubscribe or a bounce (`by`) to every subscription the subscriber has."""
+    wanted = (
+        SubscriptionStatus.BOUNCED if by is StatusChange.BOUNCE else SubscriptionStatus.UNSUBSCRIBED
+    )
+    rows = tx.execute(
+        select(subscriptions.c.list_id, subscriptions.c.status).where(
+            subscriptions.c.subscriber_id == subscriber_id
+        )
+    ).all()
+    for list_id, status in rows:
+        current = SubscriptionStatus(status)
+        store_status(
+            tx, subscriber_id, list_id, current, next_status(current, wanted, by=by), now=now
+        )
+
+
+def store_status(
+    tx: Connection,
+    subscriber_id: int,
+    list_id: int,
+    current: SubscriptionStatus | None,
+    after: SubscriptionStatus | None,
+    *,
+    now: datetime,
+) -> None:
+    """The one place a subscription's status is written: created, changed, or left alone."""
+    if after is None or after == current:
+        return
+    if current is None:
+        tx.execute(
+            insert(subscriptions).values(
+                subscriber_id=subscriber_id,
+                list_id=list_id,
+                status=after,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return
+    tx.execute(
+        update(subscriptions)
+        .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id)
+        .values(status=after, updated_at=now)
+    )
