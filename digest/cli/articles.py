@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 import typer
 from pydantic import ValidationError
 
-from digest.config import FeedRules, Settings, load_settings
+from digest.cli.context import context
+from digest.config import FeedRules, Settings
 from digest.errors import ConfigError, InvalidInputError, NotFoundError
 from digest.intake.articles import article_from_record, web_url
 from digest.operations.ingest import import_source
-from digest.store import Store
-from digest.store.schema import make_engine
 
 articles_app = typer.Typer(
     help="Import, add and list articles.", no_args_is_help=True, rich_markup_mode=None
@@ -30,15 +29,6 @@ articles_app = typer.Typer(
 # Far enough either side to mean "every stored article".
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 31, tzinfo=UTC)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    # Under `digest`, the root command holds --config; run alone, $DIGEST_CONFIG or the default.
-    return load_settings(ctx.find_root().params.get("config"))
-
-
-def _store(settings: Settings) -> Store:
-    return Store(make_engine(settings.database_url))
 
 
 def _rules(
@@ -85,10 +75,10 @@ def import_command(
 
     Example: digest articles import https://budapestpost.example/feed.xml --feed bp-politics
     """
-    settings = _settings(ctx)
+    settings = context(ctx).settings
     rules = _rules(settings, source, feed=feed, name=name, section=section)
     report = import_source(
-        source, rules=rules, limits=settings.feeds, store=_store(settings), now=datetime.now(UTC)
+        source, rules=rules, limits=settings.feeds, store=context(ctx).store, now=datetime.now(UTC)
     )
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -124,7 +114,7 @@ def add_command(
         raise InvalidInputError("article JSON must be an object")
     now = datetime.now(UTC)
     article = article_from_record(data, now=now)
-    inserted, _ = _store(_settings(ctx)).save_articles([article], now=now, update_existing=True)
+    inserted, _ = context(ctx).store.save_articles([article], now=now, update_existing=True)
     typer.echo(f"{article.id}: {'added' if inserted else 'updated'}")
 
 
@@ -150,7 +140,7 @@ def list_command(
                 f"--since {since!r} is not an ISO date-time such as 2026-11-25T00:00+01:00"
             ) from exc
         after = after if after.tzinfo else after.replace(tzinfo=UTC)
-    found = _store(_settings(ctx)).articles_published(after=after, until=_LATEST)[:limit]
+    found = context(ctx).store.articles_published(after=after, until=_LATEST)[:limit]
     if not found:
         typer.echo("no articles")
         return

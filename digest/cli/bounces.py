@@ -11,10 +11,8 @@ from typing import Annotated
 
 import typer
 
-from digest.config import load_settings
+from digest.cli.context import context
 from digest.operations.bounces import apply_reports
-from digest.store import Store
-from digest.store.schema import make_engine
 
 
 def bounces(
@@ -33,8 +31,8 @@ def bounces(
 
     Example: digest bounces /var/mail/bounces/Maildir
     """
-    settings = load_settings(ctx.find_root().params.get("config"))
-    store = Store(make_engine(settings.database_url))
+    settings = context(ctx).settings
+    store = context(ctx).store
     limit = settings.bounces.soft_bounce_limit
     summary = apply_reports(store, path, soft_limit=limit, now=datetime.now(UTC))
     for line in summary.changes:

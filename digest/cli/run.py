@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from digest.config import load_settings
+from digest.cli.context import context
 from digest.models import DeliveryState, ListRun, RunOutcome
 from digest.operations.app import App, shown_status
 from digest.service.log_format import LogFormat, configure_logging
@@ -45,10 +45,8 @@ def run(
     Example: digest run --log-format json
     """
     configure_logging(log_format)
-    # Under `digest`, the root command holds --config; run alone, $DIGEST_CONFIG or the default.
-    settings = load_settings(ctx.find_root().params.get("config"))
     with _stop_on_signals() as stop:
-        serve(App(settings), stop=stop)
+        serve(context(ctx).app, stop=stop)
 
 
 def worker(
@@ -71,9 +69,8 @@ def worker(
     Example: DIGEST_DATABASE_URL=postgresql+psycopg://digest@db/digest digest worker
     """
     configure_logging(log_format)
-    settings = load_settings(ctx.find_root().params.get("config"))
     with _stop_on_signals() as stop:
-        report = work(App(settings), stop=stop, poll_seconds=poll, until_idle=until_idle)
+        report = work(context(ctx).app, stop=stop, poll_seconds=poll, until_idle=until_idle)
     # The log lines went by one sweep at a time; the one who started it wants the sum.
     console = Console(highlight=False, soft_wrap=True)
     if not report.delivered and report.gave_up is None:

@@ -13,12 +13,11 @@ from typing import Annotated
 
 import typer
 
-from digest.config import Settings, load_settings
+from digest.cli.context import context
+from digest.config import Settings
 from digest.errors import ExitCode, InvalidInputError
 from digest.models import SubscriptionStatus
 from digest.operations.subscribers import add, enrolment, export_csv, import_file, remove
-from digest.store import Store
-from digest.store.schema import make_engine
 
 subscribers_app = typer.Typer(
     help="Import, add, remove, list and export subscribers.",
@@ -31,15 +30,6 @@ _STATUS_HELP = (
     "Status of each new subscription: active (the default: people who already confirmed), "
     "pending, or unsubscribed / bounced to import a suppression list."
 )
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    # Under `digest`, the root command holds --config; run alone, $DIGEST_CONFIG or the default.
-    return load_settings(ctx.find_root().params.get("config"))
-
-
-def _store(settings: Settings) -> Store:
-    return Store(make_engine(settings.database_url))
 
 
 def _delimiter(value: str | None) -> str | None:
@@ -81,10 +71,10 @@ def import_command(
 
     Example: digest subscribers import readers.csv --list daily --delimiter ';'
     """
-    settings = _settings(ctx)
+    settings = context(ctx).settings
     slug = settings.list(list_slug).slug
     report = import_file(
-        _store(settings),
+        context(ctx).store,
         file,
         list_slug=slug,
         status=status,
@@ -124,10 +114,10 @@ def add_command(
 
     Example: digest subscribers add anna@example.hu --list daily --name "Kovács Anna"
     """
-    settings = _settings(ctx)
+    settings = context(ctx).settings
     slug = settings.list(list_slug).slug
     item = enrolment(email=email, name=name, locale=locale, timezone=timezone, status=status)
-    outcome, status_now = add(_store(settings), item, list_slug=slug, now=_now())
+    outcome, status_now = add(context(ctx).store, item, list_slug=slug, now=_now())
     typer.echo(f"{item.email}: {outcome} ({slug}, {status_now})")
 
 
@@ -142,9 +132,9 @@ def remove_command(
 
     Example: digest subscribers remove anna@example.hu --list daily
     """
-    settings = _settings(ctx)
+    settings = context(ctx).settings
     slug = settings.list(list_slug).slug
-    address, before = remove(_store(settings), email, list_slug=slug, now=_now())
+    address, before = remove(context(ctx).store, email, list_slug=slug, now=_now())
     if before in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED):
         typer.echo(f"{address}: already {before} on {slug}")
     else:
@@ -165,8 +155,8 @@ def list_command(
 
     Example: digest subscribers list --list daily --status bounced
     """
-    settings = _settings(ctx)
-    rows = _store(settings).subscription_rows(
+    settings = context(ctx).settings
+    rows = context(ctx).store.subscription_rows(
         list_slug=_known_list(settings, list_slug), status=status
     )
     shown = 0
@@ -198,8 +188,8 @@ def export_command(
 
     Example: digest subscribers export --list daily --out daily.csv
     """
-    settings = _settings(ctx)
-    store, slug = _store(settings), _known_list(settings, list_slug)
+    settings = context(ctx).settings
+    store, slug = context(ctx).store, _known_list(settings, list_slug)
     if out is None:
         export_csv(store, sys.stdout, list_slug=slug, status=status)
         return

@@ -19,12 +19,10 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from digest.config import Settings, load_settings
+from digest.cli.context import context
 from digest.errors import ConfigError
 from digest.operations.inbound import unsubscribe_by_mail
 from digest.operations.readers import Subscriptions
-from digest.store import Store
-from digest.store.schema import make_engine
 from digest.web import create_app
 
 # Paths whose last segment is a secret token; the access log shows them cut (EMAIL.md #76).
@@ -42,11 +40,6 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    # Under `digest`, the root command holds --config; run alone, $DIGEST_CONFIG or the default.
-    return load_settings(ctx.find_root().params.get("config"))
-
-
 def web(
     ctx: typer.Context,
     host: Annotated[
@@ -59,7 +52,7 @@ def web(
 
     Example: digest web --host 127.0.0.1 --port 8080
     """
-    settings = _settings(ctx)
+    settings = context(ctx).settings
     address, number = host or settings.web.host, port or settings.web.port
     listening = _listen(address, number)
     config = uvicorn.Config(
@@ -104,8 +97,8 @@ def unsubscribe_mail(
 
     Example: digest unsubscribe-mail --recipient 'unsubscribe+daily.TOKEN@example.com' < mail.eml
     """
-    settings = _settings(ctx)
-    subscriptions = Subscriptions(settings, Store(make_engine(settings.database_url)))
+    settings = context(ctx).settings
+    subscriptions = Subscriptions(settings, context(ctx).store)
     done = unsubscribe_by_mail(
         subscriptions, sys.stdin.buffer.read(), envelope=recipient or (), now=datetime.now(UTC)
     )
