@@ -101,21 +101,19 @@ def test_send_draws_progress_in_a_terminal_and_exits_0(
     assert len(smtp_server[0].messages) >= SUBSCRIBERS
 
 
-def test_dry_run_resume_retry_and_status_in_a_terminal(
-    crowd: dict[str, str], smtp_server: tuple[RecordingHandler, int]
-) -> None:
-    code, screen = in_terminal("send", "--list", "daily", "--dry-run", env=crowd)
+def test_dry_run_resume_retry_and_status_in_a_terminal(cli_env: dict[str, str]) -> None:
+    code, screen = in_terminal("send", "--list", "daily", "--dry-run", env=cli_env)
     assert code == 0 and "Traceback" not in screen, screen
-    code, screen = in_terminal("send", "--list", "daily", env=crowd)
+    code, screen = in_terminal("send", "--list", "daily", env=cli_env)
     assert code == 0 and "Traceback" not in screen, screen
     for args in (["resume", "1"], ["retry", "1", "--failed"], ["status"]):
-        code, screen = in_terminal(*args, env=crowd, columns=80)
+        code, screen = in_terminal(*args, env=cli_env, columns=80)
         assert "Traceback" not in screen, (args, screen)
         assert code == 0, (args, screen)
 
 
-def test_without_a_terminal_progress_is_logged_at_info(crowd: dict[str, str]) -> None:
-    result = run("send", "--list", "daily", env=crowd)
+def test_without_a_terminal_progress_is_logged_at_info(cli_env: dict[str, str]) -> None:
+    result = run("send", "--list", "daily", env=cli_env)  # the first result is logged
     assert result.returncode == 0, result.stderr
     assert "INFO digest.cli.progress:" in result.stderr and "done (" in result.stderr
     assert "WARNING digest.cli.progress" not in result.stderr
