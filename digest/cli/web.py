@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from digest.cli.context import context
 from digest.errors import ConfigError
@@ -55,6 +54,8 @@ def web(
     settings = context(ctx).settings
     address, number = host or settings.web.host, port or settings.web.port
     listening = _listen(address, number)
+    import uvicorn  # only `digest web` serves
+
     config = uvicorn.Config(
         create_app(settings),
         host=address,

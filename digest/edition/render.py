@@ -15,7 +15,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
-from premailer import Premailer
 
 from digest.config import subject_environment
 from digest.edition.selection import Selection
@@ -255,6 +254,8 @@ def inline_css(html: str) -> str:
 
     Network access is off: a <link> to a remote stylesheet is an error, never a fetch.
     """
+    from premailer import Premailer  # a big import: paid only by commands that render
+
     try:
         return str(
             Premailer(

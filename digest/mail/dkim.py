@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dkim
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -126,6 +125,8 @@ class DkimSigner:
         # dkimpy takes the key only as PEM and re-reads it per call: about 0.2 ms of the ~12 ms a
         # signature costs here; nearly all the rest is its pure-Python RSA, so that is not worth
         # reaching into its internals for.
+        import dkim  # with its DNS resolver a big import: paid only by commands that sign
+
         try:
             signer = dkim.DKIM(message, signature_algorithm=b"rsa-sha256", linesep=b"\r\n")
             header: bytes = signer.sign(

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -38,6 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 from digest.errors import ConfigError, StoreError
 
@@ -274,6 +272,8 @@ _UPGRADE_LOCK = 0x6469676573740002
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for the migrations shipped in `digest/store/migrations/`, built in
     code (no alembic.ini); with a connection, the migrations run on it, in its transaction."""
+    from alembic.config import Config  # Alembic is a big import: only `digest init` needs it
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
     if connection is not None:
@@ -296,6 +296,11 @@ def upgrade(engine: Engine, *, now: datetime) -> str:
     A database made by the hand-made upgrades that came before Alembic is taken over at
     revision 0001. All in one transaction. (`now` is unused: Alembic records no time.)
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
     path = sqlite_file(engine.url)
     if path is not None:
         try:

@@ -30,116 +30,144 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from digest.config import Settings
+from digest.config import ListSettings, Settings
 from digest.errors import DigestError, NotFoundError
 from digest.operations.archive import archive_index, archived_page, editor_preview
-from digest.web.context import WebContext
+from digest.web.context import WebContext, web_context
 from digest.web.guard import client_address, editor_allowed
 from digest.web.pages import EDITION_POLICY, PRIVATE, SecurityHeaders
-from digest.web.signup import signup_routes
+from digest.web.signup import SIGNUP_ROUTES
 
 log = logging.getLogger("digest.web")
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 
 
+def known_list(request: Request) -> ListSettings:
+    """The list the path names; an unknown one is not found."""
+    slug = str(request.path_params["list"])
+    for item in web_context(request).settings.lists:
+        if item.slug == slug:
+            return item
+    raise NotFoundError(f"unknown list {slug!r}")
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    ctx = web_context(request)
+    mailing_list = known_list(request)
+    return ctx.pages.response("unsubscribe.html.j2", headers=PRIVATE, mailing_list=mailing_list)
+
+
+async def unsubscribe(request: Request) -> Response:
+    ctx = web_context(request)
+    # RFC 8058: no cookie, no CSRF token, no redirect; the token is the authority.
+    mailing_list = known_list(request)
+    slug = mailing_list.slug
+    if not ctx.unsubscribes_by_ip.allow(client_address(request), ctx.ticker()):
+        return ctx.pages.response("too_many.html.j2", status=429, headers={"retry-after": "60"})
+    form = await request.form(max_files=0, max_fields=20)
+    if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
+        return ctx.pages.response("bad_request.html.j2", status=400, headers=PRIVATE)
+    token = str(request.path_params["token"])
+    await run_in_threadpool(lambda: ctx.subscriptions.unsubscribe(slug, token, now=ctx.clock()))
+    return ctx.pages.response("unsubscribed.html.j2", headers=PRIVATE, mailing_list=mailing_list)
+
+
+async def generic_unsubscribe(request: Request) -> Response:
+    ctx = web_context(request)
+    return ctx.pages.response("unsubscribe_help.html.j2")
+
+
+async def archive_lists(request: Request) -> Response:
+    ctx = web_context(request)
+    return ctx.pages.response("archive_lists.html.j2")
+
+
+async def archive_list(request: Request) -> Response:
+    ctx = web_context(request)
+    mailing_list = known_list(request)
+    slug = mailing_list.slug
+    entries = await run_in_threadpool(lambda: archive_index(ctx.app.store, slug))
+    return ctx.pages.response("archive_index.html.j2", mailing_list=mailing_list, entries=entries)
+
+
+async def archive_edition(request: Request) -> Response:
+    ctx = web_context(request)
+    mailing_list = known_list(request)
+    slug = mailing_list.slug
+    day = _day(str(request.path_params["day"]))
+    page = await run_in_threadpool(lambda: archived_page(ctx.settings, ctx.app.store, slug, day))
+    if page is None:
+        raise NotFoundError(f"no sent edition of {slug} on {day}")
+    return HTMLResponse(
+        page,
+        headers={"content-security-policy": EDITION_POLICY, "cache-control": "max-age=300"},
+    )
+
+
+async def preview(request: Request) -> Response:
+    ctx = web_context(request)
+    if not editor_allowed(request, ctx.settings.web.editor_token.get_secret_value()):
+        return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
+    mailing_list = known_list(request)
+    slug = mailing_list.slug
+    try:
+        now = _moment(request.query_params.get("at")) or ctx.clock()
+    except ValueError as exc:
+        # The editor, not a reader, sees this: say what is wrong with the query.
+        return PlainTextResponse(f"{exc}\n", status_code=400, headers=PRIVATE)
+    page = await run_in_threadpool(
+        lambda: editor_preview(ctx.settings, ctx.app.store, ctx.app.renderer, slug, now=now)
+    )
+    return HTMLResponse(
+        page.html,
+        headers={
+            **PRIVATE,
+            "content-security-policy": EDITION_POLICY,
+            "x-digest-edition": f"{'stored' if page.stored else 'draft'} {page.edition_date}",
+        },
+    )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    ctx = web_context(request)
+    return ctx.pages.response("not_found.html.j2", status=404)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    ctx = web_context(request)
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        return await not_found(request, exc)
+    return ctx.pages.response("bad_request.html.j2", status=status)
+
+
+async def failure(request: Request, exc: Exception) -> Response:
+    ctx = web_context(request)
+    # Only the first path segment: the rest may be a reader's token.
+    log.error("%s /%s/... failed: %s", request.method, request.url.path.split("/")[1], exc)
+    return ctx.pages.response("unavailable.html.j2", status=503)
+
+
+ROUTES = [
+    *SIGNUP_ROUTES,
+    Route("/u/{list}/{token}", unsubscribe_page, methods=["GET"]),
+    Route("/u/{list}/{token}", unsubscribe, methods=["POST"]),
+    Route("/unsubscribe", generic_unsubscribe, methods=["GET"]),
+    Route("/archive", archive_lists, methods=["GET"]),
+    Route("/archive/{list}", archive_list, methods=["GET"]),
+    Route("/archive/{list}/{day}", archive_edition, methods=["GET"]),
+    Route("/editor/preview/{list}", preview, methods=["GET"]),
+]
+
+
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Starlette:
-    """The web app for `settings`; `clock` (default: the real one) says what time it is."""
-    ctx = WebContext.build(settings, clock=clock)
-    lists = {item.slug: item for item in settings.lists}
+    """The web app for `settings`; `clock` (default: the real one) says what time it is.
 
-    def known_list(request: Request) -> str:
-        slug = str(request.path_params["list"])
-        if slug not in lists:
-            raise NotFoundError(f"unknown list {slug!r}")
-        return slug
-
-    async def unsubscribe_page(request: Request) -> Response:
-        slug = known_list(request)
-        return ctx.pages.response("unsubscribe.html.j2", headers=PRIVATE, mailing_list=lists[slug])
-
-    async def unsubscribe(request: Request) -> Response:
-        # RFC 8058: no cookie, no CSRF token, no redirect; the token is the authority.
-        slug = known_list(request)
-        if not ctx.unsubscribes_by_ip.allow(client_address(request), ctx.ticker()):
-            return ctx.pages.response("too_many.html.j2", status=429, headers={"retry-after": "60"})
-        form = await request.form(max_files=0, max_fields=20)
-        if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
-            return ctx.pages.response("bad_request.html.j2", status=400, headers=PRIVATE)
-        token = str(request.path_params["token"])
-        await run_in_threadpool(lambda: ctx.subscriptions.unsubscribe(slug, token, now=ctx.clock()))
-        return ctx.pages.response("unsubscribed.html.j2", headers=PRIVATE, mailing_list=lists[slug])
-
-    async def generic_unsubscribe(request: Request) -> Response:
-        return ctx.pages.response("unsubscribe_help.html.j2")
-
-    async def archive_lists(request: Request) -> Response:
-        return ctx.pages.response("archive_lists.html.j2")
-
-    async def archive_list(request: Request) -> Response:
-        slug = known_list(request)
-        entries = await run_in_threadpool(lambda: archive_index(ctx.app.store, slug))
-        return ctx.pages.response(
-            "archive_index.html.j2", mailing_list=lists[slug], entries=entries
-        )
-
-    async def archive_edition(request: Request) -> Response:
-        slug = known_list(request)
-        day = _day(str(request.path_params["day"]))
-        page = await run_in_threadpool(lambda: archived_page(settings, ctx.app.store, slug, day))
-        if page is None:
-            raise NotFoundError(f"no sent edition of {slug} on {day}")
-        return HTMLResponse(
-            page,
-            headers={"content-security-policy": EDITION_POLICY, "cache-control": "max-age=300"},
-        )
-
-    async def preview(request: Request) -> Response:
-        if not editor_allowed(request, settings.web.editor_token.get_secret_value()):
-            return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
-        slug = known_list(request)
-        try:
-            now = _moment(request.query_params.get("at")) or ctx.clock()
-        except ValueError as exc:
-            # The editor, not a reader, sees this: say what is wrong with the query.
-            return PlainTextResponse(f"{exc}\n", status_code=400, headers=PRIVATE)
-        page = await run_in_threadpool(
-            lambda: editor_preview(settings, ctx.app.store, ctx.app.renderer, slug, now=now)
-        )
-        return HTMLResponse(
-            page.html,
-            headers={
-                **PRIVATE,
-                "content-security-policy": EDITION_POLICY,
-                "x-digest-edition": f"{'stored' if page.stored else 'draft'} {page.edition_date}",
-            },
-        )
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return ctx.pages.response("not_found.html.j2", status=404)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        if status == 404:
-            return await not_found(request, exc)
-        return ctx.pages.response("bad_request.html.j2", status=status)
-
-    async def failure(request: Request, exc: Exception) -> Response:
-        # Only the first path segment: the rest may be a reader's token.
-        log.error("%s /%s/... failed: %s", request.method, request.url.path.split("/")[1], exc)
-        return ctx.pages.response("unavailable.html.j2", status=503)
-
-    routes = [
-        *signup_routes(ctx),
-        Route("/u/{list}/{token}", unsubscribe_page, methods=["GET"]),
-        Route("/u/{list}/{token}", unsubscribe, methods=["POST"]),
-        Route("/unsubscribe", generic_unsubscribe, methods=["GET"]),
-        Route("/archive", archive_lists, methods=["GET"]),
-        Route("/archive/{list}", archive_list, methods=["GET"]),
-        Route("/archive/{list}/{day}", archive_edition, methods=["GET"]),
-        Route("/editor/preview/{list}", preview, methods=["GET"]),
-    ]
-    return Starlette(
-        routes=routes,
+    The handlers are plain functions of the request: what they share (settings, store,
+    pages, guards, clock) is the app's `state.ctx`.
+    """
+    web = Starlette(
+        routes=ROUTES,
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             NotFoundError: not_found,
@@ -147,6 +175,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             DigestError: failure,
         },
     )
+    web.state.ctx = WebContext.build(settings, clock=clock)
+    return web
 
 
 def _day(value: str) -> date:

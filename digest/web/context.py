@@ -99,3 +99,9 @@ class WebContext:
                 log.warning("the relay refused a confirmation mail")
         except DigestError as exc:
             log.warning("confirmation mail not sent: %s", exc)
+
+
+def web_context(request: Request) -> WebContext:
+    """What the handlers share, kept on the app by `create_app`."""
+    found: WebContext = request.app.state.ctx
+    return found
