@@ -12,7 +12,7 @@ from rich.table import Table
 
 from digest.cli.context import context, err, out
 from digest.cli.progress import watched
-from digest.cli.run import show_schedule, tally
+from digest.cli.run import counted, show_schedule, tally
 from digest.errors import ConfigError, ExitCode
 from digest.models import DeliveryState
 from digest.operations.app import shown_status
@@ -223,10 +223,7 @@ def status(
             str(item.edition.edition_date),
             str(shown_status(item.edition.status, item.counts)),
             str(len(item.edition.article_ids)),
-            "\n".join(
-                f"{item.counts[state]} {state}" for state in DeliveryState if item.counts.get(state)
-            )
-            or "-",
+            "\n".join(counted(item.counts)) or "-",
         )
         for item in summaries
     ]

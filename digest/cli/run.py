@@ -104,10 +104,14 @@ def _when(moment: datetime | None, zone: tzinfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def tally(counts: Mapping[str, int]) -> str:
+def counted(counts: Mapping[str, int]) -> list[str]:
     """Delivery counts in the ledger's order (queued first, skipped last), zeros left out."""
-    shown = [f"{counts[state]} {state}" for state in DeliveryState if counts.get(state)]
-    return ", ".join(shown) or "nothing was due"
+    return [f"{counts[state]} {state}" for state in DeliveryState if counts.get(state)]
+
+
+def tally(counts: Mapping[str, int]) -> str:
+    """The counts on one line, for a run's report."""
+    return ", ".join(counted(counts)) or "nothing was due"
 
 
 def _last_run(run: ListRun | None, zone: tzinfo) -> str:

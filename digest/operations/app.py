@@ -165,11 +165,7 @@ class App:
     def _would_go(self, edition: Edition, *, now: datetime) -> int:
         """How many copies `send` would hand to the relay now: the active subscribers not yet
         in the ledger, and the rows already due. A finished edition has none."""
-        in_ledger = {row["subscriber_id"] for row in self.store.deliveries(edition.id)}
-        new = sum(
-            1 for who in self.store.active_subscribers(edition.list_slug) if who.id not in in_ledger
-        )
-        return new + self.store.due_count(edition, now=now)
+        return self.store.unqueued_count(edition) + self.store.due_count(edition, now=now)
 
     def send_by_hand(
         self, list_slug: str, *, now: datetime, dry_run: bool = False, watch: Watch | None = None

@@ -90,7 +90,7 @@ class Subscriptions:
         chosen = self._lists(set(list_slugs))
         if not chosen or len(chosen) != len(set(list_slugs)):
             raise InvalidInputError("choose at least one of the newsletters offered")
-        subscriber_id = self.store.upsert_subscriber(
+        subscriber_id, _ = self.store.upsert_subscriber(
             email=address, name="", locale="", timezone="", now=now
         )
         for item in chosen:  # pending until confirmed; active and suppressed stay as they are

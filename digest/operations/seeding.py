@@ -64,31 +64,27 @@ def load_seeds(store: Store, folder: Path, *, now: datetime) -> SeedReport:
         except InvalidInputError as exc:
             report.rejected.append(f"{subscribers_file.name} line {line}: {exc}")
             continue
-        try:
-            store.subscriber_by_email(who.email)
-        except NotFoundError:
-            report.subscribers += 1
-        known[row["email"].strip().lower()] = store.upsert_subscriber(
+        subscriber_id, created = store.upsert_subscriber(
             email=who.email, name=who.name, locale=who.locale, timezone=who.timezone, now=now
         )
+        known[row["email"].strip().lower()] = subscriber_id
+        report.subscribers += created
 
     subscriptions_file = folder / "subscriptions.csv"
     for line, row in _rows(subscriptions_file):
         where = f"{subscriptions_file.name} line {line}"
-        subscriber_id = known.get(row.get("email", "").strip().lower())
-        if subscriber_id is None:
+        listed = known.get(row.get("email", "").strip().lower())
+        if listed is None:
             report.rejected.append(f"{where}: {row.get('email')!r} is not a loaded subscriber")
             continue
         try:
             status = SubscriptionStatus(row.get("status", "active").strip() or "active")
-            list_slug = row.get("list", "").strip()
-            is_new = store.subscription_status(subscriber_id, list_slug) is None
-            store.subscribe(subscriber_id, list_slug, status, now=now)
+            before, _ = store.subscribe(listed, row.get("list", "").strip(), status, now=now)
         except ValueError:
             report.rejected.append(f"{where}: unknown status {row.get('status')!r}")
             continue
         except NotFoundError as exc:
             report.rejected.append(f"{where}: {exc}")
             continue
-        report.subscriptions += is_new
+        report.subscriptions += before is None
     return report

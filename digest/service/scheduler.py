@@ -75,6 +75,7 @@ class Runner:
         # What this process delivered, by (edition, list), and the last error a delivery met,
         # for `digest worker` to report.
         self.delivered: dict[tuple[int, str], Counter[str]] = {}
+        self.delivered_total = 0
         self.setback: DigestError | None = None
 
     @property
@@ -166,6 +167,7 @@ class Runner:
             )
             return
         self.delivered.setdefault((edition.id, edition.list_slug), Counter()).update(report.counts)
+        self.delivered_total += sum(report.counts.values())
         log.info(
             "edition #%d of %s: %s",
             edition.id,
@@ -343,7 +345,7 @@ def work(
     runner = Runner(app, stop=stop, leads=lambda: False)
     runner.check_ready()
     while not stop.is_set():
-        before = sum(sum(counts.values()) for counts in runner.delivered.values())
+        before = runner.delivered_total
         runner.setback = None
         try:
             due = runner.deliver_due()
@@ -352,8 +354,7 @@ def work(
             runner.setback, due = exc, 1
         if until_idle and not due:
             break
-        after = sum(sum(counts.values()) for counts in runner.delivered.values())
-        if until_idle and runner.setback is not None and after == before:
+        if until_idle and runner.setback is not None and runner.delivered_total == before:
             return WorkReport(runner.delivered, gave_up=runner.setback)
         stop.wait(poll_seconds)
     return WorkReport(runner.delivered)

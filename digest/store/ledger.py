@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Exists
 
 from digest.models import (
     DeliveryState,
@@ -89,16 +90,7 @@ class LedgerStore(StoreBase):
         added, after = 0, 0
         with self._tx() as tx:
             list_id = self._list_id(tx, edition.list_slug)
-            # NOT EXISTS probes the ledger's primary key per row; NOT IN would rebuild the
-            # whole set of queued ids for every page.
-            already = (
-                select(deliveries.c.subscriber_id)
-                .where(
-                    deliveries.c.edition_id == edition.id,
-                    deliveries.c.subscriber_id == subscriptions.c.subscriber_id,
-                )
-                .exists()
-            )
+            already = _in_ledger(edition)
             # Page by subscriber id so memory stays flat however long the list is.
             while rows := list(
                 tx.execute(
@@ -133,6 +125,20 @@ class LedgerStore(StoreBase):
                 added += len(rows)
                 after = rows[-1].subscriber_id
         return added
+
+    def unqueued_count(self, edition: Edition) -> int:
+        """How many active subscribers `queue_deliveries` would add to the edition now."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, edition.list_slug)
+            return int(
+                tx.execute(
+                    select(func.count()).where(
+                        subscriptions.c.list_id == list_id,
+                        subscriptions.c.status == SubscriptionStatus.ACTIVE,
+                        ~_in_ledger(edition),
+                    )
+                ).scalar_one()
+            )
 
     def due_count(self, edition: Edition, *, now: datetime) -> int:
         """How many of the edition's deliveries are due now."""
@@ -351,3 +357,19 @@ class LedgerStore(StoreBase):
                 .values(state=DeliveryState.QUEUED, next_attempt_at=None, updated_at=now)
             )
             return int(done.rowcount)
+
+
+def _in_ledger(edition: Edition) -> Exists:
+    """Whether the subscription's subscriber has a row in the edition's ledger.
+
+    NOT EXISTS probes the ledger's primary key per row; NOT IN would rebuild the whole set
+    of queued ids for every page.
+    """
+    return (
+        select(deliveries.c.subscriber_id)
+        .where(
+            deliveries.c.edition_id == edition.id,
+            deliveries.c.subscriber_id == subscriptions.c.subscriber_id,
+        )
+        .exists()
+    )

@@ -39,11 +39,12 @@ class SubscriberStore(StoreBase):
 
     def upsert_subscriber(
         self, *, email: str, name: str, locale: str, timezone: str, now: datetime
-    ) -> int:
-        """The id of the subscriber with this address (case-insensitively), created if new."""
+    ) -> tuple[int, bool]:
+        """The id of the subscriber with this address (case-insensitively), created if new,
+        and whether this call created it."""
         key = email.lower()
         with self._tx() as tx:
-            tx.execute(
+            made = tx.execute(
                 self._insert_ignore(subscribers).values(
                     email=email,
                     email_key=key,
@@ -62,11 +63,10 @@ class SubscriberStore(StoreBase):
                 tx.execute(
                     update(subscribers).where(subscribers.c.email_key == key).values(**changes)
                 )
-            return int(
-                tx.execute(
-                    select(subscribers.c.id).where(subscribers.c.email_key == key)
-                ).scalar_one()
-            )
+            found = tx.execute(
+                select(subscribers.c.id).where(subscribers.c.email_key == key)
+            ).scalar_one()
+            return int(found), made.rowcount == 1
 
     def subscriber_by_email(self, email: str) -> Subscriber:
         """The subscriber with this address, case-insensitively."""

@@ -50,9 +50,9 @@ class SubscriptionStore(StoreBase):
 
     def subscribe(
         self, subscriber_id: int, list_slug: str, status: SubscriptionStatus, *, now: datetime
-    ) -> SubscriptionStatus | None:
+    ) -> tuple[SubscriptionStatus | None, SubscriptionStatus | None]:
         """The publisher sets a subscription's status (seeds, `digest subscribers remove`,
-        a sign-up request); a suppression stays. Returns the status now in force."""
+        a sign-up request); a suppression stays. Returns the status before and after."""
         return self.set_subscription_status(
             subscriber_id, list_slug, status, by=StatusChange.LOAD, now=now
         )
@@ -97,12 +97,12 @@ class SubscriptionStore(StoreBase):
         *,
         by: StatusChange,
         now: datetime,
-    ) -> SubscriptionStatus | None:
-        """Ask for `status` on the list, as `by`; returns the status now in force (None: no
-        subscription). `digest.rules.next_status` decides what `by` may change."""
+    ) -> tuple[SubscriptionStatus | None, SubscriptionStatus | None]:
+        """Ask for `status` on the list, as `by`; returns the status before and after (None:
+        no subscription). `digest.rules.next_status` decides what `by` may change."""
         with self._tx() as tx:
             list_id = self._list_id(tx, list_slug)
-            return write_status(tx, subscriber_id, list_id, status, by=by, now=now)[1]
+            return write_status(tx, subscriber_id, list_id, status, by=by, now=now)
 
     def unsubscribe(self, subscriber_id: int, list_slug: str, *, now: datetime) -> bool:
         """Stop an active or pending subscription at once; True if this call changed it.
@@ -139,14 +139,7 @@ class SubscriptionStore(StoreBase):
     def subscription_status(self, subscriber_id: int, list_slug: str) -> SubscriptionStatus | None:
         """The subscriber's status on the list; None if never subscribed to it."""
         with self._tx() as tx:
-            list_id = self._list_id(tx, list_slug)
-            found = tx.execute(
-                select(subscriptions.c.status).where(
-                    subscriptions.c.subscriber_id == subscriber_id,
-                    subscriptions.c.list_id == list_id,
-                )
-            ).scalar()
-        return None if found is None else SubscriptionStatus(found)
+            return status_of(tx, subscriber_id, self._list_id(tx, list_slug))
 
     def subscription_sections(self, subscriber_id: int, list_slug: str) -> tuple[str, ...] | None:
         """The sections a subscriber chose on a list, or None for all of them."""
@@ -187,13 +180,7 @@ class SubscriptionStore(StoreBase):
             ).scalar_one()
         else:
             subscriber_id = row["id"]
-            found = tx.execute(
-                select(subscriptions.c.status).where(
-                    subscriptions.c.subscriber_id == subscriber_id,
-                    subscriptions.c.list_id == list_id,
-                )
-            ).scalar()
-            current = None if found is None else SubscriptionStatus(found)
+            current = status_of(tx, subscriber_id, list_id)
             if current in SUPPRESSED and item.status not in SUPPRESSED:
                 return Enrolled.KEPT  # before the profile too: a suppressed record stays as it is
             changes = {
@@ -211,6 +198,16 @@ class SubscriptionStore(StoreBase):
         return Enrolled.UPDATED if changed or after != current else Enrolled.UNCHANGED
 
 
+def status_of(tx: Connection, subscriber_id: int, list_id: int) -> SubscriptionStatus | None:
+    """The subscription's status in `tx`; None if there is none."""
+    found = tx.execute(
+        select(subscriptions.c.status).where(
+            subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id
+        )
+    ).scalar()
+    return None if found is None else SubscriptionStatus(found)
+
+
 def write_status(
     tx: Connection,
     subscriber_id: int,
@@ -221,12 +218,7 @@ def write_status(
     now: datetime,
 ) -> tuple[SubscriptionStatus | None, SubscriptionStatus | None]:
     """Apply `next_status` to one subscription in `tx`; returns its status before and after."""
-    found = tx.execute(
-        select(subscriptions.c.status).where(
-            subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id
-        )
-    ).scalar()
-    current = None if found is None else SubscriptionStatus(found)
+    current = status_of(tx, subscriber_id, list_id)
     after = next_status(current, wanted, by=by)
     store_status(tx, subscriber_id, list_id, current, after, now=now)
     return current, after

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RecordingHandler
-from tests.support.cli import run
+from tests.support.cli import cli_environment, run
 from tests.support.databases import copy_sqlite
 
 
@@ -26,8 +26,4 @@ def cli_env(
 ) -> dict[str, str]:
     """Environment for `digest` on this test's own copy of the seeded database."""
     copy_sqlite(seeded_database, tmp_path / "cli.sqlite3")
-    return {
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-        "DIGEST_SMTP__PORT": str(smtp_server[1]),
-        "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
-    }
+    return cli_environment(tmp_path / "cli.sqlite3", port=smtp_server[1], folder=tmp_path)

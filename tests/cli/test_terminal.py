@@ -18,7 +18,7 @@ import pytest
 
 from digest.mail.transport import free_port
 from tests.conftest import ROOT, RecordingHandler
-from tests.support.cli import run
+from tests.support.cli import cli_environment, run
 from tests.support.databases import copy_sqlite
 
 SUBSCRIBERS = 3000
@@ -84,11 +84,7 @@ def crowd(
 ) -> dict[str, str]:
     """A copy of the crowd database for one test, pointed at this test's SMTP server."""
     copy_sqlite(crowd_database, tmp_path / "tty.sqlite3")
-    return {
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.sqlite3'}",
-        "DIGEST_SMTP__PORT": str(smtp_server[1]),
-        "DIGEST_PREVIEW_DIR": str(tmp_path / "preview"),
-    }
+    return cli_environment(tmp_path / "tty.sqlite3", port=smtp_server[1], folder=tmp_path)
 
 
 def test_send_draws_progress_in_a_terminal_and_exits_0(

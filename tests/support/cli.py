@@ -23,3 +23,12 @@ def run(
         timeout=60,
         check=False,
     )
+
+
+def cli_environment(database: Path, *, port: int, folder: Path) -> dict[str, str]:
+    """The variables that point `digest` at a test's database, SMTP server and folder."""
+    return {
+        "DIGEST_DATABASE_URL": f"sqlite:///{database}",
+        "DIGEST_SMTP__PORT": str(port),
+        "DIGEST_PREVIEW_DIR": str(folder / "preview"),
+    }
