@@ -3,16 +3,16 @@
 For each subscriber count N the script, in a fresh child process of itself (so that the peak
 RSS it reports belongs to that N alone):
 
-1. makes a temp dir with a new SQLite database, runs `App.init(seed=True)` with the repo's
+1. makes a temp dir with a new SQLite database, runs `Publisher.init(seed=True)` with the repo's
    config/digest.toml (database, preview dir and SMTP port pointed at the temp dir and the sink);
 2. adds N generated subscribers to the `daily` list in one bulk transaction (SQLAlchemy Core
    executemany; not timed), some with Hungarian accented names, some plain, some nameless;
-3. times `App.send("daily")` with `time.perf_counter()`: drafting and storing the edition,
+3. times `Publisher.send("daily")` with `time.perf_counter()`: drafting and storing the edition,
    queueing the ledger, then claiming, personalising, sending and recording every message over
    `--connections` SMTP sessions (the `[delivery] connections` setting; the rest of [delivery]
    is the repo's config) to Postfix's `smtp-sink` on loopback, which accepts and discards mail;
 4. reads the sent/failed counts from the delivery ledger, the peak RSS (ru_maxrss) before and
-   after the send, and the average message size from a few `App.preview` .eml files.
+   after the send, and the average message size from a few `Publisher.preview` .eml files.
 
 The parent then times Postfix's `smtp-source` sending as many messages of that size
 (`-l SIZE`, at most 100,000) to the same sink, with `-s C` parallel sessions and `-d` (several
@@ -56,7 +56,7 @@ from sqlalchemy import func, insert, select
 from digest.config import Settings, load_settings
 from digest.mail.transport import free_port
 from digest.models import DeliveryState, SubscriptionStatus
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from digest.store.schema import lists, subscribers, subscriptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,9 +139,9 @@ def generated_name(i: int) -> str:
     return ""
 
 
-def add_subscribers(app: App, count: int, now: datetime) -> None:
+def add_subscribers(publisher: Publisher, count: int, now: datetime) -> None:
     """Insert `count` active subscribers of the list in one transaction, chunked executemany."""
-    with app.store.engine.begin() as tx:
+    with publisher.store.engine.begin() as tx:
         list_id = tx.execute(select(lists.c.id).where(lists.c.slug == LIST_SLUG)).scalar_one()
         first = int(tx.execute(select(func.coalesce(func.max(subscribers.c.id), 0))).scalar_one())
         first += 1
@@ -176,14 +176,16 @@ def add_subscribers(app: App, count: int, now: datetime) -> None:
             tx.execute(insert(subscriptions), links)
 
 
-def message_sizes(app: App, now: datetime, out_dir: Path, count: int) -> list[int]:
+def message_sizes(publisher: Publisher, now: datetime, out_dir: Path, count: int) -> list[int]:
     """Sizes of the .eml that `preview` writes for the first generated subscribers (each kind)."""
     sizes = []
     for i in range(min(count, 4)):
-        files = app.preview(LIST_SLUG, now=now, out_dir=out_dir, subscriber=f"user{i}@example.com")
+        files = publisher.preview(
+            LIST_SLUG, now=now, out_dir=out_dir, subscriber=f"user{i}@example.com"
+        )
         sizes.append(files.eml.stat().st_size)
     if not sizes:  # no generated subscriber: the first seeded one
-        sizes.append(app.preview(LIST_SLUG, now=now, out_dir=out_dir).eml.stat().st_size)
+        sizes.append(publisher.preview(LIST_SLUG, now=now, out_dir=out_dir).eml.stat().st_size)
     return sizes
 
 
@@ -194,28 +196,31 @@ def max_rss_kb() -> int:
 
 def prepare(
     workdir: Path, count: int, port: int, now: datetime, connections: int
-) -> tuple[App, int, float]:
-    """A fresh seeded database with `count` generated subscribers: (app, seeded active, secs)."""
+) -> tuple[Publisher, int, float]:
+    """A fresh seeded database with `count` generated subscribers.
+
+    Returns the publisher, how many seeded subscribers are active, and the seconds it took.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    app = App(bench_settings(workdir, port, connections))
-    app.init(seed=True, now=now)
-    seeded = len(app.store.active_subscribers(LIST_SLUG))
+    publisher = Publisher(bench_settings(workdir, port, connections))
+    publisher.init(seed=True, now=now)
+    seeded = len(publisher.store.active_subscribers(LIST_SLUG))
     started = time.perf_counter()
-    add_subscribers(app, count, now)
-    return app, seeded, time.perf_counter() - started
+    add_subscribers(publisher, count, now)
+    return publisher, seeded, time.perf_counter() - started
 
 
 def run_one(count: int, port: int, now: datetime, workdir: Path, connections: int) -> ChildResult:
     """Set up, time one `send`, and collect the ledger counts, RSS and message size."""
-    app, seeded, generate_s = prepare(workdir, count, port, now, connections)
-    delivery = app.settings.delivery
+    publisher, seeded, generate_s = prepare(workdir, count, port, now, connections)
+    delivery = publisher.settings.delivery
     rss_before = max_rss_kb()
     started = time.perf_counter()
-    result = app.send(LIST_SLUG, now=now)
+    result = publisher.send(LIST_SLUG, now=now)
     elapsed = time.perf_counter() - started
     rss_peak = max_rss_kb()
-    counts = app.store.delivery_counts(result.edition.id) if result.edition else {}
-    sizes = message_sizes(app, now, workdir / "preview", count)
+    counts = publisher.store.delivery_counts(result.edition.id) if result.edition else {}
+    sizes = message_sizes(publisher, now, workdir / "preview", count)
     return ChildResult(
         subscribers=count,
         seeded_active=seeded,

@@ -2,7 +2,7 @@
 
 For each worker count W, on a fresh database (PostgreSQL: a new database on the server of
 `--database-url`; SQLite: a new file): seed, add N generated subscribers, make and queue the
-daily edition with `App.send(deliver=False)` (not timed), then start W `digest worker
+daily edition with `Publisher.send(deliver=False)` (not timed), then start W `digest worker
 --until-idle` processes against Postfix's smtp-sink and time them until all have exited. In
 the same run Postfix's smtp-source sends as many messages (at most 100,000) of the same size
 over as many sessions (W x connections) to the same sink. One row per W: our messages/s,
@@ -42,7 +42,7 @@ from send import (
 from digest.config import load_settings
 from digest.mail.transport import free_port
 from digest.models import DeliveryState
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,13 +84,13 @@ def measure(args: argparse.Namespace, workers: int, port: int, workdir: Path) ->
                 "smtp": base.smtp.model_copy(update={"port": port}),
             }
         )
-        app = App(settings)
+        publisher = Publisher(settings)
         now = datetime.now(UTC)
-        app.init(seed=True, now=now)
-        add_subscribers(app, args.subscribers, now)
-        queued = app.send("daily", now=now, deliver=False)
+        publisher.init(seed=True, now=now)
+        add_subscribers(publisher, args.subscribers, now)
+        queued = publisher.send("daily", now=now, deliver=False)
         assert queued.edition is not None
-        size = max(message_sizes(app, now, workdir / "preview", args.subscribers))
+        size = max(message_sizes(publisher, now, workdir / "preview", args.subscribers))
         started = time.perf_counter()
         processes = [
             subprocess.Popen(
@@ -104,7 +104,7 @@ def measure(args: argparse.Namespace, workers: int, port: int, workdir: Path) ->
         ]
         codes = [process.wait(timeout=3600) for process in processes]
         elapsed = time.perf_counter() - started
-        counts = app.store.delivery_counts(queued.edition.id)
+        counts = publisher.store.delivery_counts(queued.edition.id)
         sent = counts.get(DeliveryState.SENT, 0)
         source = run_source(
             port,

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from digest.config import Settings, load_settings
 from digest.mail.transport import free_port
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.support.databases import (
     BACKENDS,
     START,
@@ -156,7 +156,7 @@ def settings(
 
 
 class SeededTemplates:
-    """Databases after `App.init(seed=True, now=NOW)`, one per backend and configuration,
+    """Databases after `Publisher.init(seed=True, now=NOW)`, one per backend and configuration,
     each made on first use; a test gets a copy, which is much cheaper than seeding again."""
 
     def __init__(self, folder: Path, request: pytest.FixtureRequest) -> None:
@@ -192,7 +192,7 @@ class SeededTemplates:
             url = sqlite_url(Path(tempfile.mkdtemp(dir=self.folder)))
         else:
             url = self._server().create()
-        seeded = App(settings.model_copy(update={"database_url": url}))
+        seeded = Publisher(settings.model_copy(update={"database_url": url}))
         seeded.init(seed=True, now=NOW)
         seeded.store.engine.dispose()  # a template must have no one connected
         return url
@@ -217,10 +217,10 @@ def seeded_templates(
 
 
 @pytest.fixture
-def app(settings: Settings, seeded_templates: SeededTemplates) -> App:
-    """The seeded application: the same as `App(settings).init(seed=True, now=NOW)`."""
+def publisher(settings: Settings, seeded_templates: SeededTemplates) -> Publisher:
+    """The seeded application: the same as `Publisher(settings).init(seed=True, now=NOW)`."""
     seeded_templates.copy_into(settings)
-    return App(settings)
+    return Publisher(settings)
 
 
 def decoded_header(data: bytes, name: str) -> str:

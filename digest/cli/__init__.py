@@ -1,4 +1,4 @@
-"""The `digest` command: a thin layer over `digest.operations.app`.
+"""The `digest` command: a thin layer over `digest.operations.publisher`.
 
 A user mistake becomes one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -16,20 +16,17 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.articles import articles_app
+from digest.cli.articles import articles_commands
 from digest.cli.bounces import bounces
 from digest.cli.context import Context, context, err, out
-from digest.cli.dkim import dkim_app
+from digest.cli.dkim import dkim_commands
 from digest.cli.editions import preview, resume, retry, send, status
 from digest.cli.run import run, worker
-from digest.cli.subscribers import subscribers_app
+from digest.cli.subscribers import subscribers_commands
 from digest.cli.web import unsubscribe_mail, web
-from digest.config import masked
 from digest.errors import DigestError
-from digest.mail.capture import Captured, CaptureServer
-from digest.operations.inbound import unsubscribe_hook
 
-app = typer.Typer(
+commands = typer.Typer(
     name="digest",
     help="Newsletter digests for news publishers: articles in, standards-correct email out.",
     no_args_is_help=True,
@@ -39,7 +36,7 @@ app = typer.Typer(
 )
 
 
-@app.callback()
+@commands.callback()
 def _main(
     ctx: typer.Context,
     config: Annotated[
@@ -65,7 +62,7 @@ def _main(
     logging.getLogger("digest.cli.progress").setLevel(logging.INFO)
 
 
-@app.command()
+@commands.command()
 def init(
     ctx: typer.Context,
     seed: Annotated[
@@ -76,7 +73,7 @@ def init(
 
     Example: digest init --seed
     """
-    revision, report = context(ctx).app.init(seed=seed, now=datetime.now(UTC))
+    revision, report = context(ctx).publisher.init(seed=seed, now=datetime.now(UTC))
     out.print(f"schema at revision {revision}")
     if report is not None:
         out.print(
@@ -87,16 +84,18 @@ def init(
             err.print(f"skipped {line}")
 
 
-@app.command("config")
+@commands.command("config")
 def show_config(ctx: typer.Context) -> None:
     """Print the effective configuration (file plus environment), secrets masked.
 
     Example: DIGEST_SMTP__PORT=2525 digest config
     """
+    from digest.config import masked
+
     out.print_json(json.dumps(masked(context(ctx).settings), ensure_ascii=False))
 
 
-@app.command()
+@commands.command()
 def capture(
     ctx: typer.Context,
     host: Annotated[
@@ -114,6 +113,9 @@ def capture(
 
     Example: digest capture --port 8025 --dir var/mail
     """
+    from digest.mail.capture import Captured, CaptureServer
+    from digest.operations.inbound import unsubscribe_hook
+
     everything = context(ctx).settings
     settings = everything.capture
     folder = directory or settings.directory
@@ -136,21 +138,21 @@ def capture(
 
 
 for command in (send, resume, retry, preview, status):
-    app.command()(command)
-app.add_typer(articles_app, name="articles")
-app.add_typer(dkim_app, name="dkim")
-app.add_typer(subscribers_app, name="subscribers")
-app.command("bounces")(bounces)
-app.command("run")(run)
-app.command("worker")(worker)
-app.command()(web)
-app.command("unsubscribe-mail")(unsubscribe_mail)
+    commands.command()(command)
+commands.add_typer(articles_commands, name="articles")
+commands.add_typer(dkim_commands, name="dkim")
+commands.add_typer(subscribers_commands, name="subscribers")
+commands.command("bounces")(bounces)
+commands.command("run")(run)
+commands.command("worker")(worker)
+commands.command()(web)
+commands.command("unsubscribe-mail")(unsubscribe_mail)
 
 
 def main() -> None:
     """Console entry point: run the command; a DigestError becomes one line on stderr."""
     try:
-        app()
+        commands()
     except DigestError as exc:
         err.print(f"digest: error: {exc}", soft_wrap=True)
         sys.exit(exc.exit_code)

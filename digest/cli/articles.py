@@ -1,7 +1,7 @@
 """`digest articles`: import a feed, add one article, list what is stored.
 
 A thin layer over `digest.operations.ingest` and the store; registered by the main command as
-`app.add_typer(articles_app, name="articles")`.
+`commands.add_typer(articles_commands, name="articles")`.
 """
 
 from __future__ import annotations
@@ -11,19 +11,18 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
-from pydantic import ValidationError
 
 from digest.cli.context import context
-from digest.config import FeedRules, Settings
 from digest.errors import ConfigError, InvalidInputError, NotFoundError
-from digest.intake.articles import article_from_record, web_url
-from digest.operations.ingest import import_source
 
-articles_app = typer.Typer(
+if TYPE_CHECKING:
+    from digest.config import FeedRules, Settings
+
+articles_commands = typer.Typer(
     help="Import, add and list articles.", no_args_is_help=True, rich_markup_mode=None
 )
 # Far enough either side to mean "every stored article".
@@ -35,6 +34,11 @@ def _rules(
     settings: Settings, source: str, *, feed: str | None, name: str | None, section: str
 ) -> FeedRules:
     """The configured feed named by --feed or whose URL is `source`, else rules made up for it."""
+    from pydantic import ValidationError
+
+    from digest.config import FeedRules
+    from digest.intake.articles import web_url
+
     for configured in settings.feeds.sources:
         if configured.name == feed or (feed is None and configured.url == source):
             return configured
@@ -51,7 +55,7 @@ def _rules(
         ) from exc
 
 
-@articles_app.command("import")
+@articles_commands.command("import")
 def import_command(
     ctx: typer.Context,
     source: Annotated[
@@ -75,6 +79,8 @@ def import_command(
 
     Example: digest articles import https://budapestpost.example/feed.xml --feed bp-politics
     """
+    from digest.operations.ingest import import_source
+
     settings = context(ctx).settings
     rules = _rules(settings, source, feed=feed, name=name, section=section)
     report = import_source(
@@ -88,7 +94,7 @@ def import_command(
     )
 
 
-@articles_app.command("add")
+@articles_commands.command("add")
 def add_command(
     ctx: typer.Context,
     record: Annotated[
@@ -105,6 +111,8 @@ def add_command(
 
     Example: digest articles add '{"id": "bp-1", "title": "Budget passed", "url": "https://budapestpost.example/a/1"}'
     """
+    from digest.intake.articles import article_from_record
+
     text = sys.stdin.read() if record in (None, "-") else record
     try:
         data = json.loads(text or "")
@@ -118,7 +126,7 @@ def add_command(
     typer.echo(f"{article.id}: {'added' if inserted else 'updated'}")
 
 
-@articles_app.command("list")
+@articles_commands.command("list")
 def list_command(
     ctx: typer.Context,
     since: Annotated[

@@ -1,6 +1,6 @@
 """`digest bounces PATH`: apply bounce reports, a thin layer over `digest.operations.bounces`.
 
-Registered by the main command as `app.command("bounces")(bounces)`.
+Registered by the main command as `commands.command("bounces")(bounces)`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from digest.cli.context import context
-from digest.operations.bounces import apply_reports
 
 
 def bounces(
@@ -31,6 +30,8 @@ def bounces(
 
     Example: digest bounces /var/mail/bounces/Maildir
     """
+    from digest.operations.bounces import apply_reports
+
     settings = context(ctx).settings
     store = context(ctx).store
     limit = settings.bounces.soft_bounce_limit

@@ -1,17 +1,22 @@
-"""What every command shares: the consoles, and the settings, store and App made from the
-root command's `--config` once, on first use (so `--help` and usage errors touch neither)."""
+"""What every command shares: the consoles, and the settings, store and Publisher made from the
+root command's `--config` once, on first use (so `--help` and usage errors touch neither).
+
+The command modules import the layers below (pydantic, SQLAlchemy, Jinja2 ...) inside the
+commands, not at the top: `digest --help` and a mistyped option load none of them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from digest.config import Settings, load_settings
-from digest.operations.app import App
-from digest.store import Store
-from digest.store.schema import make_engine
+if TYPE_CHECKING:
+    from digest.config import Settings
+    from digest.operations.publisher import Publisher
+    from digest.store import Store
 
 # Markup off: titles, names and replies are user text, and "[/b]" in one must print as is.
 out = Console(highlight=False, soft_wrap=True, markup=False)
@@ -25,28 +30,35 @@ class Context:
         self.config = config
         self._settings: Settings | None = None
         self._store: Store | None = None
-        self._app: App | None = None
+        self._publisher: Publisher | None = None
 
     @property
     def settings(self) -> Settings:
         """The config file (or $DIGEST_CONFIG, or config/digest.toml) and DIGEST_* variables."""
         if self._settings is None:
+            from digest.config import load_settings
+
             self._settings = load_settings(self.config)
         return self._settings
 
     @property
-    def app(self) -> App:
+    def publisher(self) -> Publisher:
         """The operations on these settings, with their own store."""
-        if self._app is None:
-            self._app = App(self.settings)
-        return self._app
+        if self._publisher is None:
+            from digest.operations.publisher import Publisher
+
+            self._publisher = Publisher(self.settings)
+        return self._publisher
 
     @property
     def store(self) -> Store:
-        """The database alone, for commands that need no more (the App's, once it exists)."""
-        if self._app is not None:
-            return self._app.store
+        """The database alone, for commands that need no more (the Publisher's, once it exists)."""
+        if self._publisher is not None:
+            return self._publisher.store
         if self._store is None:
+            from digest.store import Store
+            from digest.store.schema import make_engine
+
             self._store = Store(make_engine(self.settings.database_url))
         return self._store
 

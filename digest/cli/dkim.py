@@ -7,16 +7,14 @@ from typing import Annotated
 
 import typer
 
-from digest.mail.dkim import generate_key
-
-dkim_app = typer.Typer(
+dkim_commands = typer.Typer(
     help="DKIM keys: create a signing key and the DNS record that publishes it.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
 
-@dkim_app.command()
+@dkim_commands.command()
 def keygen(
     selector: Annotated[
         str, typer.Option("--selector", help="New selector, e.g. dg2026; one per key.")
@@ -33,6 +31,8 @@ def keygen(
 
     Example: digest dkim keygen --selector dg2026 --domain example.hu --out /etc/digest/mail/dkim
     """
+    from digest.mail.dkim import generate_key
+
     key = generate_key(out, selector=selector, domain=domain)
     # typer.echo, not rich: a wrapped record could not be pasted into a DNS form.
     typer.echo(f"DNS record name:  {key.record_name}")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 
 from digest.cli.context import context, err, out
-from digest.cli.progress import watched
 from digest.cli.run import counted, show_schedule, tally
 from digest.errors import ConfigError, ExitCode
 from digest.models import DeliveryState
-from digest.operations.app import shown_status
-from digest.operations.delivery import DeliveryReport
+
+if TYPE_CHECKING:
+    from digest.operations.delivery import DeliveryReport
 
 
 def _moment(value: str | None) -> datetime:
@@ -50,16 +48,18 @@ def send(
 
     Example: digest send --list daily
     """
-    application = context(ctx).app
+    from digest.cli.progress import watched
+
+    publisher = context(ctx).publisher
     now = datetime.now(UTC)
     if to is not None:
-        reply = application.test_send(list_slug, to=to, now=now)
+        reply = publisher.test_send(list_slug, to=to, now=now)
         out.print(f"test send to {to}: {reply}")
         if not reply.accepted:
             raise typer.Exit(1)
         return
     with watched(out) as watch:
-        result = application.send_by_hand(list_slug, now=now, dry_run=dry_run, watch=watch)
+        result = publisher.send_by_hand(list_slug, now=now, dry_run=dry_run, watch=watch)
     if result.nothing_new:
         out.print(
             f"{list_slug}: nothing new since the last edition; no email sent "
@@ -135,8 +135,10 @@ def resume(
 
     Example: digest resume 12
     """
+    from digest.cli.progress import watched
+
     with watched(out) as watch:
-        report = context(ctx).app.resume(edition, now=datetime.now(UTC), watch=watch)
+        report = context(ctx).publisher.resume(edition, now=datetime.now(UTC), watch=watch)
     _print_report(f"edition #{edition}", report, edition_id=edition)
 
 
@@ -153,8 +155,10 @@ def retry(
     """
     if not failed:
         raise ConfigError("say which deliveries to retry: --failed")
+    from digest.cli.progress import watched
+
     with watched(out) as watch:
-        requeued, report = context(ctx).app.retry_failed(
+        requeued, report = context(ctx).publisher.retry_failed(
             edition, now=datetime.now(UTC), watch=watch
         )
     _print_report(f"edition #{edition}: {requeued} re-queued", report, edition_id=edition)
@@ -180,7 +184,7 @@ def preview(
     settings = context(ctx).settings
     folder = out_dir or settings.preview_dir
     try:
-        files = context(ctx).app.preview(
+        files = context(ctx).publisher.preview(
             list_slug, now=_moment(at), out_dir=folder, subscriber=subscriber
         )
     except OSError as exc:
@@ -207,9 +211,14 @@ def status(
 
     Example: digest status --limit 5
     """
-    application = context(ctx).app
-    summaries = application.status(limit=limit)  # first: without a database, only the error
-    show_schedule(out, application, now=datetime.now(UTC))
+    from rich import box
+    from rich.table import Table
+
+    from digest.operations.publisher import shown_status
+
+    publisher = context(ctx).publisher
+    summaries = publisher.status(limit=limit)  # first: without a database, only the error
+    show_schedule(out, publisher, now=datetime.now(UTC))
     if not summaries:
         out.print("no editions yet")
         return

@@ -14,16 +14,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from digest.cli.context import context
 from digest.models import DeliveryState, ListRun, RunOutcome
-from digest.operations.app import App, shown_status
 from digest.service.log_format import LogFormat, configure_logging
-from digest.service.scheduler import list_statuses, serve, work
+
+if TYPE_CHECKING:
+    from digest.operations.publisher import Publisher
 
 log = logging.getLogger("digest.run")
 _MISSED_SHOWN = 5
@@ -44,9 +45,11 @@ def run(
 
     Example: digest run --log-format json
     """
+    from digest.service.scheduler import serve
+
     configure_logging(log_format)
     with _stop_on_signals() as stop:
-        serve(context(ctx).app, stop=stop)
+        serve(context(ctx).publisher, stop=stop)
 
 
 def worker(
@@ -68,9 +71,11 @@ def worker(
 
     Example: DIGEST_DATABASE_URL=postgresql+psycopg://digest@db/digest digest worker
     """
+    from digest.service.scheduler import work
+
     configure_logging(log_format)
     with _stop_on_signals() as stop:
-        report = work(context(ctx).app, stop=stop, poll_seconds=poll, until_idle=until_idle)
+        report = work(context(ctx).publisher, stop=stop, poll_seconds=poll, until_idle=until_idle)
     # The log lines went by one sweep at a time; the one who started it wants the sum.
     console = Console(highlight=False, soft_wrap=True)
     if not report.delivered and report.gave_up is None:
@@ -124,16 +129,19 @@ def _last_run(run: ListRun | None, zone: tzinfo) -> str:
     return f"{_when(run.slot, zone)} {run.outcome}{edition}"
 
 
-def show_schedule(console: Console, app: App, *, now: datetime) -> None:
+def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> None:
     """Print each list's next run, last run and last edition, then the latest missed editions."""
-    statuses = list_statuses(app, now=now)  # read before printing: an error prints alone
+    from digest.operations.publisher import shown_status
+    from digest.service.scheduler import list_statuses
+
+    statuses = list_statuses(publisher, now=now)  # read before printing: an error prints alone
     console.print("lists:")
     for item in statuses:
         settings = item.settings
         made = item.last_edition
         edition = "none"
         if made is not None:
-            shown = shown_status(made.status, app.store.delivery_counts(made.id))
+            shown = shown_status(made.status, publisher.store.delivery_counts(made.id))
             edition = f"#{made.id} of {made.edition_date}, {shown}"
         # Three short lines a list, wrapped at the console's width: 80 columns show it all.
         for line in (
@@ -146,9 +154,9 @@ def show_schedule(console: Console, app: App, *, now: datetime) -> None:
                 textwrap.fill(line, width=console.width, subsequent_indent="      "),
                 markup=False,
             )
-    missed = app.store.recent_runs(outcome=RunOutcome.MISSED, limit=_MISSED_SHOWN)
+    missed = publisher.store.recent_runs(outcome=RunOutcome.MISSED, limit=_MISSED_SHOWN)
     if missed:
-        zones = {item.slug: item.zone for item in app.settings.lists}
+        zones = {item.slug: item.zone for item in publisher.settings.lists}
         console.print("missed editions (not sent: `digest run` was down past the grace period):")
         for entry in missed:
             due = _when(entry.slot, zones.get(entry.list_slug, UTC))

@@ -1,7 +1,7 @@
 """`digest subscribers`: import, add, remove, list and export subscribers.
 
 A thin layer over `digest.operations.subscribers`; registered by the main command as
-`app.add_typer(subscribers_app, name="subscribers")`.
+`commands.add_typer(subscribers_commands, name="subscribers")`.
 """
 
 from __future__ import annotations
@@ -9,17 +9,18 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from digest.cli.context import context
-from digest.config import Settings
 from digest.errors import ExitCode, InvalidInputError
 from digest.models import SubscriptionStatus
-from digest.operations.subscribers import add, enrolment, export_csv, import_file, remove
 
-subscribers_app = typer.Typer(
+if TYPE_CHECKING:
+    from digest.config import Settings
+
+subscribers_commands = typer.Typer(
     help="Import, add, remove, list and export subscribers.",
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -42,7 +43,7 @@ def _known_list(settings: Settings, slug: str | None) -> str | None:
     return None if slug is None else settings.list(slug).slug
 
 
-@subscribers_app.command("import")
+@subscribers_commands.command("import")
 def import_command(
     ctx: typer.Context,
     file: Annotated[
@@ -71,6 +72,8 @@ def import_command(
 
     Example: digest subscribers import readers.csv --list daily --delimiter ';'
     """
+    from digest.operations.subscribers import import_file
+
     settings = context(ctx).settings
     slug = settings.list(list_slug).slug
     report = import_file(
@@ -92,7 +95,7 @@ def import_command(
         raise typer.Exit(ExitCode.ROWS_REJECTED)
 
 
-@subscribers_app.command("add")
+@subscribers_commands.command("add")
 def add_command(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="One address, no display name.")],
@@ -114,6 +117,8 @@ def add_command(
 
     Example: digest subscribers add anna@example.hu --list daily --name "Kovács Anna"
     """
+    from digest.operations.subscribers import add, enrolment
+
     settings = context(ctx).settings
     slug = settings.list(list_slug).slug
     item = enrolment(email=email, name=name, locale=locale, timezone=timezone, status=status)
@@ -121,7 +126,7 @@ def add_command(
     typer.echo(f"{item.email}: {outcome} ({slug}, {status_now})")
 
 
-@subscribers_app.command("remove")
+@subscribers_commands.command("remove")
 def remove_command(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The subscriber's address.")],
@@ -132,6 +137,8 @@ def remove_command(
 
     Example: digest subscribers remove anna@example.hu --list daily
     """
+    from digest.operations.subscribers import remove
+
     settings = context(ctx).settings
     slug = settings.list(list_slug).slug
     address, before = remove(context(ctx).store, email, list_slug=slug, now=_now())
@@ -141,7 +148,7 @@ def remove_command(
         typer.echo(f"{address}: unsubscribed from {slug} (was {before})")
 
 
-@subscribers_app.command("list")
+@subscribers_commands.command("list")
 def list_command(
     ctx: typer.Context,
     list_slug: Annotated[
@@ -168,7 +175,7 @@ def list_command(
         typer.echo("no subscribers")
 
 
-@subscribers_app.command("export")
+@subscribers_commands.command("export")
 def export_command(
     ctx: typer.Context,
     list_slug: Annotated[
@@ -188,6 +195,8 @@ def export_command(
 
     Example: digest subscribers export --list daily --out daily.csv
     """
+    from digest.operations.subscribers import export_csv
+
     settings = context(ctx).settings
     store, slug = context(ctx).store, _known_list(settings, list_slug)
     if out is None:

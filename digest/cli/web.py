@@ -2,8 +2,8 @@
 
 Registered by the main command:
     from digest.cli.web import unsubscribe_mail, web
-    app.command()(web)
-    app.command("unsubscribe-mail")(unsubscribe_mail)
+    commands.command()(web)
+    commands.command("unsubscribe-mail")(unsubscribe_mail)
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ import typer
 
 from digest.cli.context import context
 from digest.errors import ConfigError
-from digest.operations.inbound import unsubscribe_by_mail
-from digest.operations.readers import Subscriptions
-from digest.web import create_app
 
 # Paths whose last segment is a secret token; the access log shows them cut (EMAIL.md #76).
 _TOKEN_PATH = re.compile(r"^(/(?:u/[^/?]+|confirm|preferences)/)[^?]*")
@@ -55,6 +52,8 @@ def web(
     address, number = host or settings.web.host, port or settings.web.port
     listening = _listen(address, number)
     import uvicorn  # only `digest web` serves
+
+    from digest.web import create_app
 
     config = uvicorn.Config(
         create_app(settings),
@@ -98,6 +97,9 @@ def unsubscribe_mail(
 
     Example: digest unsubscribe-mail --recipient 'unsubscribe+daily.TOKEN@example.com' < mail.eml
     """
+    from digest.operations.inbound import unsubscribe_by_mail
+    from digest.operations.readers import Subscriptions
+
     settings = context(ctx).settings
     subscriptions = Subscriptions(settings, context(ctx).store)
     done = unsubscribe_by_mail(

@@ -1,5 +1,5 @@
 """`digest run`: the always-on service. APScheduler says when, `digest.edition.timing` says
-what, `App` does the work.
+what, `Publisher` does the work.
 
     list:<slug>  cron, in the list's zone: check the list (run its slot, or record it missed)
     sweep        at start and every [scheduler] sweep_seconds: check every list (the catch-up
@@ -31,10 +31,10 @@ from digest.config import ListSettings
 from digest.edition.timing import Decision, decide, list_trigger, next_slot
 from digest.errors import DigestError, StoreError
 from digest.models import Edition, ListRun, RunOutcome
-from digest.operations.app import App, owner_name
 from digest.operations.delivery import DeliveryReport, Watch
 from digest.operations.editions import edition_date
 from digest.operations.ingest import poll_feeds
+from digest.operations.publisher import Publisher, owner_name
 from digest.store import Leadership
 
 log = logging.getLogger(__name__)
@@ -58,20 +58,20 @@ class Runner:
 
     def __init__(
         self,
-        app: App,
+        publisher: Publisher,
         *,
         clock: Callable[[], datetime] = _utc_now,
         stop: threading.Event | None = None,
         leads: Callable[[], bool] = lambda: True,
     ) -> None:
-        self.app = app
+        self.publisher = publisher
         self.clock = clock
         self.leads = leads
         self.watch = Watch(stop=stop or threading.Event())
         self.owner = owner_name()
         # One run or sweep per list at a time in this process. Other processes are kept apart
         # by the edition's unique key and the ledger's claims, not by this.
-        self._busy = {item.slug: threading.Lock() for item in app.settings.lists}
+        self._busy = {item.slug: threading.Lock() for item in publisher.settings.lists}
         # What this process delivered, by (edition, list), and the last error a delivery met,
         # for `digest worker` to report.
         self.delivered: dict[tuple[int, str], Counter[str]] = {}
@@ -85,9 +85,9 @@ class Runner:
 
     def check_ready(self) -> None:
         """Fail at start, not at the first 07:00, if `digest init` has not been run."""
-        for item in self.app.settings.lists:
+        for item in self.publisher.settings.lists:
             try:
-                self.app.store.last_run(item.slug)
+                self.publisher.store.last_run(item.slug)
             except StoreError as exc:
                 raise StoreError(
                     f"the database is not ready for `digest run`; run `digest init` ({exc})"
@@ -95,13 +95,13 @@ class Runner:
 
     def check_list(self, slug: str) -> Decision | None:
         """Run the list's due slot and record missed ones; None when stopping or busy here."""
-        mailing_list = self.app.settings.list(slug)
+        mailing_list = self.publisher.settings.list(slug)
         busy = self._busy[slug]
         if self.stopping or not self.leads() or not busy.acquire(blocking=False):
             return None
         try:
             now = self.clock()
-            last = self.app.store.last_run(slug)
+            last = self.publisher.store.last_run(slug)
             decision = decide(mailing_list, last_slot=last.slot if last else None, now=now)
             for slot in decision.missed:
                 self._missed(mailing_list, slot)
@@ -113,7 +113,7 @@ class Runner:
 
     def sweep(self) -> None:
         """Check every list (so a restart catches up), then deliver what has come due."""
-        for item in self.app.settings.lists:
+        for item in self.publisher.settings.lists:
             try:
                 self.check_list(item.slug)
             except DigestError as exc:  # one list's trouble (a locked database) spares the rest
@@ -123,8 +123,8 @@ class Runner:
     def deliver_due(self) -> int:
         """Deliver what has come due in recent editions; returns how many editions had some."""
         now = self.clock()
-        since = now - timedelta(hours=self.app.settings.scheduler.recent_hours)
-        due = self.app.store.editions_due(now=now, since=since)
+        since = now - timedelta(hours=self.publisher.settings.scheduler.recent_hours)
+        due = self.publisher.store.editions_due(now=now, since=since)
         for edition in due:
             busy = self._busy.get(edition.list_slug)  # None: a list no longer configured
             if busy is None or self.stopping or not busy.acquire(blocking=False):
@@ -137,12 +137,12 @@ class Runner:
 
     def poll(self) -> None:
         """Poll every configured feed once, one at a time so that a stop is not kept waiting."""
-        feeds = self.app.settings.feeds
+        feeds = self.publisher.settings.feeds
         for source in feeds.sources:
             if self.stopping:
                 return
             one = feeds.model_copy(update={"sources": (source,)})
-            (report,) = poll_feeds(one, self.app.store, now=self.clock())
+            (report,) = poll_feeds(one, self.publisher.store, now=self.clock())
             log.info(
                 "feed %s: %s, %d new, %d revised, %d updated",
                 report.feed,
@@ -155,7 +155,7 @@ class Runner:
 
     def _deliver(self, edition: Edition) -> None:
         try:
-            report = self.app.deliver(edition, now=self.clock(), watch=self.watch)
+            report = self.publisher.deliver(edition, now=self.clock(), watch=self.watch)
         except DigestError as exc:
             self.setback = exc
             log.warning(
@@ -181,9 +181,9 @@ class Runner:
         fields: dict[str, object] = {"list": slug, "slot": slot.isoformat()}
         now = self.clock()
         try:
-            result = self.app.send(slug, now=now, watch=self.watch)
+            result = self.publisher.send(slug, now=now, watch=self.watch)
         except DigestError as exc:
-            made = self.app.store.edition_for(slug, edition_date(mailing_list, now))
+            made = self.publisher.store.edition_for(slug, edition_date(mailing_list, now))
             self._record(mailing_list, slot, RunOutcome.FAILED, made, str(exc))
             log.error(
                 "list %s: the run due at %s failed: %s",
@@ -200,7 +200,7 @@ class Runner:
             )
             return
         edition = result.edition
-        assert edition is not None  # not dry run, not nothing new: App.send stored one
+        assert edition is not None  # not dry run, not nothing new: Publisher.send stored one
         stopped = "stopped on request; the rest stays queued" if result.report.stopped else ""
         self._record(mailing_list, slot, RunOutcome.RAN, edition, stopped)
         log.info(
@@ -218,7 +218,7 @@ class Runner:
         slug = mailing_list.slug
         # An edition of the slot's date was made after all: by this process before a crash,
         # by another `digest run`, or by hand. Its rest goes out with the sweep.
-        made = self.app.store.edition_for(slug, slot.astimezone(mailing_list.zone).date())
+        made = self.publisher.store.edition_for(slug, slot.astimezone(mailing_list.zone).date())
         if made is not None:
             self._record(mailing_list, slot, RunOutcome.RAN, made, "edition found afterwards")
             return
@@ -240,7 +240,7 @@ class Runner:
         edition: Edition | None,
         detail: str,
     ) -> bool:
-        return self.app.store.record_run(
+        return self.publisher.store.record_run(
             mailing_list.slug,
             slot=slot,
             outcome=outcome,
@@ -253,7 +253,7 @@ class Runner:
 
 def build_scheduler(runner: Runner) -> BackgroundScheduler:
     """The jobs of `digest run` on a scheduler not yet started."""
-    settings = runner.app.settings
+    settings = runner.publisher.settings
     start = datetime.now(UTC)
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -290,14 +290,14 @@ def build_scheduler(runner: Runner) -> BackgroundScheduler:
     return scheduler
 
 
-def serve(app: App, *, stop: threading.Event) -> None:
+def serve(publisher: Publisher, *, stop: threading.Event) -> None:
     """Run the jobs until `stop` is set, then let what is in flight finish, and return.
 
     On PostgreSQL one `digest run` leads (makes editions) and the others stand by, delivering
     only, until the leader goes away.
     """
-    leadership = Leadership(app.store.engine)
-    runner = Runner(app, stop=stop, leads=leadership.leads)
+    leadership = Leadership(publisher.store.engine)
+    runner = Runner(publisher, stop=stop, leads=leadership.leads)
     runner.check_ready()
     if not leadership.leads():
         log.info("another digest run leads the schedule; standing by")
@@ -305,7 +305,7 @@ def serve(app: App, *, stop: threading.Event) -> None:
     scheduler.start()
     try:
         now = _utc_now()
-        for item in app.settings.lists:
+        for item in publisher.settings.lists:
             upcoming = next_slot(item, now)
             log.info(
                 "list %s: %s (%s), next run %s",
@@ -334,7 +334,7 @@ class WorkReport:
 
 
 def work(
-    app: App, *, stop: threading.Event, poll_seconds: float, until_idle: bool = False
+    publisher: Publisher, *, stop: threading.Event, poll_seconds: float, until_idle: bool = False
 ) -> WorkReport:
     """`digest worker`: deliver due rows of recent editions until `stop` (or, with
     `until_idle`, until nothing is due). Makes no editions.
@@ -342,7 +342,7 @@ def work(
     With `until_idle` a sweep that meets an error and delivers nothing ends the run too: a
     batch job with the relay down must exit and say so, not retry forever.
     """
-    runner = Runner(app, stop=stop, leads=lambda: False)
+    runner = Runner(publisher, stop=stop, leads=lambda: False)
     runner.check_ready()
     while not stop.is_set():
         before = runner.delivered_total
@@ -370,15 +370,15 @@ class ListStatus:
     last_edition: Edition | None
 
 
-def list_statuses(app: App, *, now: datetime) -> list[ListStatus]:
+def list_statuses(publisher: Publisher, *, now: datetime) -> list[ListStatus]:
     """Each configured list's next run, last recorded run (by hand or scheduled) and last
     edition."""
     return [
         ListStatus(
             settings=item,
             next_run=next_slot(item, now),
-            last_run=app.store.last_run(item.slug, by_hand=True),
-            last_edition=app.store.latest_edition(item.slug),
+            last_run=publisher.store.last_run(item.slug, by_hand=True),
+            last_edition=publisher.store.latest_edition(item.slug),
         )
-        for item in app.settings.lists
+        for item in publisher.settings.lists
     ]

@@ -86,7 +86,7 @@ async def archive_list(request: Request) -> Response:
     ctx = web_context(request)
     mailing_list = known_list(request)
     slug = mailing_list.slug
-    entries = await run_in_threadpool(lambda: archive_index(ctx.app.store, slug))
+    entries = await run_in_threadpool(lambda: archive_index(ctx.publisher.store, slug))
     return ctx.pages.response("archive_index.html.j2", mailing_list=mailing_list, entries=entries)
 
 
@@ -95,7 +95,9 @@ async def archive_edition(request: Request) -> Response:
     mailing_list = known_list(request)
     slug = mailing_list.slug
     day = _day(str(request.path_params["day"]))
-    page = await run_in_threadpool(lambda: archived_page(ctx.settings, ctx.app.store, slug, day))
+    page = await run_in_threadpool(
+        lambda: archived_page(ctx.settings, ctx.publisher.store, slug, day)
+    )
     if page is None:
         raise NotFoundError(f"no sent edition of {slug} on {day}")
     return HTMLResponse(
@@ -116,7 +118,9 @@ async def preview(request: Request) -> Response:
         # The editor, not a reader, sees this: say what is wrong with the query.
         return PlainTextResponse(f"{exc}\n", status_code=400, headers=PRIVATE)
     page = await run_in_threadpool(
-        lambda: editor_preview(ctx.settings, ctx.app.store, ctx.app.renderer, slug, now=now)
+        lambda: editor_preview(
+            ctx.settings, ctx.publisher.store, ctx.publisher.renderer, slug, now=now
+        )
     )
     return HTMLResponse(
         page.html,

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from digest.config import Settings
 from digest.edition.confirmation import ConfirmationMail
 from digest.errors import DigestError
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
 from digest.web.guard import CSRF_COOKIE, CSRF_FIELD, Csrf, RateLimiter
 from digest.web.pages import Pages
@@ -32,7 +32,7 @@ class WebContext:
     """Built once per `create_app`; handlers only read it (the limiters lock themselves)."""
 
     settings: Settings
-    app: App
+    publisher: Publisher
     subscriptions: Subscriptions
     pages: Pages
     csrf: Csrf
@@ -47,15 +47,15 @@ class WebContext:
         cls, settings: Settings, *, clock: Callable[[], datetime] | None = None
     ) -> WebContext:
         """Everything the handlers need, from the settings."""
-        application = App(settings)
+        publisher = Publisher(settings)
         site, web = settings.site, settings.web
         return cls(
             settings=settings,
-            app=application,
+            publisher=publisher,
             subscriptions=Subscriptions(
                 settings,
-                application.store,
-                sign=application.signer.sign if application.signer else None,
+                publisher.store,
+                sign=publisher.signer.sign if publisher.signer else None,
             ),
             pages=Pages(settings.templates_dir, site=site, lists=settings.lists),
             csrf=Csrf(

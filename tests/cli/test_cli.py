@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,42 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     result = run(*command.split(), "--help")
     assert result.returncode == 0
     assert "Example:" in result.stdout
+
+
+HEAVY = (
+    "premailer",
+    "sqlalchemy",
+    "dkim",
+    "cryptography",
+    "dns",
+    "starlette",
+    "uvicorn",
+    "aiosmtpd",
+    "feedparser",
+    "jinja2",
+    "pydantic_settings",  # typer itself brings pydantic in for a command's options
+    "apscheduler",
+)
+
+
+def test_help_loads_none_of_the_heavy_modules() -> None:
+    """`digest --help` and a command's `--help` answer before any layer below the CLI loads."""
+    script = (
+        "import sys\n"
+        "from digest.cli import main\n"
+        "for args in (['--help'], ['send', '--help'], ['subscribers', 'import', '--help']):\n"
+        "    sys.argv = ['digest', *args]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert "Example:" in done.stdout
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout.splitlines()[-1]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from digest.cli import app
+from digest.cli import commands
 from digest.config import load_settings
 from digest.edition.tokens import unsubscribe_token
 from digest.errors import ExitCode
@@ -33,7 +33,9 @@ def digest(env: dict[str, str], *args: str, stdin: bytes | None = None, code: in
     loggers = [logging.getLogger(), logging.getLogger("apscheduler")]
     saved = [(logger, logger.handlers[:], logger.level) for logger in loggers]
     try:
-        done = CliRunner().invoke(app, list(args), env=env, input=stdin, catch_exceptions=False)
+        done = CliRunner().invoke(
+            commands, list(args), env=env, input=stdin, catch_exceptions=False
+        )
     finally:
         for logger, handlers, level in saved:
             logger.handlers[:] = handlers

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from digest.cli.articles import articles_app
+from digest.cli.articles import articles_commands
 from digest.errors import ConfigError, InvalidInputError, NotFoundError
 from digest.store.schema import make_engine, upgrade
 
@@ -25,7 +25,7 @@ def _root(config: Annotated[Path | None, typer.Option("--config")] = None) -> No
     """Stands in for `digest`: the group reads --config from here."""
 
 
-root.add_typer(articles_app, name="articles")
+root.add_typer(articles_commands, name="articles")
 
 
 @pytest.fixture
@@ -119,6 +119,6 @@ def test_mistakes_raise_the_projects_errors(
 
 
 def test_every_command_has_help_and_an_example() -> None:
-    for command in articles_app.registered_commands:
+    for command in articles_commands.registered_commands:
         assert command.callback is not None and command.callback.__doc__
         assert "Example: digest articles " in command.callback.__doc__

@@ -8,7 +8,7 @@ from lxml import html as lxml_html
 
 from digest.edition.render import Renderer, _autoescape
 from digest.intake.articles import article_from_record
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.conftest import NOW, ROOT, RecordingHandler, decoded_header
 
 SCRIPT = "<script>alert(1)</script> Árvíztűrő ő"
@@ -26,7 +26,7 @@ def test_select_autoescape_would_miss_our_template_names() -> None:
 
 
 def test_hostile_titles_are_neutralised(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     hostile = [
         article_from_record(
@@ -54,8 +54,8 @@ def test_hostile_titles_are_neutralised(
         ),
     ]
     assert hostile[1].title == "Breaking Bcc: evil@example.com body"
-    app.store.save_articles(hostile, now=NOW, update_existing=False)
-    app.send("daily", now=NOW)
+    publisher.store.save_articles(hostile, now=NOW, update_existing=False)
+    publisher.send("daily", now=NOW)
     for received in smtp_server[0].messages:
         head = received.data.partition(b"\r\n\r\n")[0]
         assert b"\nBcc:" not in head and not head.startswith(b"Bcc:")
@@ -75,7 +75,7 @@ def test_hostile_titles_are_neutralised(
 
 
 def test_a_subscriber_row_that_cannot_be_mailed_fails_alone(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     from sqlalchemy import update
 
@@ -83,16 +83,16 @@ def test_a_subscriber_row_that_cannot_be_mailed_fails_alone(
     from digest.store.schema import subscribers
 
     # Written straight into the database, past the import's validation.
-    with app.store.engine.begin() as tx:
+    with publisher.store.engine.begin() as tx:
         tx.execute(
             update(subscribers)
             .where(subscribers.c.email_key == "emma.clarke@example.com")
             .values(name="Emma\r\nBcc: evil@example.com")
         )
-    result = app.send("daily", now=NOW)
+    result = publisher.send("daily", now=NOW)
     assert result.report.counts[DeliveryState.FAILED] == 1
     assert result.edition is not None
-    rows = {row["email"]: row for row in app.store.deliveries(result.edition.id)}
+    rows = {row["email"]: row for row in publisher.store.deliveries(result.edition.id)}
     assert rows["emma.clarke@example.com"]["state"] == DeliveryState.FAILED
     assert "CR, LF or NUL" in rows["emma.clarke@example.com"]["last_reply"]
     assert not smtp_server[0].for_address("emma.clarke@example.com")

@@ -6,22 +6,22 @@ from pathlib import Path
 
 from digest.mail.capture import Captured, CaptureServer
 from digest.mail.transport import free_port
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.conftest import NOW, decoded_header, settings_for
 
 
 def test_send_to_the_capture_server_saves_every_message(tmp_path: Path) -> None:
     port = free_port()
     seen: list[Captured] = []
-    app = App(settings_for(tmp_path, port))
-    app.init(seed=True, now=NOW)
+    publisher = Publisher(settings_for(tmp_path, port))
+    publisher.init(seed=True, now=NOW)
     with CaptureServer(tmp_path / "mail", host="127.0.0.1", port=port, on_message=seen.append):
-        result = app.send("daily", now=NOW)
+        result = publisher.send("daily", now=NOW)
     files = sorted((tmp_path / "mail").glob("*.eml"))
     sent = result.report.counts["sent"]
     assert len(files) == len(seen) == sent
     assert {item.path for item in seen} == set(files)
-    preview = app.preview(
+    preview = publisher.preview(
         "daily", now=NOW, out_dir=tmp_path / "p", subscriber="odon.gyori@example.hu"
     )
     (saved,) = [item.path for item in seen if item.recipients == ("odon.gyori@example.hu",)]

@@ -17,7 +17,7 @@ from dkim.util import parse_tag_value
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from digest.cli.dkim import dkim_app
+from digest.cli.dkim import dkim_commands
 from digest.config import DkimSettings
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.edition.render import slot_marker
@@ -297,8 +297,8 @@ def test_settings_turn_signing_on_only_with_a_key(key: GeneratedKey) -> None:
 
 
 def test_keygen_command_prints_the_record_and_the_key_path(tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.add_typer(dkim_app, name="dkim")  # as digest/cli/__init__.py registers it
+    commands = typer.Typer()
+    commands.add_typer(dkim_commands, name="dkim")  # as digest/cli/__init__.py registers it
     args = [
         "dkim",
         "keygen",
@@ -309,9 +309,9 @@ def test_keygen_command_prints_the_record_and_the_key_path(tmp_path: Path) -> No
         "--out",
         str(tmp_path),
     ]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(commands, args)
     assert result.exit_code == 0, result.output
     assert "dg2026._domainkey.budapestpost.example" in result.output
     assert '"v=DKIM1; k=rsa; p=' in result.output
     assert str(tmp_path / "dg2026.private.pem") in result.output
-    assert "Example:" in CliRunner().invoke(app, ["dkim", "keygen", "--help"]).output
+    assert "Example:" in CliRunner().invoke(commands, ["dkim", "keygen", "--help"]).output

@@ -2,8 +2,8 @@
 
 Every test sends the seeded daily list through `FaultServer` (tests/faults.py) with one fault
 scripted for one subscriber, and checks each address's ledger row and how many copies the server
-stored per address and per Message-ID. Retries are driven by passing a later `now` to App.send,
-whose delivery clock starts at `now` (`_clock_from`), so nothing here sleeps.
+stored per address and per Message-ID. Retries are driven by passing a later `now` to
+Publisher.send, whose delivery clock starts at `now` (`_clock_from`), so nothing here sleeps.
 
 Each test runs on SQLite and on PostgreSQL. The seeded database with the day's edition already
 stored is built once per module and backend and copied for each test (a SQLite backup, a
@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from digest.errors import TransportError
 from digest.mail.transport import Stage, free_port
 from digest.models import DeliveryState, EditionStatus
-from digest.operations.app import App, SendResult
 from digest.operations.editions import draft_edition, store_edition
+from digest.operations.publisher import Publisher, SendResult
 from tests.conftest import NOW, settings_for
 from tests.support.databases import PostgresServer, sqlite_url
 from tests.support.faults import (
@@ -52,8 +52,8 @@ LATER = NOW + timedelta(minutes=10)  # after every first retry is due
 Rows = dict[str, dict[str, Any]]
 
 
-class MakeApp(Protocol):
-    def __call__(self, port: int, *, timeout: float = 5.0, **delivery: Any) -> App: ...
+class MakePublisher(Protocol):
+    def __call__(self, port: int, *, timeout: float = 5.0, **delivery: Any) -> Publisher: ...
 
 
 @dataclass
@@ -67,14 +67,14 @@ class Seeded:
 
     def _make(self, database_url: str) -> None:
         settings = settings_for(self.folder, free_port(), database_url=database_url)
-        app = App(settings)
-        app.init(seed=True, now=NOW)
+        publisher = Publisher(settings)
+        publisher.init(seed=True, now=NOW)
         draft = draft_edition(
-            settings.site, app.store, app.renderer, settings.list("daily"), now=NOW
+            settings.site, publisher.store, publisher.renderer, settings.list("daily"), now=NOW
         )
         assert draft.selection
-        store_edition(app.store, draft, now=NOW)
-        app.store.engine.dispose()  # a template database must have no one connected
+        store_edition(publisher.store, draft, now=NOW)
+        publisher.store.engine.dispose()  # a template database must have no one connected
 
     def copy_into(self, database_url: str, server: PostgresServer | None) -> None:
         if server is None:
@@ -102,18 +102,18 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 
 
 @pytest.fixture
-def make_app(
+def make_publisher(
     request: pytest.FixtureRequest, tmp_path: Path, database_url: str, seeded: Seeded
-) -> MakeApp:
-    """An App on this test's own copy of the seeded database, sending to `port`."""
+) -> MakePublisher:
+    """A Publisher on this test's own copy of the seeded database, sending to `port`."""
     server: PostgresServer | None = (
         None if database_url.startswith("sqlite") else request.getfixturevalue("postgres_server")
     )
 
-    def make(port: int, *, timeout: float = 5.0, **delivery: Any) -> App:
+    def make(port: int, *, timeout: float = 5.0, **delivery: Any) -> Publisher:
         seeded.copy_into(database_url, server)
         base = settings_for(tmp_path, port, database_url=database_url)
-        return App(
+        return Publisher(
             base.model_copy(
                 update={
                     "smtp": base.smtp.model_copy(update={"timeout": timeout}),
@@ -131,21 +131,22 @@ def relay() -> Iterator[FaultServer]:
         yield server
 
 
-def send(app: App, at: datetime) -> tuple[SendResult, timedelta]:
-    """App.send at `at`, and how long it took in real time (the ledger clock runs from `at`)."""
+def send(publisher: Publisher, at: datetime) -> tuple[SendResult, timedelta]:
+    """Publisher.send at `at`, and how long it took in real time (the ledger clock runs from
+    `at`)."""
     began = time.monotonic()
-    result = app.send("daily", now=at)
+    result = publisher.send("daily", now=at)
     return result, timedelta(seconds=time.monotonic() - began)
 
 
-def ledger(app: App) -> Rows:
-    edition = app.store.latest_edition("daily")
+def ledger(publisher: Publisher) -> Rows:
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None
-    return {row["email"]: row for row in app.store.deliveries(edition.id)}
+    return {row["email"]: row for row in publisher.store.deliveries(edition.id)}
 
 
-def edition_status(app: App) -> EditionStatus:
-    edition = app.store.latest_edition("daily")
+def edition_status(publisher: Publisher) -> EditionStatus:
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None
     return edition.status
 
@@ -171,8 +172,8 @@ def assert_everyone_else_sent_once(rows: Rows, server: FaultServer, victim: str)
     )
 
 
-def is_active(app: App, list_slug: str, email: str) -> bool:
-    return email in {s.email for s in app.store.active_subscribers(list_slug)}
+def is_active(publisher: Publisher, list_slug: str, email: str) -> bool:
+    return email in {s.email for s in publisher.store.active_subscribers(list_slug)}
 
 
 # -- a reply string at RCPT or after the final dot -------------------------------------------
@@ -212,7 +213,7 @@ def is_active(app: App, list_slug: str, email: str) -> bool:
     ],
 )
 def test_a_refusal_is_recorded_for_that_address_only(
-    make_app: MakeApp,
+    make_publisher: MakePublisher,
     relay: FaultServer,
     *,
     stage: Stage,
@@ -220,14 +221,14 @@ def test_a_refusal_is_recorded_for_that_address_only(
     state: DeliveryState,
     bounced: bool,
 ) -> None:
-    app = make_app(relay.port)
-    everyone = [s.email for s in app.store.active_subscribers("daily")]
-    assert VICTIM in everyone and is_active(app, "weekly", VICTIM)
+    publisher = make_publisher(relay.port)
+    everyone = [s.email for s in publisher.store.active_subscribers("daily")]
+    assert VICTIM in everyone and is_active(publisher, "weekly", VICTIM)
     relay.handler.script(VICTIM, stage, reply(text))
 
-    result, took = send(app, NOW)
+    result, took = send(publisher, NOW)
 
-    rows = ledger(app)
+    rows = ledger(publisher)
     assert set(rows) == set(everyone)
     row = rows[VICTIM]
     assert (row["state"], row["last_reply"]) == (state, text)
@@ -239,8 +240,8 @@ def test_a_refusal_is_recorded_for_that_address_only(
     assert_everyone_else_sent_once(rows, relay, VICTIM)
     assert result.report.counts == {DeliveryState.SENT: len(everyone) - 1, state: 1}
     # Only a 5.1.x refusal (no such mailbox) stops mail to the address, on every list.
-    assert is_active(app, "weekly", VICTIM) is not bounced
-    assert is_active(app, "daily", VICTIM) is not bounced
+    assert is_active(publisher, "weekly", VICTIM) is not bounced
+    assert is_active(publisher, "daily", VICTIM) is not bounced
 
 
 # -- the server hangs up: with a 421, or without a word ----------------------------------------
@@ -258,7 +259,7 @@ def test_a_refusal_is_recorded_for_that_address_only(
     ids=["rcpt-421-close", "dot-421-close", "rcpt-drop", "dot-drop-after-data-stored"],
 )
 def test_a_hang_up_is_recorded_and_the_client_reconnects(
-    make_app: MakeApp,
+    make_publisher: MakePublisher,
     relay: FaultServer,
     *,
     stage: Stage,
@@ -268,15 +269,15 @@ def test_a_hang_up_is_recorded_and_the_client_reconnects(
     stored: int,
 ) -> None:
     # One connection, so the order of sessions on the server is the order of the ledger.
-    app = make_app(relay.port, connections=1)
-    everyone = [s.email for s in app.store.active_subscribers("daily")]
+    publisher = make_publisher(relay.port, connections=1)
+    everyone = [s.email for s in publisher.store.active_subscribers("daily")]
     victim_at = everyone.index(VICTIM)
     assert 0 < victim_at < len(everyone) - 1
     relay.handler.script(VICTIM, stage, fault)
 
-    result, took = send(app, NOW)
+    result, took = send(publisher, NOW)
 
-    rows = ledger(app)
+    rows = ledger(publisher)
     row = rows[VICTIM]
     assert row["state"] == state
     assert row["last_reply"].startswith(last_reply)
@@ -292,30 +293,30 @@ def test_a_hang_up_is_recorded_and_the_client_reconnects(
 
 
 def test_no_reply_after_the_data_is_unknown_then_resent_with_the_same_message_id(
-    make_app: MakeApp, relay: FaultServer
+    make_publisher: MakePublisher, relay: FaultServer
 ) -> None:
-    app = make_app(relay.port)
-    everyone = [s.email for s in app.store.active_subscribers("daily")]
+    publisher = make_publisher(relay.port)
+    everyone = [s.email for s in publisher.store.active_subscribers("daily")]
     relay.handler.script(VICTIM, Stage.DOT, drop(), times=1)
 
-    _, took = send(app, NOW)
-    row = ledger(app)[VICTIM]
+    _, took = send(publisher, NOW)
+    row = ledger(publisher)[VICTIM]
     assert row["state"] == DeliveryState.UNKNOWN
     assert_first_retry(row, NOW, took)
     (first,) = relay.handler.copies(VICTIM)
     assert first.message_id == row["message_id"]
-    assert edition_status(app) == EditionStatus.SENDING
+    assert edition_status(publisher) == EditionStatus.SENDING
 
     # Not yet due: nothing is sent again.
-    early, _ = send(app, SOON)
+    early, _ = send(publisher, SOON)
     assert early.report.counts == {}
-    assert ledger(app)[VICTIM]["state"] == DeliveryState.UNKNOWN
+    assert ledger(publisher)[VICTIM]["state"] == DeliveryState.UNKNOWN
     assert len(relay.handler.messages) == len(everyone)
 
     # Due: the same message goes again, under the same Message-ID, and nobody else's does.
-    retry, _ = send(app, LATER)
+    retry, _ = send(publisher, LATER)
     assert retry.report.counts == {DeliveryState.SENT: 1}
-    rows = ledger(app)
+    rows = ledger(publisher)
     row = rows[VICTIM]
     assert (row["state"], row["attempts"], row["next_attempt_at"]) == (
         DeliveryState.SENT,
@@ -326,7 +327,7 @@ def test_no_reply_after_the_data_is_unknown_then_resent_with_the_same_message_id
     assert [c.message_id for c in copies] == [row["message_id"]] * 2
     assert relay.handler.per_message_id()[row["message_id"]] == 2
     assert_everyone_else_sent_once(rows, relay, VICTIM)
-    assert edition_status(app) == EditionStatus.DONE
+    assert edition_status(publisher) == EditionStatus.DONE
 
 
 # -- the server answers too late -------------------------------------------------------------
@@ -342,18 +343,23 @@ def test_no_reply_after_the_data_is_unknown_then_resent_with_the_same_message_id
     ids=["rcpt", "dot-after-data-stored"],
 )
 def test_a_reply_slower_than_the_client_timeout(
-    make_app: MakeApp, relay: FaultServer, *, stage: Stage, state: DeliveryState, stored: int
+    make_publisher: MakePublisher,
+    relay: FaultServer,
+    *,
+    stage: Stage,
+    state: DeliveryState,
+    stored: int,
 ) -> None:
-    app = make_app(relay.port, timeout=1.0)
-    everyone = [s.email for s in app.store.active_subscribers("daily")]
+    publisher = make_publisher(relay.port, timeout=1.0)
+    everyone = [s.email for s in publisher.store.active_subscribers("daily")]
     # The server would answer after 30 s; the client gives up after 1 s and hangs up, which
     # ends the server's wait.
     relay.handler.script(VICTIM, stage, delay(30.0))
 
-    result, took = send(app, NOW)
+    result, took = send(publisher, NOW)
 
     assert took < timedelta(seconds=10)
-    rows = ledger(app)
+    rows = ledger(publisher)
     row = rows[VICTIM]
     assert row["state"] == state
     assert row["last_reply"].startswith(f"no reply at {stage}: ")
@@ -367,45 +373,45 @@ def test_a_reply_slower_than_the_client_timeout(
 # -- the relay is down for a while -----------------------------------------------------------
 
 
-def test_relay_down_at_the_start_then_back(make_app: MakeApp) -> None:
+def test_relay_down_at_the_start_then_back(make_publisher: MakePublisher) -> None:
     relay = FaultServer()  # not listening yet
-    app = make_app(relay.port)
-    everyone = [s.email for s in app.store.active_subscribers("daily")]
+    publisher = make_publisher(relay.port)
+    everyone = [s.email for s in publisher.store.active_subscribers("daily")]
     try:
         with pytest.raises(TransportError, match="cannot reach SMTP server"):
-            send(app, NOW)
+            send(publisher, NOW)
         # Queued, nothing claimed: nobody has been tried yet.
-        rows = ledger(app)
+        rows = ledger(publisher)
         assert {e: (r["state"], r["attempts"]) for e, r in rows.items()} == dict.fromkeys(
             everyone, (DeliveryState.QUEUED, 0)
         )
 
         relay.start()
-        result, _ = send(app, SOON)
+        result, _ = send(publisher, SOON)
     finally:
         relay.stop()
     assert result.report.counts == {DeliveryState.SENT: len(everyone)}
-    rows = ledger(app)
+    rows = ledger(publisher)
     assert {e: (r["state"], r["attempts"]) for e, r in rows.items()} == dict.fromkeys(
         everyone, (DeliveryState.SENT, 1)
     )
     assert relay.handler.per_address() == dict.fromkeys(everyone, 1)
     assert set(relay.handler.per_message_id().values()) == {1}
-    assert edition_status(app) == EditionStatus.DONE
+    assert edition_status(publisher) == EditionStatus.DONE
 
 
 def test_relay_goes_down_mid_run_then_back_nobody_lost_nobody_doubled(
-    make_app: MakeApp, relay: FaultServer
+    make_publisher: MakePublisher, relay: FaultServer
 ) -> None:
-    app = make_app(relay.port)  # the default pool of connections
-    everyone = [s.email for s in app.store.active_subscribers("daily")]
+    publisher = make_publisher(relay.port)  # the default pool of connections
+    everyone = [s.email for s in publisher.store.active_subscribers("daily")]
     # At the victim's RCPT the relay shuts down: 421 to every session, no new connections.
     relay.handler.script(VICTIM, Stage.RCPT, go_down(), times=1)
 
-    first, took = send(app, NOW)
+    first, took = send(publisher, NOW)
 
     assert "cannot reach SMTP server" in first.report.relay_down
-    rows = ledger(app)
+    rows = ledger(publisher)
     states = {e: r["state"] for e, r in rows.items()}
     assert states[VICTIM] == DeliveryState.DEFERRED
     assert set(states.values()) <= {
@@ -423,23 +429,23 @@ def test_relay_goes_down_mid_run_then_back_nobody_lost_nobody_doubled(
     assert relay.handler.per_address() == dict.fromkeys(sent, 1)
     (shut_down,) = [s for s in relay.handler.sessions if VICTIM in s.recipients]
     assert (shut_down.recipients[-1], shut_down.ended_by) == (VICTIM, Action.DOWN)
-    assert edition_status(app) == EditionStatus.SENDING
+    assert edition_status(publisher) == EditionStatus.SENDING
 
     relay.stop()
     relay.start()
 
     # Back up, before the retries are due: only what was never tried goes now.
-    second, _ = send(app, SOON)
+    second, _ = send(publisher, SOON)
     assert second.report.counts == ({DeliveryState.SENT: len(queued)} if queued else {})
-    states = {e: r["state"] for e, r in ledger(app).items()}
+    states = {e: r["state"] for e, r in ledger(publisher).items()}
     assert {e for e, s in states.items() if s == DeliveryState.DEFERRED} == deferred
     assert relay.handler.per_address() == dict.fromkeys(sent | queued, 1)
 
     # Due: the rest go, each exactly once.
-    third, _ = send(app, LATER)
+    third, _ = send(publisher, LATER)
     assert third.report.counts == {DeliveryState.SENT: len(deferred)}
-    rows = ledger(app)
+    rows = ledger(publisher)
     assert {e: r["state"] for e, r in rows.items()} == dict.fromkeys(everyone, DeliveryState.SENT)
     assert relay.handler.per_address() == dict.fromkeys(everyone, 1)
     assert relay.handler.per_message_id() == {r["message_id"]: 1 for r in rows.values()}
-    assert edition_status(app) == EditionStatus.DONE
+    assert edition_status(publisher) == EditionStatus.DONE

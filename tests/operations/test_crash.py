@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from digest.config import load_settings
 from digest.mail.transport import free_port
 from digest.models import DeliveryState
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.conftest import ROOT
 from tests.support.bulk import CountingHandler, add_subscribers
 
@@ -61,13 +61,13 @@ def test_five_kills_lose_nobody_and_double_little(tmp_path: Path, database_url: 
             check=True,
             capture_output=True,
         )
-        app = App(
+        publisher = Publisher(
             load_settings(Path(env["DIGEST_CONFIG"])).model_copy(
                 update={"database_url": env["DIGEST_DATABASE_URL"]}
             )
         )
-        add_subscribers(app.store.engine, RECIPIENTS, now=datetime.now(UTC))
-        total = len(app.store.active_subscribers("daily"))
+        add_subscribers(publisher.store.engine, RECIPIENTS, now=datetime.now(UTC))
+        total = len(publisher.store.active_subscribers("daily"))
         kills = 0
         for _ in range(KILLS):
             handler.arm(len(handler.ids) + rng.randrange(150, 500))
@@ -86,9 +86,9 @@ def test_five_kills_lose_nobody_and_double_little(tmp_path: Path, database_url: 
     finally:
         controller.stop()
 
-    edition = app.store.latest_edition("daily")
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None
-    rows = app.store.deliveries(edition.id)
+    rows = publisher.store.deliveries(edition.id)
     received = Counter(handler.ids)
     ledger_ids = {row["message_id"] for row in rows}
     duplicates = sum(n - 1 for n in received.values())

@@ -12,7 +12,7 @@ import pytest
 from lxml import html as lxml_html
 
 from digest.models import DeliveryState
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.conftest import NOW, ROOT, RecordingHandler, decoded_header
 
 SINGLE = (
@@ -40,19 +40,23 @@ def expected_recipients(list_slug: str) -> set[str]:
     }
 
 
-def sent_daily(app: App, server: RecordingHandler) -> dict[str, EmailMessage]:
-    result = app.send("daily", now=NOW)
+def sent_daily(publisher: Publisher, server: RecordingHandler) -> dict[str, EmailMessage]:
+    result = publisher.send("daily", now=NOW)
     assert result.created and result.edition is not None
     return {m.recipients[0].lower(): m.message for m in server.messages}
 
 
 @pytest.fixture
-def delivered(app: App, smtp_server: tuple[RecordingHandler, int]) -> dict[str, EmailMessage]:
-    return sent_daily(app, smtp_server[0])
+def delivered(
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
+) -> dict[str, EmailMessage]:
+    return sent_daily(publisher, smtp_server[0])
 
 
 def test_one_message_per_active_valid_subscriber(
-    app: App, smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]
+    publisher: Publisher,
+    smtp_server: tuple[RecordingHandler, int],
+    delivered: dict[str, EmailMessage],
 ) -> None:
     server = smtp_server[0]
     expected = expected_recipients("daily")
@@ -119,10 +123,12 @@ def test_styles_are_inlined_and_media_rules_kept(delivered: dict[str, EmailMessa
     assert not document.findall(".//link")
 
 
-def test_every_title_and_url_in_both_parts(app: App, delivered: dict[str, EmailMessage]) -> None:
-    edition = app.store.latest_edition("daily")
+def test_every_title_and_url_in_both_parts(
+    publisher: Publisher, delivered: dict[str, EmailMessage]
+) -> None:
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None
-    articles = app.store.articles_by_id(edition.article_ids)
+    articles = publisher.store.articles_by_id(edition.article_ids)
     assert len(articles) == 12
     for message in delivered.values():
         text = message.get_body(("plain",)).get_content()
@@ -173,9 +179,9 @@ def test_hungarian_subject_round_trips(
         item.model_copy(update={"subject": subject}) if item.slug == "daily" else item
         for item in base.lists
     )
-    app = App(base.model_copy(update={"lists": lists}))
-    app.init(seed=True, now=NOW)
-    app.send("daily", now=NOW)
+    publisher = Publisher(base.model_copy(update={"lists": lists}))
+    publisher.init(seed=True, now=NOW)
+    publisher.send("daily", now=NOW)
     received = smtp_server[0].messages[0]
     head = received.data.partition(b"\r\n\r\n")[0]
     subject_lines = re.search(rb"^Subject:.*?(?=\r\n\S)", head, re.S | re.M)
@@ -188,50 +194,52 @@ def test_hungarian_subject_round_trips(
 
 
 def test_second_send_sends_nothing(
-    app: App, smtp_server: tuple[RecordingHandler, int], delivered: dict[str, EmailMessage]
+    publisher: Publisher,
+    smtp_server: tuple[RecordingHandler, int],
+    delivered: dict[str, EmailMessage],
 ) -> None:
     server = smtp_server[0]
     count = len(server.messages)
-    again = app.send("daily", now=NOW)
+    again = publisher.send("daily", now=NOW)
     assert not again.created
     assert again.queued == 0
     assert again.report.counts == {}
     assert len(server.messages) == count
-    edition = app.store.latest_edition("daily")
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None
-    assert app.store.delivery_counts(edition.id) == {DeliveryState.SENT: count}
+    assert publisher.store.delivery_counts(edition.id) == {DeliveryState.SENT: count}
 
 
 def test_a_refused_recipient_is_recorded_and_the_others_delivered(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     server = smtp_server[0]
     server.refuse["emma.clarke@example.com"] = (
         "550 5.1.1 <emma.clarke@example.com>: Recipient address rejected: User unknown"
     )
-    result = app.send("daily", now=NOW)
+    result = publisher.send("daily", now=NOW)
     expected = expected_recipients("daily")
     assert {m.recipients[0] for m in server.messages} == expected - {"emma.clarke@example.com"}
     assert result.report.counts == {DeliveryState.SENT: len(expected) - 1, DeliveryState.FAILED: 1}
     assert result.edition is not None
-    rows = {row["email"]: row for row in app.store.deliveries(result.edition.id)}
+    rows = {row["email"]: row for row in publisher.store.deliveries(result.edition.id)}
     assert rows["emma.clarke@example.com"]["state"] == DeliveryState.FAILED
     assert "5.1.1" in rows["emma.clarke@example.com"]["last_reply"]
     # A mailbox that does not exist is not mailed again, on any list.
     assert "emma.clarke@example.com" not in {
-        s.email for s in app.store.active_subscribers("weekly")
+        s.email for s in publisher.store.active_subscribers("weekly")
     }
 
 
 def test_preview_eml_equals_the_sent_message_apart_from_date(
-    app: App, smtp_server: tuple[RecordingHandler, int], tmp_path: Path
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int], tmp_path: Path
 ) -> None:
-    before = app.preview(
+    before = publisher.preview(
         "daily", now=NOW, out_dir=tmp_path / "before", subscriber="reka.kovary@example.com"
     )
     assert not before.stored
-    app.send("daily", now=NOW)
-    after = app.preview(
+    publisher.send("daily", now=NOW)
+    after = publisher.preview(
         "daily", now=NOW, out_dir=tmp_path / "after", subscriber="reka.kovary@example.com"
     )
     assert after.stored
@@ -245,24 +253,28 @@ def test_preview_eml_equals_the_sent_message_apart_from_date(
     html_file = before.html.read_text(encoding="utf-8")
     assert "xdigestslot" not in html_file and "Kőváry Réka" in html_file
     # A preview records nothing.
-    assert app.store.delivery_counts(app.store.latest_edition("daily").id) == {
+    assert publisher.store.delivery_counts(publisher.store.latest_edition("daily").id) == {
         DeliveryState.SENT: len(smtp_server[0].messages)
     }  # type: ignore[union-attr]
 
 
-def test_nothing_new_means_no_edition(app: App, smtp_server: tuple[RecordingHandler, int]) -> None:
-    app.send("daily", now=NOW)
+def test_nothing_new_means_no_edition(
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    publisher.send("daily", now=NOW)
     count = len(smtp_server[0].messages)
     from datetime import timedelta
 
-    tomorrow = app.send("daily", now=NOW + timedelta(days=1))
+    tomorrow = publisher.send("daily", now=NOW + timedelta(days=1))
     assert tomorrow.nothing_new and tomorrow.edition is None
     assert len(smtp_server[0].messages) == count
-    assert len(app.status()) == 1
+    assert len(publisher.status()) == 1
 
 
-def test_view_in_browser_links_to_the_archive(app: App, delivered: dict[str, EmailMessage]) -> None:
-    edition = app.store.latest_edition("daily")
+def test_view_in_browser_links_to_the_archive(
+    publisher: Publisher, delivered: dict[str, EmailMessage]
+) -> None:
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None
     url = f"https://budapestpost.example/archive/daily/{edition.edition_date.isoformat()}"
     message = next(iter(delivered.values()))

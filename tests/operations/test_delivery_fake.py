@@ -12,8 +12,8 @@ import pytest
 from digest.errors import TransportError
 from digest.mail.fake import FakeRelay, deferred, dropped, refused
 from digest.models import DeliveryState, EditionStatus, SubscriptionStatus
-from digest.operations.app import App
 from digest.operations.editions import edition_date
+from digest.operations.publisher import Publisher
 from tests.conftest import NOW, settings_for
 
 LATER = NOW + timedelta(hours=2)  # past the first retry time (5 minutes, give or take 10%)
@@ -25,63 +25,67 @@ def relay() -> FakeRelay:
 
 
 @pytest.fixture
-def app(tmp_path: Path, relay: FakeRelay) -> App:
-    application = App(settings_for(tmp_path, 25), connect=relay.connect)
+def publisher(tmp_path: Path, relay: FakeRelay) -> Publisher:
+    application = Publisher(settings_for(tmp_path, 25), connect=relay.connect)
     application.init(seed=True, now=NOW)
     return application
 
 
-def states(app: App, edition_id: int) -> dict[str, str]:
-    return {row["email"]: row["state"] for row in app.store.deliveries(edition_id)}
+def states(publisher: Publisher, edition_id: int) -> dict[str, str]:
+    return {row["email"]: row["state"] for row in publisher.store.deliveries(edition_id)}
 
 
-def test_everyone_gets_one_copy(app: App, relay: FakeRelay) -> None:
-    result = app.send("daily", now=NOW)
-    everyone = {who.email for who in app.store.active_subscribers("daily")}
+def test_everyone_gets_one_copy(publisher: Publisher, relay: FakeRelay) -> None:
+    result = publisher.send("daily", now=NOW)
+    everyone = {who.email for who in publisher.store.active_subscribers("daily")}
     assert result.report.counts == {DeliveryState.SENT: len(everyone)}
     assert sorted(item.recipient for item in relay.sent) == sorted(everyone)
     assert result.edition is not None
-    assert app.store.edition_by_id(result.edition.id).status == EditionStatus.DONE
+    assert publisher.store.edition_by_id(result.edition.id).status == EditionStatus.DONE
 
 
-def test_a_4xx_is_retried_later_and_a_5xx_is_not(app: App, relay: FakeRelay) -> None:
-    late, gone, *_ = sorted(who.email for who in app.store.active_subscribers("daily"))
+def test_a_4xx_is_retried_later_and_a_5xx_is_not(publisher: Publisher, relay: FakeRelay) -> None:
+    late, gone, *_ = sorted(who.email for who in publisher.store.active_subscribers("daily"))
     relay.script(late, deferred())
     relay.script(gone, refused(550, "5.1.1 no such user"))
-    first = app.send("daily", now=NOW)
+    first = publisher.send("daily", now=NOW)
     edition = first.edition
     assert edition is not None
-    assert states(app, edition.id)[late] == DeliveryState.DEFERRED
-    assert states(app, edition.id)[gone] == DeliveryState.FAILED
+    assert states(publisher, edition.id)[late] == DeliveryState.DEFERRED
+    assert states(publisher, edition.id)[gone] == DeliveryState.FAILED
     assert not relay.to(late) and not relay.to(gone)
-    assert app.store.edition_by_id(edition.id).status == EditionStatus.SENDING
+    assert publisher.store.edition_by_id(edition.id).status == EditionStatus.SENDING
 
-    again = app.deliver(edition, now=NOW)  # not yet due: nothing goes out
+    again = publisher.deliver(edition, now=NOW)  # not yet due: nothing goes out
     assert again.counts == {}
-    retried = app.deliver(edition, now=LATER)
+    retried = publisher.deliver(edition, now=LATER)
     assert retried.counts == {DeliveryState.SENT: 1}
     assert len(relay.to(late)) == 1 and not relay.to(gone)
-    assert states(app, edition.id)[gone] == DeliveryState.FAILED
-    assert app.store.edition_by_id(edition.id).status == EditionStatus.DONE
+    assert states(publisher, edition.id)[gone] == DeliveryState.FAILED
+    assert publisher.store.edition_by_id(edition.id).status == EditionStatus.DONE
 
 
-def test_a_hard_bounce_marks_the_subscription_bounced(app: App, relay: FakeRelay) -> None:
-    gone = min(who.email for who in app.store.active_subscribers("daily"))
+def test_a_hard_bounce_marks_the_subscription_bounced(
+    publisher: Publisher, relay: FakeRelay
+) -> None:
+    gone = min(who.email for who in publisher.store.active_subscribers("daily"))
     relay.script(gone, refused(550, "5.1.1 no such user"))
-    app.send("daily", now=NOW)
-    assert gone not in {who.email for who in app.store.active_subscribers("daily")}
-    who = app.store.subscriber_by_email(gone)
-    assert app.store.subscription_status(who.id, "daily") == SubscriptionStatus.BOUNCED
+    publisher.send("daily", now=NOW)
+    assert gone not in {who.email for who in publisher.store.active_subscribers("daily")}
+    who = publisher.store.subscriber_by_email(gone)
+    assert publisher.store.subscription_status(who.id, "daily") == SubscriptionStatus.BOUNCED
 
 
-def test_a_drop_after_the_data_is_unknown_and_resent(app: App, relay: FakeRelay) -> None:
-    lost = min(who.email for who in app.store.active_subscribers("daily"))
+def test_a_drop_after_the_data_is_unknown_and_resent(
+    publisher: Publisher, relay: FakeRelay
+) -> None:
+    lost = min(who.email for who in publisher.store.active_subscribers("daily"))
     relay.script(lost, dropped())
-    edition = app.send("daily", now=NOW).edition
+    edition = publisher.send("daily", now=NOW).edition
     assert edition is not None
-    assert states(app, edition.id)[lost] == DeliveryState.UNKNOWN
-    app.deliver(edition, now=LATER)
-    assert states(app, edition.id)[lost] == DeliveryState.SENT
+    assert states(publisher, edition.id)[lost] == DeliveryState.UNKNOWN
+    publisher.deliver(edition, now=LATER)
+    assert states(publisher, edition.id)[lost] == DeliveryState.SENT
     assert len(relay.to(lost)) == 2  # the server had the first copy; the ledger could not know
     ids = {
         BytesParser(policy=policy.default).parsebytes(m.data)["Message-ID"] for m in relay.to(lost)
@@ -89,10 +93,12 @@ def test_a_drop_after_the_data_is_unknown_and_resent(app: App, relay: FakeRelay)
     assert len(ids) == 1
 
 
-def test_an_unreachable_relay_claims_nothing(app: App, relay: FakeRelay) -> None:
+def test_an_unreachable_relay_claims_nothing(publisher: Publisher, relay: FakeRelay) -> None:
     relay.down = "cannot reach SMTP server 127.0.0.1:25: connection refused"
     with pytest.raises(TransportError, match="connection refused"):
-        app.send("daily", now=NOW)
-    edition = app.store.edition_for("daily", edition_date(app.settings.list("daily"), NOW))
+        publisher.send("daily", now=NOW)
+    edition = publisher.store.edition_for(
+        "daily", edition_date(publisher.settings.list("daily"), NOW)
+    )
     assert edition is not None
-    assert set(states(app, edition.id).values()) == {DeliveryState.QUEUED}
+    assert set(states(publisher, edition.id).values()) == {DeliveryState.QUEUED}

@@ -8,23 +8,25 @@ import pytest
 
 from digest.errors import PausedError
 from digest.models import DeliveryState, EditionStatus
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.conftest import NOW, RecordingHandler, settings_for
 
 
-def engine_app(tmp_path: Path, port: int, database_url: str, **delivery: object) -> App:
+def engine_app(tmp_path: Path, port: int, database_url: str, **delivery: object) -> Publisher:
     base = settings_for(tmp_path, port, database_url=database_url)
-    app = App(base.model_copy(update={"delivery": base.delivery.model_copy(update=delivery)}))
-    app.init(seed=True, now=NOW)
-    return app
+    publisher = Publisher(
+        base.model_copy(update={"delivery": base.delivery.model_copy(update=delivery)})
+    )
+    publisher.init(seed=True, now=NOW)
+    return publisher
 
 
 def test_connections_are_pooled_and_recycled(
     tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> None:
     server, port = smtp_server
-    app = engine_app(tmp_path, port, database_url, connections=3, messages_per_connection=4)
-    result = app.send("daily", now=NOW)
+    publisher = engine_app(tmp_path, port, database_url, connections=3, messages_per_connection=4)
+    result = publisher.send("daily", now=NOW)
     sent = result.report.counts[DeliveryState.SENT]
     per_connection: dict[tuple[str, int], int] = {}
     for message in server.messages:
@@ -39,34 +41,34 @@ def test_pause_after_permanent_failures_then_resume_and_retry(
     tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> None:
     server, port = smtp_server
-    app = engine_app(
+    publisher = engine_app(
         tmp_path, port, database_url, connections=1, pause_after_failures=3, batch_size=5
     )
-    everyone = [s.email for s in app.store.active_subscribers("daily")]
+    everyone = [s.email for s in publisher.store.active_subscribers("daily")]
     for address in everyone:
         server.refuse[address] = "554 5.7.1 Message rejected: sender blocked by policy"
-    result = app.send("daily", now=NOW)
+    result = publisher.send("daily", now=NOW)
     assert result.report.paused
     edition = result.edition
     assert edition is not None
-    counts = app.store.delivery_counts(edition.id)
+    counts = publisher.store.delivery_counts(edition.id)
     assert 3 <= counts[DeliveryState.FAILED] < len(everyone)
     assert counts[DeliveryState.FAILED] + counts[DeliveryState.QUEUED] == len(everyone)
-    assert app.store.edition_by_id(edition.id).status == EditionStatus.PAUSED
+    assert publisher.store.edition_by_id(edition.id).status == EditionStatus.PAUSED
     with pytest.raises(PausedError, match="digest resume"):
-        app.send("daily", now=NOW)
+        publisher.send("daily", now=NOW)
     # Policy refusals blame the sender: nobody was marked bounced.
-    assert len(app.store.active_subscribers("daily")) == len(everyone)
+    assert len(publisher.store.active_subscribers("daily")) == len(everyone)
 
     server.refuse.clear()
-    resumed = app.resume(edition.id, now=NOW)
+    resumed = publisher.resume(edition.id, now=NOW)
     assert resumed.counts == {DeliveryState.SENT: counts[DeliveryState.QUEUED]}
-    requeued, retried = app.retry_failed(edition.id, now=NOW)
+    requeued, retried = publisher.retry_failed(edition.id, now=NOW)
     assert requeued == counts[DeliveryState.FAILED]
     assert retried.counts == {DeliveryState.SENT: requeued}
-    assert app.store.delivery_counts(edition.id) == {DeliveryState.SENT: len(everyone)}
+    assert publisher.store.delivery_counts(edition.id) == {DeliveryState.SENT: len(everyone)}
     assert sorted(m.recipients[0] for m in server.messages) == sorted(everyone)
-    assert app.store.edition_by_id(edition.id).status == EditionStatus.DONE
+    assert publisher.store.edition_by_id(edition.id).status == EditionStatus.DONE
 
 
 def test_every_message_is_dkim_signed_over_the_bytes_sent(
@@ -87,9 +89,9 @@ def test_every_message_is_dkim_signed_over_the_bytes_sent(
             )
         }
     )
-    app = App(signed)
-    app.init(seed=True, now=NOW)
-    app.send("daily", now=NOW)
+    publisher = Publisher(signed)
+    publisher.init(seed=True, now=NOW)
+    publisher.send("daily", now=NOW)
     record = "".join(key.chunks).encode()
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
@@ -105,13 +107,13 @@ def test_every_message_is_dkim_signed_over_the_bytes_sent(
 
 
 def test_status_shows_the_most_recent_errors(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     server = smtp_server[0]
     server.refuse["emma.clarke@example.com"] = "451 4.3.0 Try again later"
     server.refuse["reka.kovary@example.com"] = "550 5.1.1 No such user"
-    app.send("daily", now=NOW)
-    (summary,) = app.status()
+    publisher.send("daily", now=NOW)
+    (summary,) = publisher.status()
     assert len(summary.recent_errors) == 2
     assert any(
         line.startswith("emma.clarke@example.com: deferred: 451 4.3.0")
@@ -124,7 +126,7 @@ def test_status_shows_the_most_recent_errors(
 
 
 def test_section_choices_render_once_per_distinct_choice(
-    app: App, smtp_server: tuple[RecordingHandler, int], tmp_path: Path
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int], tmp_path: Path
 ) -> None:
     from lxml import html as lxml_html
     from sqlalchemy import update
@@ -138,7 +140,7 @@ def test_section_choices_render_once_per_distinct_choice(
         "emma.clarke@example.com": ["Europe"],
         "laszlo.nagy@example.hu": ["Nonexistent"],
     }
-    with app.store.engine.begin() as tx:
+    with publisher.store.engine.begin() as tx:
         for address, sections in choices.items():
             sid = (
                 tx.execute(subscribers.select().where(subscribers.c.email_key == address)).one().id
@@ -149,20 +151,20 @@ def test_section_choices_render_once_per_distinct_choice(
                 .values(sections=sections)
             )
     renders = 0
-    real_render = app.renderer.render
+    real_render = publisher.renderer.render
 
     def counting_render(*args: object, **kwargs: object) -> object:
         nonlocal renders
         renders += 1
         return real_render(*args, **kwargs)  # type: ignore[arg-type]
 
-    app.renderer.render = counting_render  # type: ignore[method-assign]
-    result = app.send("daily", now=NOW)
+    publisher.renderer.render = counting_render  # type: ignore[method-assign]
+    result = publisher.send("daily", now=NOW)
     assert renders == 1 + 2  # the edition itself, then Business+Technology and Europe
     assert result.report.counts[DeliveryState.SKIPPED] == 1  # nothing in "Nonexistent"
     edition = result.edition
     assert edition is not None
-    sections_of = {a.url: a.section for a in app.store.articles_by_id(edition.article_ids)}
+    sections_of = {a.url: a.section for a in publisher.store.articles_by_id(edition.article_ids)}
     for address, wanted in choices.items():
         copies = server.for_address(address)
         if address == "laszlo.nagy@example.hu":
@@ -179,6 +181,8 @@ def test_section_choices_render_once_per_distinct_choice(
     )
     assert len({s for s in sections_of.values() if s in everyone}) > 2
     # The preview of a subscriber with a choice is their copy, byte for byte apart from Date.
-    preview = app.preview("daily", now=NOW, out_dir=tmp_path, subscriber="odon.gyori@example.hu")
+    preview = publisher.preview(
+        "daily", now=NOW, out_dir=tmp_path, subscriber="odon.gyori@example.hu"
+    )
     (sent,) = server.for_address("odon.gyori@example.hu")
     assert preview.eml.read_bytes().split(b"\r\n", 1)[1] == sent.data.split(b"\r\n", 1)[1]

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 
 from digest.mail.transport import free_port
 from digest.models import DeliveryState
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.conftest import ROOT, settings_for
 
 
@@ -70,14 +70,14 @@ def test_a_signal_drains_and_leaves_no_duplicate(tmp_path: Path, signum: int) ->
         _, stderr = sender.communicate(timeout=30)
         assert sender.returncode == 0, stderr
         assert "stopped on request" in stderr
-        app = App(
+        publisher = Publisher(
             settings_for(tmp_path, port).model_copy(
                 update={"database_url": env["DIGEST_DATABASE_URL"]}
             )
         )
-        edition = app.store.latest_edition("daily")
+        edition = publisher.store.latest_edition("daily")
         assert edition is not None
-        rows = app.store.deliveries(edition.id)
+        rows = publisher.store.deliveries(edition.id)
         states = {row["state"] for row in rows}
         assert DeliveryState.SENDING not in states
         sent = {row["message_id"] for row in rows if row["state"] == DeliveryState.SENT}

@@ -29,8 +29,8 @@ from sqlalchemy import update
 from digest.cli.run import show_schedule
 from digest.config import FeedSettings, Settings
 from digest.models import DeliveryState, EditionStatus, RunOutcome
-from digest.operations.app import App
 from digest.operations.delivery import Watch
+from digest.operations.publisher import Publisher
 from digest.service.log_format import JsonLines
 from digest.service.scheduler import Runner, build_scheduler
 from digest.store.schema import subscribers
@@ -57,11 +57,11 @@ def message_ids(handler: RecordingHandler) -> list[str]:
     return [str(m.message["Message-ID"]) for m in handler.messages]
 
 
-def assert_each_copy_went_once(app: App, slug: str, handler: RecordingHandler) -> None:
+def assert_each_copy_went_once(publisher: Publisher, slug: str, handler: RecordingHandler) -> None:
     """The list has one edition; the server got each of its ledger rows once, and no more."""
-    edition = app.store.latest_edition(slug)
+    edition = publisher.store.latest_edition(slug)
     assert edition is not None
-    rows = app.store.deliveries(edition.id)
+    rows = publisher.store.deliveries(edition.id)
     assert rows and {row["state"] for row in rows} == {DeliveryState.SENT}
     sent = Counter(message_ids(handler))
     mine = {row["message_id"] for row in rows}
@@ -69,35 +69,37 @@ def assert_each_copy_went_once(app: App, slug: str, handler: RecordingHandler) -
 
 
 def test_down_at_seven_up_at_quarter_to_eight_sends_one_edition(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     handler, _ = smtp_server
     clock = Clock(bp(2026, 3, 2, 7, 45))
-    Runner(app, clock=clock).sweep()  # what `digest run` does first on starting
-    edition = app.store.latest_edition("daily")
+    Runner(publisher, clock=clock).sweep()  # what `digest run` does first on starting
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None and edition.created_at == clock.now
-    assert_each_copy_went_once(app, "daily", handler)
-    assert app.store.latest_edition("weekly") is None  # Monday 08:00: not yet
+    assert_each_copy_went_once(publisher, "daily", handler)
+    assert publisher.store.latest_edition("weekly") is None  # Monday 08:00: not yet
     count = len(handler.messages)
 
     clock.now = bp(2026, 3, 2, 7, 50)
-    Runner(app, clock=clock).sweep()
-    restarted = Runner(App(app.settings), clock=Clock(bp(2026, 3, 2, 7, 55)))
+    Runner(publisher, clock=clock).sweep()
+    restarted = Runner(Publisher(publisher.settings), clock=Clock(bp(2026, 3, 2, 7, 55)))
     decision = restarted.check_list("daily")
     assert decision is not None and decision.run is None  # the database remembers 07:00
     assert len(handler.messages) == count
-    last = app.store.last_run("daily")
+    last = publisher.store.last_run("daily")
     assert last is not None
     assert (last.slot, last.outcome, last.edition_id) == (NOW, RunOutcome.RAN, edition.id)
 
 
 def test_up_after_the_grace_period_records_a_missed_edition(
-    app: App, smtp_server: tuple[RecordingHandler, int], caplog: pytest.LogCaptureFixture
+    publisher: Publisher,
+    smtp_server: tuple[RecordingHandler, int],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     handler, _ = smtp_server
-    runner = Runner(app, clock=Clock(bp(2026, 3, 1, 7, 0, 30)))
+    runner = Runner(publisher, clock=Clock(bp(2026, 3, 1, 7, 0, 30)))
     runner.check_list("daily")  # it ran on Sunday; then it was down from before 07:00 Monday
-    assert app.store.last_run("daily") is not None
+    assert publisher.store.last_run("daily") is not None
     handler.messages.clear()
     runner.clock = Clock(bp(2026, 3, 2, 13, 30))
     with caplog.at_level(logging.INFO, logger="digest.service.scheduler"):
@@ -105,9 +107,9 @@ def test_up_after_the_grace_period_records_a_missed_edition(
         assert runner.check_list("daily") is not None  # the next sweep: reported once only
     assert decision is not None and decision.run is None and decision.missed == (NOW,)
     assert not handler.messages
-    latest = app.store.latest_edition("daily")
+    latest = publisher.store.latest_edition("daily")
     assert latest is None or latest.edition_date < NOW.date()
-    (missed,) = app.store.recent_runs(outcome=RunOutcome.MISSED)
+    (missed,) = publisher.store.recent_runs(outcome=RunOutcome.MISSED)
     assert (missed.list_slug, missed.slot) == ("daily", NOW)
     lines = [r for r in caplog.records if r.getMessage().startswith("missed edition")]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING
@@ -115,7 +117,7 @@ def test_up_after_the_grace_period_records_a_missed_edition(
     assert lines[0].__dict__["list"] == "daily"
 
     console = Console(file=io.StringIO(), width=300)
-    show_schedule(console, app, now=bp(2026, 3, 2, 13, 31))
+    show_schedule(console, publisher, now=bp(2026, 3, 2, 13, 31))
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     assert "daily: next run 2026-03-03 07:00 CET (0 7 * * *, Europe/Budapest)" in shown
     assert "last run: 2026-03-02 07:00 CET missed" in shown
@@ -124,41 +126,43 @@ def test_up_after_the_grace_period_records_a_missed_edition(
 
 
 def test_an_edition_made_before_a_crash_is_not_called_missed(
-    app: App, smtp_server: tuple[RecordingHandler, int], caplog: pytest.LogCaptureFixture
+    publisher: Publisher,
+    smtp_server: tuple[RecordingHandler, int],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     handler, _ = smtp_server
     yesterday = NOW - timedelta(days=1)
-    app.store.record_run(
+    publisher.store.record_run(
         "daily", slot=yesterday, outcome=RunOutcome.EMPTY, edition_id=None, detail="",
         owner="test", now=yesterday,
     )  # fmt: skip
     stopped = Watch()
     stopped.stop.set()  # made and queued, then stopped before a single claim
-    app.send("daily", now=bp(2026, 3, 2, 7, 1), watch=stopped)
+    publisher.send("daily", now=bp(2026, 3, 2, 7, 1), watch=stopped)
     assert not handler.messages
     with caplog.at_level(logging.WARNING, logger="digest.service.scheduler"):
-        Runner(app, clock=Clock(bp(2026, 3, 2, 14))).sweep()
+        Runner(publisher, clock=Clock(bp(2026, 3, 2, 14))).sweep()
     assert "missed edition" not in caplog.text
-    last = app.store.last_run("daily")
+    last = publisher.store.last_run("daily")
     assert last is not None and last.outcome == RunOutcome.RAN
-    assert_each_copy_went_once(app, "daily", handler)  # the sweep delivered the rest
+    assert_each_copy_went_once(publisher, "daily", handler)  # the sweep delivered the rest
 
 
 def test_a_deferred_copy_of_yesterdays_edition_goes_out_the_next_day(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     handler, _ = smtp_server
-    reader = app.store.active_subscribers("daily")[0].email
+    reader = publisher.store.active_subscribers("daily")[0].email
     handler.refuse[reader] = "451 4.3.0 Try again later"
-    runner = Runner(app, clock=Clock(bp(2026, 3, 2, 7, 0, 30)))
+    runner = Runner(publisher, clock=Clock(bp(2026, 3, 2, 7, 0, 30)))
     runner.sweep()
     assert not handler.for_address(reader)
     handler.refuse.clear()
     runner.clock = Clock(bp(2026, 3, 3, 5))  # the next day, before that day's own edition
     runner.sweep()
     assert len(handler.for_address(reader)) == 1
-    assert_each_copy_went_once(app, "daily", handler)
-    edition = app.store.latest_edition("daily")
+    assert_each_copy_went_once(publisher, "daily", handler)
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None and edition.status == EditionStatus.DONE
 
 
@@ -170,14 +174,14 @@ def test_each_subscriber_gets_it_at_seven_on_their_own_clock(
 ) -> None:
     handler, port = smtp_server
     base = settings_for(tmp_path, port, database_url=database_url)
-    App(base).init(seed=True, now=NOW)
+    Publisher(base).init(seed=True, now=NOW)
     daily = base.list("daily").model_copy(
         update={"schedule": "0 6 * * *", "deliver_at": time(7), "per_subscriber_timezone": True}
     )
-    app = App(base.model_copy(update={"lists": (daily,)}))
-    people = app.store.active_subscribers("daily")
+    publisher = Publisher(base.model_copy(update={"lists": (daily,)}))
+    people = publisher.store.active_subscribers("daily")
     zone_of = {who.email: ZONES[n % len(ZONES)] for n, who in enumerate(people)}
-    with app.store.engine.begin() as tx:  # "" included: a subscriber without a zone
+    with publisher.store.engine.begin() as tx:  # "" included: a subscriber without a zone
         for who in people:
             tx.execute(
                 update(subscribers)
@@ -185,9 +189,9 @@ def test_each_subscriber_gets_it_at_seven_on_their_own_clock(
                 .values(timezone=zone_of[who.email])
             )
     clock = Clock(datetime(2026, 3, 2, 5, 0, 30, tzinfo=UTC))  # 06:00:30 in Budapest
-    runner = Runner(app, clock=clock)
+    runner = Runner(publisher, clock=clock)
     runner.check_list("daily")
-    assert app.store.latest_edition("daily") is not None
+    assert publisher.store.latest_edition("daily") is not None
     steps = [
         (datetime(2026, 3, 2, 5, 59, tzinfo=UTC), set()),
         (datetime(2026, 3, 2, 6, 0, 30, tzinfo=UTC), {"Europe/Budapest", ""}),
@@ -203,7 +207,7 @@ def test_each_subscriber_gets_it_at_seven_on_their_own_clock(
         runner.sweep()
         got = {r for m in handler.messages for r in m.recipients}
         assert got == {e for e, z in zone_of.items() if z in zones}, moment
-    assert_each_copy_went_once(app, "daily", handler)
+    assert_each_copy_went_once(publisher, "daily", handler)
 
 
 def _in_threads(*jobs: Callable[[], Any]) -> None:
@@ -231,27 +235,27 @@ def test_two_schedulers_on_one_database_send_each_edition_once(
     settings: Settings, smtp_server: tuple[RecordingHandler, int], rounds: int
 ) -> None:
     handler, _ = smtp_server
-    App(settings).init(seed=True, now=NOW)
+    Publisher(settings).init(seed=True, now=NOW)
     clock = Clock(bp(2026, 3, 2, 8, 0, 30))  # the daily (07:00) and the weekly (08:00) are due
-    runners = [Runner(App(settings), clock=clock) for _ in range(2)]
+    runners = [Runner(Publisher(settings), clock=clock) for _ in range(2)]
 
     def sweeps(runner: Runner) -> Callable[[], None]:
         return lambda: [runner.sweep() for _ in range(rounds)]
 
     _in_threads(*(sweeps(runner) for runner in runners))
-    store = runners[0].app.store
+    store = runners[0].publisher.store
     for slug in ("daily", "weekly"):
-        assert_each_copy_went_once(runners[0].app, slug, handler)
+        assert_each_copy_went_once(runners[0].publisher, slug, handler)
         assert len(store.recent_runs(list_slug=slug)) == 1
     assert len(handler.messages) == len(set(message_ids(handler)))
 
 
-def test_two_senders_claiming_at_once_never_share_a_delivery(app: App) -> None:
+def test_two_senders_claiming_at_once_never_share_a_delivery(publisher: Publisher) -> None:
     stopped = Watch()
     stopped.stop.set()
-    made = app.send("daily", now=NOW, watch=stopped).edition  # stored and queued, none sent
+    made = publisher.send("daily", now=NOW, watch=stopped).edition  # stored and queued, none sent
     assert made is not None
-    stores = [App(app.settings).store for _ in range(2)]
+    stores = [Publisher(publisher.settings).store for _ in range(2)]
     taken: list[list[int]] = [[], []]
 
     def claim_all(n: int) -> Callable[[], None]:
@@ -265,14 +269,14 @@ def test_two_senders_claiming_at_once_never_share_a_delivery(app: App) -> None:
 
     _in_threads(claim_all(0), claim_all(1))
     assert not set(taken[0]) & set(taken[1])
-    assert len(taken[0]) + len(taken[1]) == len(app.store.deliveries(made.id))
+    assert len(taken[0]) + len(taken[1]) == len(publisher.store.deliveries(made.id))
 
 
 def test_the_cron_job_fires_through_apscheduler(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     handler, _ = smtp_server
-    runner = Runner(app, clock=Clock(bp(2026, 3, 2, 7, 0, 30)))
+    runner = Runner(publisher, clock=Clock(bp(2026, 3, 2, 7, 0, 30)))
     scheduler = build_scheduler(runner)
     fired = threading.Event()
     seen: list[tuple[str, BaseException | None]] = []
@@ -298,7 +302,7 @@ def test_the_cron_job_fires_through_apscheduler(
     finally:
         scheduler.shutdown(wait=True)
     assert seen == [("list:daily", None)]
-    assert_each_copy_went_once(app, "daily", handler)
+    assert_each_copy_went_once(publisher, "daily", handler)
 
 
 @pytest.fixture
@@ -319,11 +323,11 @@ def feed_url() -> Iterator[str]:
         thread.join()
 
 
-def test_the_feed_job_polls_each_configured_feed(app: App, feed_url: str) -> None:
-    feeds = app.settings.feeds.model_copy(
+def test_the_feed_job_polls_each_configured_feed(publisher: Publisher, feed_url: str) -> None:
+    feeds = publisher.settings.feeds.model_copy(
         update={"sources": (FeedSettings(name="bp-rss", url=feed_url),)}
     )
-    polling = App(app.settings.model_copy(update={"feeds": feeds}))
+    polling = Publisher(publisher.settings.model_copy(update={"feeds": feeds}))
     runner = Runner(polling, clock=Clock(NOW))
     assert "feeds" in {job.id for job in build_scheduler(runner).get_jobs()}
     before = len(polling.store.articles_published(after=NOW - timedelta(days=3650), until=NOW))
@@ -334,14 +338,14 @@ def test_the_feed_job_polls_each_configured_feed(app: App, feed_url: str) -> Non
 
 
 def test_a_stopped_runner_starts_nothing(
-    app: App, smtp_server: tuple[RecordingHandler, int]
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     stop = threading.Event()
     stop.set()
-    runner = Runner(app, clock=Clock(bp(2026, 3, 2, 7, 0, 30)), stop=stop)
+    runner = Runner(publisher, clock=Clock(bp(2026, 3, 2, 7, 0, 30)), stop=stop)
     runner.sweep()
     assert runner.check_list("daily") is None
-    assert not smtp_server[0].messages and app.store.last_run("daily") is None
+    assert not smtp_server[0].messages and publisher.store.last_run("daily") is None
 
 
 def test_json_log_lines_carry_time_level_logger_message_and_extras() -> None:

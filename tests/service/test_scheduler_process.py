@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from digest.config import load_settings
 from digest.mail.transport import free_port
 from digest.models import DeliveryState
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from tests.conftest import ROOT, settings_for
 
 SMTP_TIMEOUT = 10.0
@@ -133,11 +133,11 @@ def service_env(tmp_path: Path, port: int, **more: str) -> dict[str, str]:
     return env | {"DIGEST_LISTS": json.dumps([due_now])}
 
 
-def ledger(tmp_path: Path, port: int) -> tuple[App, list[dict[str, Any]]]:
-    app = App(settings_for(tmp_path, port))
-    edition = app.store.latest_edition("daily")
+def ledger(tmp_path: Path, port: int) -> tuple[Publisher, list[dict[str, Any]]]:
+    publisher = Publisher(settings_for(tmp_path, port))
+    edition = publisher.store.latest_edition("daily")
     assert edition is not None
-    return app, app.store.deliveries(edition.id)
+    return publisher, publisher.store.deliveries(edition.id)
 
 
 def json_lines(stderr: str) -> list[dict[str, Any]]:
@@ -195,7 +195,7 @@ def test_two_run_processes_send_each_subscriber_once(tmp_path: Path) -> None:
             DIGEST_DELIVERY__COMMIT_GROUP="2",
             DIGEST_DELIVERY__BATCH_SIZE="3",
         )
-        expected = len(App(settings_for(tmp_path, port)).store.active_subscribers("daily"))
+        expected = len(Publisher(settings_for(tmp_path, port)).store.active_subscribers("daily"))
         handler.arm(expected)
         services = [start_service(env) for _ in range(2)]
         assert handler.probed.wait(timeout=60)
@@ -205,10 +205,10 @@ def test_two_run_processes_send_each_subscriber_once(tmp_path: Path) -> None:
         for service in services:
             _, stderr = service.communicate(timeout=60)
             assert service.returncode == 0, stderr
-    app, rows = ledger(tmp_path, port)
+    publisher, rows = ledger(tmp_path, port)
     assert Counter(handler.ids) == Counter({row["message_id"]: 1 for row in rows})
     assert len(rows) == expected and {row["state"] for row in rows} == {DeliveryState.SENT}
-    assert len(app.store.recent_runs(list_slug="daily")) == 1
+    assert len(publisher.store.recent_runs(list_slug="daily")) == 1
 
 
 def test_status_shows_each_lists_next_run_and_last_edition(tmp_path: Path) -> None:

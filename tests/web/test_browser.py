@@ -24,7 +24,7 @@ from lxml import html as lxml_html
 from digest.mail.capture import Captured, CaptureServer
 from digest.mail.transport import free_port
 from digest.models import Article
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from digest.web import create_app
 from tests.conftest import NOW
 from tests.support.web import link_in, parse, status_of, web_settings
@@ -117,14 +117,14 @@ def out_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[App, str, Mailbox]]:
+def served(tmp_path: Path) -> Iterator[tuple[Publisher, str, Mailbox]]:
     """The capture SMTP server and `digest web` under uvicorn, each on a free port."""
     mailbox = Mailbox()
     smtp_port, web_port = free_port(), free_port()
     base = f"http://127.0.0.1:{web_port}"
     settings = web_settings(tmp_path, smtp_port, base)
-    app = App(settings)
-    app.init(seed=True, now=NOW)
+    publisher = Publisher(settings)
+    publisher.init(seed=True, now=NOW)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=web_port, log_level="warning")
     )
@@ -136,14 +136,14 @@ def served(tmp_path: Path) -> Iterator[tuple[App, str, Mailbox]]:
             time.sleep(0.02)
         assert server.started, "uvicorn did not start"
         try:
-            yield app, base, mailbox
+            yield publisher, base, mailbox
         finally:
             server.should_exit = True
             thread.join(timeout=10)
 
 
 @pytest.fixture
-def browser(tmp_path: Path, served: tuple[App, str, Mailbox]) -> Iterator[Any]:
+def browser(tmp_path: Path, served: tuple[Publisher, str, Mailbox]) -> Iterator[Any]:
     """A fresh Chromium profile whose only reachable host is the web server under test."""
     sync_api = _need_chromium()
     allowed = urlsplit(served[1]).netloc
@@ -174,9 +174,9 @@ def browser(tmp_path: Path, served: tuple[App, str, Mailbox]) -> Iterator[Any]:
 
 
 def test_sign_up_confirm_receive_unsubscribe(
-    served: tuple[App, str, Mailbox], browser: Any, out_dir: Path
+    served: tuple[Publisher, str, Mailbox], browser: Any, out_dir: Path
 ) -> None:
-    app, base, mailbox = served
+    publisher, base, mailbox = served
     page = browser.new_page()
 
     # Sign up: the form, as a person fills it in (on a phone-sized screen).
@@ -189,18 +189,18 @@ def test_sign_up_confirm_receive_unsubscribe(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_text("Check your inbox").first.wait_for()
-    assert status_of(app.store, READER, "daily") == "pending"
+    assert status_of(publisher.store, READER, "daily") == "pending"
 
     # The confirmation mail: its link opens a page whose button confirms.
     (confirmation,) = mailbox.wait_for(READER)
     page.goto(link_in(confirmation, rf"{base}/confirm/\S+"))
-    assert status_of(app.store, READER, "daily") == "pending"
+    assert status_of(publisher.store, READER, "daily") == "pending"
     page.get_by_role("button", name="Confirm").click()
     page.get_by_text("You are subscribed").wait_for()
-    assert status_of(app.store, READER, "daily") == "active"
+    assert status_of(publisher.store, READER, "daily") == "active"
 
     # The next digest arrives.
-    within(60, lambda: app.send("daily", now=NOW))
+    within(60, lambda: publisher.send("daily", now=NOW))
     digest = mailbox.wait_for(READER, count=2)[1]
     assert "Dear Böngésző Olvasó," in _html(digest)
     check_layout(browser, _html(digest), out_dir)
@@ -210,17 +210,17 @@ def test_sign_up_confirm_receive_unsubscribe(
     assert link.startswith(f"{base}/u/daily/") and link in digest["List-Unsubscribe"]
     page.goto(link)
     page.screenshot(path=str(out_dir / "unsubscribe-375.png"), full_page=True)
-    assert status_of(app.store, READER, "daily") == "active"
+    assert status_of(publisher.store, READER, "daily") == "active"
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.get_by_role("button", name="Unsubscribe").click()
     assert answer.value.status == 200 and "location" not in answer.value.headers
     page.get_by_text("You are unsubscribed").wait_for()
-    assert status_of(app.store, READER, "daily") == "unsubscribed"
+    assert status_of(publisher.store, READER, "daily") == "unsubscribed"
 
     # A later edition goes to the others, not to the reader who left.
     later = NOW + timedelta(days=1)
-    app.store.save_articles([_fresh_article(later)], now=later, update_existing=False)
-    result = within(60, lambda: app.send("daily", now=later))
+    publisher.store.save_articles([_fresh_article(later)], now=later, update_existing=False)
+    result = within(60, lambda: publisher.send("daily", now=later))
     assert result.created and result.report.counts.get("sent", 0) > 0
     assert len(mailbox.wait_for(OTHER, count=2)) == 2
     assert len(mailbox.for_address(READER)) == 2

@@ -13,7 +13,7 @@ import pytest
 from lxml import html as lxml_html
 from starlette.testclient import TestClient
 
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from digest.web import create_app
 from tests.conftest import NOW, RecordingHandler
 from tests.support.web import web_settings
@@ -26,7 +26,7 @@ PREFERENCES = re.compile(rf"{re.escape(BASE)}/preferences/[A-Za-z0-9_-]+")
 
 @dataclass
 class Site:
-    app: App
+    publisher: Publisher
     client: TestClient
     mail: RecordingHandler
 
@@ -40,10 +40,10 @@ def site(
     tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
 ) -> Iterator[Site]:
     settings = web_settings(tmp_path, smtp_server[1], BASE, database_url=database_url)
-    app = App(settings)
-    app.init(seed=True, now=NOW)
+    publisher = Publisher(settings)
+    publisher.init(seed=True, now=NOW)
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
-        yield Site(app, client, smtp_server[0])
+        yield Site(publisher, client, smtp_server[0])
 
 
 def links_by_text(document: str) -> dict[str, str]:
@@ -75,7 +75,7 @@ def preferences_link(message: EmailMessage) -> str:
 
 
 def test_each_digest_links_to_its_readers_own_preferences(site: Site) -> None:
-    site.app.send("daily", now=NOW)
+    site.publisher.send("daily", now=NOW)
     mine, theirs = site.sent_to(READER), site.sent_to(OTHER)
     link = preferences_link(mine)
     assert link != preferences_link(theirs)
@@ -100,7 +100,7 @@ def test_each_digest_links_to_its_readers_own_preferences(site: Site) -> None:
 def test_a_tampered_preferences_link_opens_nobodys_page(
     site: Site, tamper: Callable[[str], str]
 ) -> None:
-    site.app.send("daily", now=NOW)
+    site.publisher.send("daily", now=NOW)
     link = preferences_link(site.sent_to(READER))
     token = link.rsplit("/", 1)[1]
     page = site.client.get(f"/preferences/{tamper(token)}")
@@ -109,13 +109,13 @@ def test_a_tampered_preferences_link_opens_nobodys_page(
 
 
 def test_a_test_send_carries_the_addressees_link(site: Site) -> None:
-    site.app.test_send("daily", to=READER, now=NOW)
+    site.publisher.test_send("daily", to=READER, now=NOW)
     page = site.client.get(preferences_link(site.sent_to(READER)).removeprefix(BASE))
     assert page.status_code == 200 and READER in page.text
 
 
 def test_a_preview_shows_the_previewed_readers_link(site: Site, tmp_path: Path) -> None:
-    files = site.app.preview("daily", now=NOW, out_dir=tmp_path / "preview", subscriber=OTHER)
+    files = site.publisher.preview("daily", now=NOW, out_dir=tmp_path / "preview", subscriber=OTHER)
     html_file = files.html.read_text(encoding="utf-8")
     text_file = files.text.read_text(encoding="utf-8")
     (link,) = PREFERENCES.findall(text_file)
@@ -126,7 +126,7 @@ def test_a_preview_shows_the_previewed_readers_link(site: Site, tmp_path: Path) 
 
 
 def test_the_archive_carries_nobodys_preferences_link(site: Site) -> None:
-    site.app.send("daily", now=NOW)
+    site.publisher.send("daily", now=NOW)
     page = site.client.get(f"/archive/daily/{NOW.date().isoformat()}")
     assert page.status_code == 200
     assert "/preferences/" not in page.text

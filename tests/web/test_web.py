@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from digest.config import Settings
 from digest.edition.tokens import unsubscribe_token
 from digest.errors import NotFoundError
-from digest.operations.app import App
+from digest.operations.publisher import Publisher
 from digest.store import Store
 from digest.web import create_app
 from tests.conftest import NOW, RecordingHandler
@@ -37,13 +37,13 @@ READER = "odon.gyori@example.hu"  # a seeded reader, active on daily, business a
 @dataclass
 class Site:
     settings: Settings
-    app: App
+    publisher: Publisher
     client: TestClient
     mail: RecordingHandler
 
     @property
     def store(self) -> Store:
-        return self.app.store
+        return self.publisher.store
 
     def csrf(self, path: str = "/subscribe") -> str:
         found = CSRF_INPUT.search(self.client.get(path).text)
@@ -63,9 +63,9 @@ def make_site(
     **web: Any,
 ) -> Site:
     settings = web_settings(tmp_path, smtp[1], BASE, database_url=database_url, **web)
-    app = App(settings)
-    app.init(seed=True, now=NOW)
-    return Site(settings, app, TestClient(create_app(settings, clock=lambda: NOW)), smtp[0])
+    publisher = Publisher(settings)
+    publisher.init(seed=True, now=NOW)
+    return Site(settings, publisher, TestClient(create_app(settings, clock=lambda: NOW)), smtp[0])
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_sign_up_sends_one_confirmation_and_only_the_post_confirms(site: Site) -
 def test_pending_subscribers_get_no_digest(site: Site) -> None:
     site.sign_up("waiting@example.com")
     site.mail.messages.clear()
-    site.app.send("daily", now=NOW)
+    site.publisher.send("daily", now=NOW)
     assert site.mail.messages and not site.mail.for_address("waiting@example.com")
 
 
@@ -326,7 +326,7 @@ def _prefs_token(site: Site, subscriber_id: int) -> str:
 def test_archive_shows_sent_editions_with_neutral_slots(site: Site) -> None:
     day = NOW.date().isoformat()
     assert site.client.get(f"/archive/daily/{day}").status_code == 404  # not sent yet
-    site.app.send("daily", now=NOW)
+    site.publisher.send("daily", now=NOW)
     index = site.client.get("/archive/daily")
     assert index.status_code == 200 and f'href="/archive/daily/{day}"' in index.text
     page = site.client.get(f"/archive/daily/{day}")

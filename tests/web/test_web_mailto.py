@@ -15,8 +15,8 @@ from digest.cli.web import RedactTokens, unsubscribe_mail, web
 from digest.edition.confirmation import ConfirmationMail
 from digest.mail.capture import CaptureServer
 from digest.mail.transport import free_port
-from digest.operations.app import App
 from digest.operations.inbound import unsubscribe_by_mail, unsubscribe_hook
+from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
 from tests.conftest import NOW, RecordingHandler
 from tests.support.web import status_of, token_for, web_settings
@@ -38,9 +38,9 @@ def test_a_mail_to_the_unsubscribe_address_at_the_capture_server_unsubscribes(
 ) -> None:
     port = free_port()
     settings = web_settings(tmp_path, port, "https://budapestpost.example")
-    app = App(settings)
-    app.init(seed=True, now=NOW)
-    token = token_for(settings, app.store, READER, "daily")
+    publisher = Publisher(settings)
+    publisher.init(seed=True, now=NOW)
+    token = token_for(settings, publisher.store, READER, "daily")
     address = f"unsubscribe+daily.{token}@budapestpost.example"
     forged = f"unsubscribe+weekly.{token}@budapestpost.example"  # daily's token, weekly list
     hook = unsubscribe_hook(settings, clock=lambda: NOW)
@@ -50,8 +50,8 @@ def test_a_mail_to_the_unsubscribe_address_at_the_capture_server_unsubscribes(
     ):
         client.sendmail(READER, [forged], _mail(forged))
         client.sendmail(READER, [address], _mail(address))
-    assert status_of(app.store, READER, "daily") == "unsubscribed"
-    assert status_of(app.store, READER, "weekly") == "active"
+    assert status_of(publisher.store, READER, "daily") == "unsubscribed"
+    assert status_of(publisher.store, READER, "weekly") == "active"
 
 
 @pytest.mark.parametrize(
@@ -70,12 +70,12 @@ def test_a_raw_message_is_read_from_its_headers(
     tmp_path: Path, smtp_server: tuple[RecordingHandler, int], to: str, ended: int
 ) -> None:
     settings = web_settings(tmp_path, smtp_server[1], "https://budapestpost.example")
-    app = App(settings)
-    app.init(seed=True, now=NOW)
-    address = to.format(token=token_for(settings, app.store, READER, "daily"))
-    subscriptions = Subscriptions(settings, app.store)
+    publisher = Publisher(settings)
+    publisher.init(seed=True, now=NOW)
+    address = to.format(token=token_for(settings, publisher.store, READER, "daily"))
+    subscriptions = Subscriptions(settings, publisher.store)
     assert unsubscribe_by_mail(subscriptions, _mail(address), now=NOW) == ended
-    assert status_of(app.store, READER, "daily") == ("unsubscribed" if ended else "active")
+    assert status_of(publisher.store, READER, "daily") == ("unsubscribed" if ended else "active")
 
 
 def test_transactional_mail_is_dot_stuffed_on_the_wire(
@@ -83,7 +83,7 @@ def test_transactional_mail_is_dot_stuffed_on_the_wire(
 ) -> None:
     settings = web_settings(tmp_path, smtp_server[1], "https://budapestpost.example")
     data = b"Subject: dots\r\n\r\nfirst\r\n.\r\n.second\r\nlast"
-    sent = Subscriptions(settings, App(settings).store).send(
+    sent = Subscriptions(settings, Publisher(settings).store).send(
         ConfirmationMail(sender="subscriptions@budapestpost.example", recipient=READER, data=data)
     )
     assert sent

@@ -78,7 +78,7 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class App:
+class Publisher:
     """Settings, store and renderer, made once per process."""
 
     def __init__(
