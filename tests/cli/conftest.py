@@ -1,4 +1,5 @@
-"""CLI fixtures: the seeded database is made once per test process and copied per test."""
+"""CLI fixtures: the seeded and the empty database are made once per test process, by the
+command itself, and copied per test."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database after `digest init --seed`, made by the command itself."""
     database = tmp_path_factory.mktemp("seeded") / "seeded.sqlite3"
     made = run("init", "--seed", env={"DIGEST_DATABASE_URL": f"sqlite:///{database}"})
+    assert made.returncode == 0, made.stderr
+    return database
+
+
+@pytest.fixture(scope="session")
+def empty_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database after `digest init`: the schema and the configured lists, no seeds."""
+    database = tmp_path_factory.mktemp("empty") / "empty.sqlite3"
+    made = run("init", env={"DIGEST_DATABASE_URL": f"sqlite:///{database}"})
     assert made.returncode == 0, made.stderr
     return database
 

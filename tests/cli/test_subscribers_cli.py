@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.cli import run
+from tests.support.databases import copy_sqlite
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
 COMMANDS = [
@@ -23,24 +22,11 @@ COMMANDS = [
 ]
 
 
-def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    env = {"DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
-    done = run("init", env=env)
-    assert done.returncode == 0, done.stderr
-    return env
+def env(empty_database: Path, tmp_path: Path) -> dict[str, str]:
+    """`digest` on this test's own copy of a database that `digest init` made."""
+    copy_sqlite(empty_database, tmp_path / "cli.sqlite3")
+    return {"DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS)

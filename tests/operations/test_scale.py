@@ -1,6 +1,6 @@
 """Scale-out: three `digest worker`s and two `digest run`s share one database.
 
-2,000 subscribers, one worker SIGKILLed mid-send: every subscriber gets the edition, the
+1,000 subscribers, one worker SIGKILLed mid-send: every subscriber gets the edition, the
 duplicates stay within the engine's bound, and no row is left claimed.
 """
 
@@ -25,7 +25,7 @@ from digest.store.schema import make_engine
 from tests.conftest import ROOT
 from tests.support.bulk import CountingHandler, add_subscribers
 
-RECIPIENTS = 2_000
+RECIPIENTS = 1_000
 CONNECTIONS = 2
 COMMIT_GROUP = 50
 
