@@ -132,9 +132,8 @@ def _last_run(run: ListRun | None, zone: tzinfo) -> str:
 def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> None:
     """Print each list's next run, last run and last edition, then the latest missed editions."""
     from digest.operations.publisher import shown_status
-    from digest.service.scheduler import list_statuses
 
-    statuses = list_statuses(publisher, now=now)  # read before printing: an error prints alone
+    statuses = publisher.list_statuses(now=now)  # read before printing: an error prints alone
     console.print("lists:")
     for item in statuses:
         settings = item.settings

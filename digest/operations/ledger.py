@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from digest.models import Edition, EditionStatus
-from digest.store import Claim, Outcome
+from digest.store import Claim, Outcome, Store
 
 
 class Ledger(Protocol):
@@ -50,3 +50,12 @@ def reclaim_from_the_dead(ledger: Ledger, edition_id: int, *, now: datetime) -> 
     for owner in ledger.sending_owners(edition_id):
         if _is_dead_here(owner):
             ledger.expire_leases(edition_id, owner, now=now)
+
+
+def reclaim_recent_from_the_dead(store: Store, *, since: datetime, now: datetime) -> None:
+    """The same for every edition made since `since`, before a sweep looks for due work: a
+    sender killed after the last queued row was claimed leaves nothing due that would start
+    a delivery (and with it `reclaim_from_the_dead`), so its claims would wait out the lease."""
+    for edition_id, owner in store.claim_holders(since=since):
+        if _is_dead_here(owner):
+            store.expire_leases(edition_id, owner, now=now)

@@ -15,15 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.config import ListSettings, Settings
 from digest.edition.render import Renderer, fill_slots
-from digest.edition.timing import delivery_hold
+from digest.edition.timing import delivery_hold, next_slot
 from digest.errors import DigestError, NotFoundError, PausedError
-from digest.intake.people import normalise_address
-from digest.mail.dkim import build_signer
-from digest.mail.transport import Reply, SMTPConnection
-from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
+from digest.models import Edition, EditionStatus, ListRun, RunOutcome, Subscriber
 from digest.operations.delivery import (
     OPEN_STATES,
     DeliveryOptions,
@@ -43,9 +41,13 @@ from digest.operations.editions import (
     store_edition,
     unsaved_edition,
 )
-from digest.operations.seeding import SeedReport, load_seeds
 from digest.store import EditionSummary, Store
 from digest.store.schema import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from digest.mail.dkim import DkimSigner
+    from digest.mail.transport import Reply
+    from digest.operations.seeding import SeedReport
 
 
 @dataclass
@@ -73,6 +75,16 @@ class PreviewFiles:
     skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
 
 
+@dataclass(frozen=True, slots=True)
+class ListStatus:
+    """One list as `digest status` shows it."""
+
+    settings: ListSettings
+    next_run: datetime | None
+    last_run: ListRun | None
+    last_edition: Edition | None
+
+
 def owner_name() -> str:
     """Who holds a claim: host and process, so a stale lease can be traced."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -86,10 +98,16 @@ class Publisher:
     ) -> None:
         self.settings = settings
         # How sends reach the relay; tests may put an in-process transport here.
-        self.connect = connect or (lambda: SMTPConnection(settings.smtp))
+        self.connect = connect or self._connect_to_relay
         self.store = Store(make_engine(settings.database_url))
         self._renderer: Renderer | None = None
-        self.signer = build_signer(settings.dkim)
+        self.signer = _signer(settings)
+
+    def _connect_to_relay(self) -> Transport:
+        # Imported here, as the signer and the seeds are: `digest status` starts on what it uses.
+        from digest.mail.transport import SMTPConnection
+
+        return SMTPConnection(self.settings.smtp)
 
     @property
     def renderer(self) -> Renderer:
@@ -103,6 +121,8 @@ class Publisher:
 
         Returns the schema's revision (its Alembic revision id) and what the seeds added.
         """
+        from digest.operations.seeding import load_seeds
+
         revision = upgrade(self.store.engine, now=now)
         self.store.sync_lists(((item.slug, item.name) for item in self.settings.lists), now=now)
         report = load_seeds(self.store, self.settings.seeds_dir, now=now) if seed else None
@@ -246,6 +266,8 @@ class Publisher:
 
     def test_send(self, list_slug: str, *, to: str, now: datetime) -> Reply:
         """Send the edition as it stands to one address; the ledger is not touched."""
+        from digest.intake.people import normalise_address
+
         address = normalise_address(to)
         mailing_list = self.settings.list(list_slug)
         found = self._edition_or_draft(mailing_list, now)
@@ -327,6 +349,28 @@ class Publisher:
     def status(self, *, limit: int = 20) -> list[EditionSummary]:
         """The newest editions with their delivery counts."""
         return self.store.editions_with_counts(limit=limit)
+
+    def list_statuses(self, *, now: datetime) -> list[ListStatus]:
+        """Each configured list's next run, last recorded run (by hand or scheduled) and last
+        edition."""
+        return [
+            ListStatus(
+                settings=item,
+                next_run=next_slot(item, now),
+                last_run=self.store.last_run(item.slug, by_hand=True),
+                last_edition=self.store.latest_edition(item.slug),
+            )
+            for item in self.settings.lists
+        ]
+
+
+def _signer(settings: Settings) -> DkimSigner | None:
+    """The DKIM signer (its key read now, so a bad key fails at start), or None when off."""
+    if settings.dkim.private_key is None:
+        return None
+    from digest.mail.dkim import build_signer
+
+    return build_signer(settings.dkim)
 
 
 def shown_status(stored: EditionStatus, counts: dict[str, int]) -> EditionStatus:

@@ -30,10 +30,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.config import ListSettings
 from digest.edition.timing import Decision, decide, list_trigger, next_slot
 from digest.errors import DigestError, StoreError
-from digest.models import Edition, ListRun, RunOutcome
+from digest.models import Edition, RunOutcome
 from digest.operations.delivery import DeliveryReport, Watch
 from digest.operations.editions import edition_date
 from digest.operations.ingest import poll_feeds
+from digest.operations.ledger import reclaim_recent_from_the_dead
 from digest.operations.publisher import Publisher, owner_name
 from digest.store import Leadership
 
@@ -124,6 +125,7 @@ class Runner:
         """Deliver what has come due in recent editions; returns how many editions had some."""
         now = self.clock()
         since = now - timedelta(hours=self.publisher.settings.scheduler.recent_hours)
+        reclaim_recent_from_the_dead(self.publisher.store, since=since, now=now)
         due = self.publisher.store.editions_due(now=now, since=since)
         for edition in due:
             busy = self._busy.get(edition.list_slug)  # None: a list no longer configured
@@ -358,27 +360,3 @@ def work(
             return WorkReport(runner.delivered, gave_up=runner.setback)
         stop.wait(poll_seconds)
     return WorkReport(runner.delivered)
-
-
-@dataclass(frozen=True, slots=True)
-class ListStatus:
-    """One list as `digest status` shows it."""
-
-    settings: ListSettings
-    next_run: datetime | None
-    last_run: ListRun | None
-    last_edition: Edition | None
-
-
-def list_statuses(publisher: Publisher, *, now: datetime) -> list[ListStatus]:
-    """Each configured list's next run, last recorded run (by hand or scheduled) and last
-    edition."""
-    return [
-        ListStatus(
-            settings=item,
-            next_run=next_slot(item, now),
-            last_run=publisher.store.last_run(item.slug, by_hand=True),
-            last_edition=publisher.store.latest_edition(item.slug),
-        )
-        for item in publisher.settings.lists
-    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -9,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -55,7 +55,8 @@ class StoreBase:
         # Both dialects spell "skip rows that already exist" differently. Callers read the
         # rowcount (1 inserted, 0 skipped): SQLAlchemy keeps it for an INSERT only when asked
         # (on PostgreSQL it is -1 otherwise).
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        # The engine's own dialect module (loaded with it): the other one is never imported.
+        dialect = importlib.import_module(f"sqlalchemy.dialects.{self.engine.dialect.name}")
         return (
             dialect.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
         )

@@ -21,6 +21,7 @@ from digest.store.base import _QUEUE_PAGE, StoreBase
 from digest.store.schema import (
     UTCDateTime,
     deliveries,
+    editions,
     subscribers,
     subscriptions,
 )
@@ -287,6 +288,21 @@ class LedgerStore(StoreBase):
                     .distinct()
                 ).scalars()
             ) - {None}
+
+    def claim_holders(self, *, since: datetime) -> set[tuple[int, str]]:
+        """(edition id, owner) of every claim held on an edition made since `since`."""
+        with self._tx() as tx:
+            rows = tx.execute(
+                select(deliveries.c.edition_id, deliveries.c.owner)
+                .join(editions, editions.c.id == deliveries.c.edition_id)
+                .where(
+                    editions.c.created_at >= since,
+                    deliveries.c.state == DeliveryState.SENDING,
+                    deliveries.c.owner.is_not(None),
+                )
+                .distinct()
+            )
+            return {(int(edition_id), str(owner)) for edition_id, owner in rows}
 
     def expire_leases(self, edition_id: int, owner: str, *, now: datetime) -> int:
         """End `owner`'s leases at once (it is known dead), so its claims are due again."""

@@ -9,23 +9,28 @@ import pytest
 from digest.errors import PausedError
 from digest.models import DeliveryState, EditionStatus
 from digest.operations.publisher import Publisher
-from tests.conftest import NOW, RecordingHandler, settings_for
+from tests.conftest import NOW, RecordingHandler, SeededTemplates, settings_for
 
 
-def engine_app(tmp_path: Path, port: int, database_url: str, **delivery: object) -> Publisher:
+def engine_app(
+    tmp_path: Path, port: int, database_url: str, templates: SeededTemplates, **delivery: object
+) -> Publisher:
     base = settings_for(tmp_path, port, database_url=database_url)
-    publisher = Publisher(
-        base.model_copy(update={"delivery": base.delivery.model_copy(update=delivery)})
-    )
-    publisher.init(seed=True, now=NOW)
-    return publisher
+    settings = base.model_copy(update={"delivery": base.delivery.model_copy(update=delivery)})
+    templates.copy_into(settings)
+    return Publisher(settings)
 
 
 def test_connections_are_pooled_and_recycled(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
+    tmp_path: Path,
+    smtp_server: tuple[RecordingHandler, int],
+    database_url: str,
+    seeded_templates: SeededTemplates,
 ) -> None:
     server, port = smtp_server
-    publisher = engine_app(tmp_path, port, database_url, connections=3, messages_per_connection=4)
+    publisher = engine_app(
+        tmp_path, port, database_url, seeded_templates, connections=3, messages_per_connection=4
+    )
     result = publisher.send("daily", now=NOW)
     sent = result.report.counts[DeliveryState.SENT]
     per_connection: dict[tuple[str, int], int] = {}
@@ -38,11 +43,20 @@ def test_connections_are_pooled_and_recycled(
 
 
 def test_pause_after_permanent_failures_then_resume_and_retry(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
+    tmp_path: Path,
+    smtp_server: tuple[RecordingHandler, int],
+    database_url: str,
+    seeded_templates: SeededTemplates,
 ) -> None:
     server, port = smtp_server
     publisher = engine_app(
-        tmp_path, port, database_url, connections=1, pause_after_failures=3, batch_size=5
+        tmp_path,
+        port,
+        database_url,
+        seeded_templates,
+        connections=1,
+        pause_after_failures=3,
+        batch_size=5,
     )
     everyone = [s.email for s in publisher.store.active_subscribers("daily")]
     for address in everyone:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -369,3 +372,27 @@ def test_json_log_lines_carry_time_level_logger_message_and_extras() -> None:
     assert (first["list"], first["slot"]) == ("daily", str(NOW))
     assert datetime.fromisoformat(first["time"]).tzinfo is not None
     assert "ValueError: boom" in second["traceback"]
+
+
+def test_a_sweep_takes_back_the_claims_of_a_sender_that_died_here(
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    """Killed after claiming the last queued rows: nothing is due, yet the next sweep sends them."""
+    handler, _ = smtp_server
+    result = publisher.send("daily", now=NOW, deliver=False)
+    edition = result.edition
+    assert edition is not None and result.queued
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process of this host that no longer exists
+    held = publisher.store.claim(
+        edition,
+        owner=f"{socket.gethostname()}:{gone.pid}",
+        limit=result.queued,
+        lease=timedelta(hours=1),
+        now=NOW,
+    )
+    assert len(held) == result.queued
+    assert publisher.store.editions_due(now=NOW, since=NOW - timedelta(days=1)) == []
+    Runner(publisher, clock=Clock(NOW)).deliver_due()
+    assert publisher.store.delivery_counts(edition.id) == {DeliveryState.SENT: result.queued}
+    assert len(handler.messages) == result.queued

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from digest.operations.publisher import Publisher
 from digest.web import create_app
-from tests.conftest import NOW, RecordingHandler
+from tests.conftest import NOW, RecordingHandler, SeededTemplates
 from tests.support.web import web_settings
 
 BASE = "http://testserver"
@@ -37,11 +37,14 @@ class Site:
 
 @pytest.fixture
 def site(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
+    tmp_path: Path,
+    smtp_server: tuple[RecordingHandler, int],
+    database_url: str,
+    seeded_templates: SeededTemplates,
 ) -> Iterator[Site]:
     settings = web_settings(tmp_path, smtp_server[1], BASE, database_url=database_url)
+    seeded_templates.copy_into(settings)
     publisher = Publisher(settings)
-    publisher.init(seed=True, now=NOW)
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
         yield Site(publisher, client, smtp_server[0])
 

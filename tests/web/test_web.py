@@ -20,7 +20,7 @@ from digest.errors import NotFoundError
 from digest.operations.publisher import Publisher
 from digest.store import Store
 from digest.web import create_app
-from tests.conftest import NOW, RecordingHandler
+from tests.conftest import NOW, RecordingHandler, SeededTemplates
 from tests.support.web import (
     CSRF_INPUT,
     EDITOR_TOKEN,
@@ -58,21 +58,25 @@ class Site:
 def make_site(
     tmp_path: Path,
     smtp: tuple[RecordingHandler, int],
+    templates: SeededTemplates,
     *,
     database_url: str | None = None,
     **web: Any,
 ) -> Site:
     settings = web_settings(tmp_path, smtp[1], BASE, database_url=database_url, **web)
+    templates.copy_into(settings)
     publisher = Publisher(settings)
-    publisher.init(seed=True, now=NOW)
     return Site(settings, publisher, TestClient(create_app(settings, clock=lambda: NOW)), smtp[0])
 
 
 @pytest.fixture
 def site(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], database_url: str
+    tmp_path: Path,
+    smtp_server: tuple[RecordingHandler, int],
+    database_url: str,
+    seeded_templates: SeededTemplates,
 ) -> Iterator[Site]:
-    made = make_site(tmp_path, smtp_server, database_url=database_url)
+    made = make_site(tmp_path, smtp_server, seeded_templates, database_url=database_url)
     with made.client:
         yield made
 
@@ -116,9 +120,9 @@ def test_pending_subscribers_get_no_digest(site: Site) -> None:
 
 
 def test_a_confirmation_link_expires_and_cannot_undo_a_later_unsubscribe(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], seeded_templates: SeededTemplates
 ) -> None:
-    site = make_site(tmp_path, smtp_server)
+    site = make_site(tmp_path, smtp_server, seeded_templates)
     site.sign_up("later@example.com")
     link = link_in(site.mail.messages[0].message, rf"{BASE}/confirm/\S+")
     late = TestClient(create_app(site.settings, clock=lambda: NOW + timedelta(hours=73)))
@@ -260,9 +264,9 @@ def test_post_without_one_click_body_changes_nothing(site: Site) -> None:
 
 
 def test_links_signed_with_a_retired_key_still_work(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], seeded_templates: SeededTemplates
 ) -> None:
-    site = make_site(tmp_path, smtp_server)
+    site = make_site(tmp_path, smtp_server, seeded_templates)
     reader = site.store.subscriber_by_email(READER)
     old = unsubscribe_token(secret=b"retired", key_id=0, subscriber_id=reader.id, list_slug="daily")
     rotated = site.settings.model_copy(
@@ -278,9 +282,9 @@ def test_links_signed_with_a_retired_key_still_work(
 
 
 def test_one_click_is_rate_limited_per_ip(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], seeded_templates: SeededTemplates
 ) -> None:
-    site = make_site(tmp_path, smtp_server, unsubscribes_per_ip_per_minute=3)
+    site = make_site(tmp_path, smtp_server, seeded_templates, unsubscribes_per_ip_per_minute=3)
     codes = [
         site.client.post("/u/daily/abc", data={"List-Unsubscribe": "One-Click"}).status_code
         for _ in range(5)
@@ -384,9 +388,9 @@ def test_editor_preview_refuses_a_bad_moment_saying_why(site: Site, at: str, mes
 
 
 def test_editor_preview_is_off_without_a_configured_token(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], seeded_templates: SeededTemplates
 ) -> None:
-    site = make_site(tmp_path, smtp_server, editor_token=SecretStr(""))
+    site = make_site(tmp_path, smtp_server, seeded_templates, editor_token=SecretStr(""))
     assert site.client.get("/editor/preview/daily", params={"token": ""}).status_code == 403
 
 

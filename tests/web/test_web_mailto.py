@@ -18,7 +18,7 @@ from digest.mail.transport import free_port
 from digest.operations.inbound import unsubscribe_by_mail, unsubscribe_hook
 from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
-from tests.conftest import NOW, RecordingHandler
+from tests.conftest import NOW, RecordingHandler, SeededTemplates
 from tests.support.web import status_of, token_for, web_settings
 
 READER = "odon.gyori@example.hu"
@@ -67,11 +67,15 @@ def test_a_mail_to_the_unsubscribe_address_at_the_capture_server_unsubscribes(
     ids=["plain", "display-name", "other-domain", "altered", "unknown-list", "not-unsubscribe"],
 )
 def test_a_raw_message_is_read_from_its_headers(
-    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], to: str, ended: int
+    tmp_path: Path,
+    smtp_server: tuple[RecordingHandler, int],
+    seeded_templates: SeededTemplates,
+    to: str,
+    ended: int,
 ) -> None:
     settings = web_settings(tmp_path, smtp_server[1], "https://budapestpost.example")
+    seeded_templates.copy_into(settings)
     publisher = Publisher(settings)
-    publisher.init(seed=True, now=NOW)
     address = to.format(token=token_for(settings, publisher.store, READER, "daily"))
     subscriptions = Subscriptions(settings, publisher.store)
     assert unsubscribe_by_mail(subscriptions, _mail(address), now=NOW) == ended
