@@ -3,6 +3,7 @@ and PostgreSQL: see tests/databases.py), seeded data."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,11 @@ from tests.support.databases import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every test process has an unsubscribe secret of its own, so no test reads or writes the
+# checkout's var/secrets.toml; the tests of `digest init` writing one unset it.
+TEST_SECRET = "a-secret-for-the-tests-only-0123456789"
+os.environ["DIGEST_SITE__UNSUBSCRIBE_SECRET"] = TEST_SECRET
+os.environ["DIGEST_SECRETS_FILE"] = str(Path(tempfile.mkdtemp(prefix="digest-secrets-")) / "none")
 # 07:00 in Budapest on a Monday: a daily and a weekly list are both due.
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 

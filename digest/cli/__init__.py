@@ -73,8 +73,18 @@ def init(
 
     Example: digest init --seed
     """
-    revision, report = context(ctx).publisher.init(seed=seed, now=datetime.now(UTC))
+    from digest.operations.production import ensure_secret
+
+    publisher = context(ctx).publisher
+    revision, report = publisher.init(seed=seed, now=datetime.now(UTC))
     out.print(f"schema at revision {revision}")
+    written = ensure_secret(publisher.settings)
+    if written is not None:
+        out.print(
+            f"wrote a new unsubscribe secret to {written} (mode 0600): keep it, and keep it out "
+            "of version control",
+            markup=False,
+        )
     if report is not None:
         out.print(
             f"seeds: {report.articles} new articles, {report.subscribers} new subscribers, "
@@ -91,8 +101,11 @@ def show_config(ctx: typer.Context) -> None:
     Example: DIGEST_SMTP__PORT=2525 digest config
     """
     from digest.config import masked
+    from digest.config.sending import signing_state
 
-    out.print_json(json.dumps(masked(context(ctx).settings), ensure_ascii=False))
+    settings = context(ctx).settings
+    out.print_json(json.dumps(masked(settings), ensure_ascii=False))
+    err.print(signing_state(settings.dkim), markup=False)  # on stderr: stdout stays JSON
 
 
 @commands.command()

@@ -35,7 +35,13 @@ def bounces(
     settings = context(ctx).settings
     store = context(ctx).store
     limit = settings.bounces.soft_bounce_limit
-    summary = apply_reports(store, path, soft_limit=limit, now=datetime.now(UTC))
+    summary = apply_reports(
+        store,
+        path,
+        secrets=settings.site.unsubscribe_secrets().values(),
+        soft_limit=limit,
+        now=datetime.now(UTC),
+    )
     for line in summary.changes:
         typer.echo(line)
     for line in summary.unreadable:

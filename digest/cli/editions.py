@@ -214,10 +214,12 @@ def status(
     from rich import box
     from rich.table import Table
 
-    from digest.operations.publisher import shown_status
+    from digest.config.sending import signing_state
+    from digest.operations.status import shown_status
 
     publisher = context(ctx).publisher
     summaries = publisher.status(limit=limit)  # first: without a database, only the error
+    out.print(signing_state(publisher.settings.dkim), markup=False)
     show_schedule(out, publisher, now=datetime.now(UTC))
     if not summaries:
         out.print("no editions yet")

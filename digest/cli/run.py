@@ -131,9 +131,11 @@ def _last_run(run: ListRun | None, zone: tzinfo) -> str:
 
 def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> None:
     """Print each list's next run, last run and last edition, then the latest missed editions."""
-    from digest.operations.publisher import shown_status
+    from digest.operations.status import list_statuses, shown_status
 
-    statuses = publisher.list_statuses(now=now)  # read before printing: an error prints alone
+    statuses = list_statuses(
+        publisher.settings.lists, publisher.store, now=now
+    )  # read before printing: an error prints alone
     console.print("lists:")
     for item in statuses:
         settings = item.settings

@@ -13,6 +13,7 @@ from typing import Any, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_settings.exceptions import SettingsError
 
+from digest.config.secrets import DEFAULT_SECRETS_FILE, merged, read_secrets
 from digest.config.settings import ENV_PREFIX, Settings
 from digest.errors import ConfigError
 
@@ -33,6 +34,12 @@ def load_settings(path: Path | None = None) -> Settings:
             raise ConfigError(f"{chosen}: not valid TOML: {exc}") from exc
     elif explicit is not None:
         raise ConfigError(f"config file {chosen} does not exist")
+    secrets_file = Path(
+        os.environ.get(f"{ENV_PREFIX}SECRETS_FILE")
+        or values.get("secrets_file")
+        or DEFAULT_SECRETS_FILE
+    )
+    values = merged(values, read_secrets(secrets_file))
     try:
         return Settings(**values)
     except SettingsError as exc:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
 from digest.config.checks import Section
 from digest.models import SMTPSecurity
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SMTPSettings(Section):
@@ -21,6 +31,13 @@ class SMTPSettings(Section):
     timeout: float = Field(default=30.0, gt=0)
     local_hostname: str = "localhost"
     ca_file: Path | None = None
+
+    @property
+    def is_local_test_server(self) -> bool:
+        """A server on this machine on an unprivileged port: the capture server, aiosmtpd,
+        smtp-sink. Mail handed to it goes nowhere else; a relay on 25, 465 or 587 (a local
+        Postfix included) may pass it on to real inboxes."""
+        return self.port >= 1024 and _is_loopback(self.host)
 
 
 class DeliverySettings(Section):
@@ -66,3 +83,10 @@ class BouncesSettings(Section):
     """What `digest bounces` does with soft bounces (hard ones suppress at once)."""
 
     soft_bounce_limit: int = Field(default=3, ge=1, le=100)
+
+
+def signing_state(dkim: DkimSettings) -> str:
+    """Whether and how messages are DKIM-signed, as `digest status` and `digest config` say it."""
+    if dkim.private_key is None:
+        return "DKIM signing: off (Gmail and Yahoo require it for bulk mail: digest dkim keygen)"
+    return f"DKIM signing: on (d={dkim.domain}, s={dkim.selector}, key {dkim.private_key})"

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from digest.config.feeds import FeedsSettings
 from digest.config.lists import ListSettings, SchedulerSettings
+from digest.config.secrets import DEFAULT_SECRETS_FILE
 from digest.config.sending import (
     BouncesSettings,
     CaptureSettings,
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
     templates_dir: Path = CHECKOUT / "templates"
     seeds_dir: Path = CHECKOUT / "seeds"
     preview_dir: Path = Path("var/preview")
+    # Where `digest init` writes a random unsubscribe secret when none is configured.
+    secrets_file: Path = DEFAULT_SECRETS_FILE
     site: SiteSettings = SiteSettings()
     smtp: SMTPSettings = SMTPSettings()
     capture: CaptureSettings = CaptureSettings()

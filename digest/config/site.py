@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from digest.config.checks import Section, address, http_url, safe_header_text
+
+# The shipped key: known to everyone, so fit only for mail that never leaves this machine.
+PLACEHOLDER_SECRET = "change-me-in-production"
+# Names reserved for examples (RFC 2606, RFC 6761): no reader can follow a link to them.
+_EXAMPLE_TLDS = ("example", "test", "invalid", "localhost")
+_EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
+
+
+def is_example_domain(host: str) -> bool:
+    """True for a name reserved for examples, such as budapestpost.example or example.com."""
+    name = host.lower().rstrip(".")
+    return name.rsplit(".", 1)[-1] in _EXAMPLE_TLDS or any(
+        name == domain or name.endswith("." + domain) for domain in _EXAMPLE_DOMAINS
+    )
 
 
 class SiteSettings(Section):
@@ -16,7 +32,7 @@ class SiteSettings(Section):
     postal_address: str = "Budapest Post Kft., Váci utca 1, 1052 Budapest, Hungary"
     mail_domain: str = "budapestpost.example"
     language: str = "en"
-    unsubscribe_secret: SecretStr = SecretStr("change-me-in-production")
+    unsubscribe_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     greeting_fallback: str = "reader"
     unsubscribe_key_id: int = Field(default=1, ge=0, le=255)
     feedback_sender_id: str = Field(default="budapestpost", pattern=r"^[A-Za-z0-9._-]{5,15}$")
@@ -35,6 +51,20 @@ class SiteSettings(Section):
         if self.unsubscribe_key_id in self.previous_unsubscribe_secrets:
             raise ValueError("unsubscribe_key_id must not also be a previous key id")
         return self
+
+    def placeholders(self) -> list[str]:
+        """What still holds a shipped example value, each as one hint on what to set."""
+        found = []
+        if self.unsubscribe_secret.get_secret_value() in ("", PLACEHOLDER_SECRET):
+            found.append(
+                "site.unsubscribe_secret is the shipped placeholder "
+                "(run `digest init` to make one, or set DIGEST_SITE__UNSUBSCRIBE_SECRET)"
+            )
+        if is_example_domain(urlsplit(self.base_url).hostname or ""):
+            found.append(f"site.base_url is an example address ({self.base_url}): set your site's")
+        if is_example_domain(self.mail_domain):
+            found.append(f"site.mail_domain is an example domain ({self.mail_domain}): set yours")
+        return found
 
     def unsubscribe_secrets(self) -> dict[int, bytes]:
         """Every key that may have signed a link, by key id: the current one and the retired."""

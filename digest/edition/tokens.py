@@ -1,7 +1,9 @@
 """Signed tokens: unsubscribe links and stable Message-IDs, bound to one subscriber and one list.
 
-A Message-ID of ours is `<list.YYYYMMDD.subscriber.tag@domain>`; `message_id` writes it and
+A Message-ID of ours is `<list.YYYYMMDD.sealed.tag@domain>`; `message_id` writes it and
 `read_message_id` reads it back (bounce reports quote it), so the format lives here only.
+`sealed` is the subscriber id enciphered with the install's secret (a 64-bit Feistel network
+keyed per list and day), so an ID shows no sequential number and no two installs share one.
 
 A token is base64url(version | key id | subscriber id | HMAC-SHA256(key, same bytes | list)[:16]).
 It carries no address, never expires (old mails must keep working), and names its key so the
@@ -15,13 +17,18 @@ import hashlib
 import hmac
 import re
 import struct
+from collections.abc import Iterable
 from datetime import date, datetime
 
 _VERSION = 1
 _HEAD = struct.Struct(">BBQ")
 _MAC_BYTES = 16
 _DAY = "%Y%m%d"
-_OUR_ID = re.compile(r"^<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.(\d{1,18})\.[0-9a-f]{12}@[^<>@\s]+>$")
+_OUR_ID = re.compile(
+    r"^<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.([a-z2-7]{13})\.([a-z2-7]{10})@[^<>@\s]+>$"
+)
+_ROUNDS = 4
+_HALF = 0xFFFFFFFF
 
 
 def _mac(secret: bytes, head: bytes, list_slug: str) -> bytes:
@@ -50,25 +57,60 @@ def read_unsubscribe_token(token: str, *, list_slug: str, secrets: dict[int, byt
     return subscriber_id if hmac.compare_digest(mac, _mac(secret, head, list_slug)) else None
 
 
+def _round_keys(secret: bytes, list_slug: str, edition_key: str) -> list[bytes]:
+    return [
+        hmac.new(secret, f"seal:{list_slug}:{edition_key}:{n}".encode(), hashlib.sha256).digest()
+        for n in range(_ROUNDS)
+    ]
+
+
+def _mix(key: bytes, half: int) -> int:
+    return int.from_bytes(hmac.new(key, half.to_bytes(4, "big"), hashlib.sha256).digest()[:4])
+
+
+def _seal(subscriber_id: int, keys: list[bytes]) -> int:
+    left, right = subscriber_id >> 32, subscriber_id & _HALF
+    for key in keys:
+        left, right = right, left ^ _mix(key, right)
+    return (left << 32) | right
+
+
+def _unseal(sealed: int, keys: list[bytes]) -> int:
+    left, right = sealed >> 32, sealed & _HALF
+    for key in reversed(keys):
+        left, right = right ^ _mix(key, left), left
+    return (left << 32) | right
+
+
+def _base32(data: bytes) -> str:
+    # Lower-case base32: shorter than hex, so the header stays within 78 columns.
+    return base64.b32encode(data).decode().rstrip("=").lower()
+
+
+def _tag(secret: bytes, list_slug: str, edition_key: str, subscriber_id: int) -> str:
+    text = f"mid:{list_slug}:{edition_key}:{subscriber_id}".encode()
+    return _base32(hmac.new(secret, text, hashlib.sha256).digest()[:6])
+
+
 def message_id(
     *, secret: bytes, domain: str, list_slug: str, edition_date: date, subscriber_id: int
 ) -> str:
     """A Message-ID that is the same for every attempt at one (edition, subscriber) delivery,
     and known before the edition is stored, so a preview shows the very ID that will be sent.
 
-    The short HMAC keeps IDs unique across installations that reuse the same numbers.
+    Only the install's secret turns it back into the subscriber, and its tag says which secret.
     """
     edition_key = edition_date.strftime(_DAY)
-    tag = hmac.new(
-        secret, f"mid:{list_slug}:{edition_key}:{subscriber_id}".encode(), hashlib.sha256
-    ).hexdigest()[:12]
-    return f"<{list_slug}.{edition_key}.{subscriber_id}.{tag}@{domain}>"
+    sealed = _seal(subscriber_id, _round_keys(secret, list_slug, edition_key))
+    tag = _tag(secret, list_slug, edition_key, subscriber_id)
+    return f"<{list_slug}.{edition_key}.{_base32(sealed.to_bytes(8, 'big'))}.{tag}@{domain}>"
 
 
-def read_message_id(value: str | None) -> tuple[str, date, int] | None:
-    """(list, edition date, subscriber id) from a Message-ID of our shape, else None.
+def read_message_id(value: str | None, *, secrets: Iterable[bytes]) -> tuple[str, date, int] | None:
+    """(list, edition date, subscriber id) from a Message-ID one of `secrets` (the current
+    unsubscribe key and the retired ones) made, else None.
 
-    The tag is not checked: only the ledger, which holds the IDs really sent, can vouch for one.
+    A match is a claim, not proof: only the ledger, which holds the IDs really sent, vouches.
     """
     found = _OUR_ID.match(value or "")
     if found is None:
@@ -77,4 +119,10 @@ def read_message_id(value: str | None) -> tuple[str, date, int] | None:
         day = datetime.strptime(found[2], _DAY).date()
     except ValueError:
         return None
-    return found[1], day, int(found[3])
+    list_slug, edition_key = found[1], found[2]
+    sealed = int.from_bytes(base64.b32decode(found[3].upper() + "===")[:8], "big")
+    for secret in secrets:
+        subscriber_id = _unseal(sealed, _round_keys(secret, list_slug, edition_key))
+        if hmac.compare_digest(found[4], _tag(secret, list_slug, edition_key, subscriber_id)):
+            return list_slug, day, subscriber_id
+    return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -88,14 +88,16 @@ def _unreadable_files() -> Iterator[list[str]]:
         logger.setLevel(level)
 
 
-def event_for(source: str, report: BounceReport, item: RecipientStatus) -> BounceEvent:
+def event_for(
+    source: str, report: BounceReport, item: RecipientStatus, *, secrets: Iterable[bytes]
+) -> BounceEvent:
     """One recipient's result as the store applies it, with the key that makes it once-only."""
     basis: tuple[str, ...] = (
         ("mid", report.original_message_id, item.recipient.lower(), item.kind)
         if report.original_message_id
         else ("src", source, item.recipient.lower(), item.kind, item.status)
     )
-    origin = read_message_id(report.original_message_id)
+    origin = read_message_id(report.original_message_id, secrets=secrets)
     return BounceEvent(
         key=hashlib.sha256("\x00".join(basis).encode()).hexdigest(),
         source=source,
@@ -139,9 +141,13 @@ def _tally(
             summary.changes.append(f"soft {who}{message}: {in_a_row}")
 
 
-def apply_reports(store: Store, path: Path, *, soft_limit: int, now: datetime) -> BounceSummary:
+def apply_reports(
+    store: Store, path: Path, *, secrets: Iterable[bytes], soft_limit: int, now: datetime
+) -> BounceSummary:
     """Read every report under `path` (maildir, mbox, folder of .eml files, one file) and apply
-    each recipient's result once."""
+    each recipient's result once. `secrets` are the unsubscribe keys (current and retired)
+    that made our Message-IDs: a report quoting one names its subscriber and edition."""
+    keys = list(secrets)
     summary = BounceSummary()
     with _unreadable_files() as unreadable:
         for source, report in read_reports(path.resolve()):
@@ -154,7 +160,7 @@ def apply_reports(store: Store, path: Path, *, soft_limit: int, now: datetime) -
                     summary.informational += 1
                     continue
                 applied = store.apply_bounce(
-                    event_for(source, report, item), soft_limit=soft_limit, now=now
+                    event_for(source, report, item, secrets=keys), soft_limit=soft_limit, now=now
                 )
                 _tally(summary, item, applied, where=source)
     summary.unreadable = list(unreadable)

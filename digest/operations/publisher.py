@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import logging
 import os
 import socket
 import time
@@ -19,11 +20,10 @@ from typing import TYPE_CHECKING
 
 from digest.config import ListSettings, Settings
 from digest.edition.render import Renderer, fill_slots
-from digest.edition.timing import delivery_hold, next_slot
+from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
-from digest.models import Edition, EditionStatus, ListRun, RunOutcome, Subscriber
+from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
 from digest.operations.delivery import (
-    OPEN_STATES,
     DeliveryOptions,
     DeliveryReport,
     Transport,
@@ -41,6 +41,7 @@ from digest.operations.editions import (
     store_edition,
     unsaved_edition,
 )
+from digest.operations.production import refuse_shipped_examples, unsigned_warning
 from digest.store import EditionSummary, Store
 from digest.store.schema import make_engine, upgrade
 
@@ -75,14 +76,7 @@ class PreviewFiles:
     skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
 
 
-@dataclass(frozen=True, slots=True)
-class ListStatus:
-    """One list as `digest status` shows it."""
-
-    settings: ListSettings
-    next_run: datetime | None
-    last_run: ListRun | None
-    last_edition: Edition | None
+log = logging.getLogger(__name__)
 
 
 def owner_name() -> str:
@@ -102,11 +96,17 @@ class Publisher:
         self.store = Store(make_engine(settings.database_url))
         self._renderer: Renderer | None = None
         self.signer = _signer(settings)
+        self._warned_unsigned = False
 
     def _connect_to_relay(self) -> Transport:
         # Imported here, as the signer and the seeds are: `digest status` starts on what it uses.
         from digest.mail.transport import SMTPConnection
 
+        refuse_shipped_examples(self.settings)
+        warning = unsigned_warning(self.settings, signed=self.signer is not None)
+        if warning and not self._warned_unsigned:
+            self._warned_unsigned = True
+            log.warning(warning)
         return SMTPConnection(self.settings.smtp)
 
     @property
@@ -350,19 +350,6 @@ class Publisher:
         """The newest editions with their delivery counts."""
         return self.store.editions_with_counts(limit=limit)
 
-    def list_statuses(self, *, now: datetime) -> list[ListStatus]:
-        """Each configured list's next run, last recorded run (by hand or scheduled) and last
-        edition."""
-        return [
-            ListStatus(
-                settings=item,
-                next_run=next_slot(item, now),
-                last_run=self.store.last_run(item.slug, by_hand=True),
-                last_edition=self.store.latest_edition(item.slug),
-            )
-            for item in self.settings.lists
-        ]
-
 
 def _signer(settings: Settings) -> DkimSigner | None:
     """The DKIM signer (its key read now, so a bad key fails at start), or None when off."""
@@ -371,21 +358,6 @@ def _signer(settings: Settings) -> DkimSigner | None:
     from digest.mail.dkim import build_signer
 
     return build_signer(settings.dkim)
-
-
-def shown_status(stored: EditionStatus, counts: dict[str, int]) -> EditionStatus:
-    """An edition's status as its ledger has it, for `digest status`.
-
-    The stored status changes only when a run starts or ends, so between runs it can lag the
-    ledger: subscribers queued into a finished edition, or a run whose relay went away before
-    it began. Paused stays paused until `digest resume`; open rows mean sending; an edition
-    with a ledger and none open is done.
-    """
-    if stored == EditionStatus.PAUSED:
-        return stored
-    if any(counts.get(state) for state in OPEN_STATES):
-        return EditionStatus.SENDING
-    return EditionStatus.DONE if counts else stored
 
 
 def _clock_from(start: datetime) -> Callable[[], datetime]:

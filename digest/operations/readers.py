@@ -26,6 +26,7 @@ from digest.errors import InvalidInputError
 from digest.intake.people import clean_name, normalise_address
 from digest.mail.transport import SMTPConnection
 from digest.models import SubscriptionStatus
+from digest.operations.production import refuse_shipped_examples
 from digest.rules import StatusChange
 from digest.store import Store
 
@@ -116,6 +117,7 @@ class Subscriptions:
 
     def send(self, mail: ConfirmationMail) -> bool:
         """Hand a transactional mail to the relay; True if it was accepted."""
+        refuse_shipped_examples(self.settings)
         data = self.sign(mail.data) if self.sign else mail.data
         with SMTPConnection(self.settings.smtp) as connection:
             reply = connection.send(mail.sender, mail.recipient, data)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import ExitCode
+from digest.mail.transport import free_port
 from tests.conftest import ROOT, RecordingHandler
 from tests.support.cli import run
 
@@ -93,9 +94,9 @@ def test_every_command_is_in_the_readme(command: str) -> None:
         (["send", "--list", "nope"], {}, 3, "unknown list 'nope'"),
         (
             ["send", "--list", "daily"],
-            {"DIGEST_SMTP__PORT": "1"},
+            {"DIGEST_SMTP__PORT": str(free_port())},  # nothing listens there
             7,
-            "cannot reach SMTP server 127.0.0.1:1",
+            "cannot reach SMTP server 127.0.0.1:",
         ),
         (["config"], {"DIGEST_SMTP__SECURITY": "sometimes"}, 2, "DIGEST_SMTP__SECURITY"),
         (["--config", "/nonexistent.toml", "status"], {}, 2, "does not exist"),

@@ -15,7 +15,7 @@ import pytest
 from digest.errors import ExitCode
 from digest.mail.transport import free_port
 from digest.models import DeliveryState, EditionStatus
-from digest.operations.publisher import shown_status
+from digest.operations.status import shown_status
 from tests.cli.test_terminal import in_terminal
 from tests.conftest import RecordingHandler
 from tests.support.cli import run

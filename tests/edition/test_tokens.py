@@ -42,28 +42,56 @@ def test_rotation_keeps_old_links_working() -> None:
     assert read_unsubscribe_token(new, list_slug="daily", secrets=secrets) == 7
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("<daily.20261126.1042.3f9a1c2b7d4e@budapestpost.example>",
-         ("daily", date(2026, 11, 26), 1042)),
-        ("<daily.20261399.1042.3f9a1c2b7d4e@budapestpost.example>", None),
-        ("<20261126060014.4Xk2Lm0FzYz9sPq@mail.budapestpost.example>", None),
-        (None, None),
-    ],
-    ids=["ours", "impossible-date", "someone-elses", "none"],
-)  # fmt: skip
-def test_read_message_id(value: str | None, expected: tuple[str, date, int] | None) -> None:
-    assert read_message_id(value) == expected
-
-
-def test_a_message_id_reads_back_as_what_it_was_made_from() -> None:
-    made = message_id(
-        secret=b"k",
+def _mid(secret: bytes, subscriber_id: int, day: date = date(2026, 11, 26)) -> str:
+    return message_id(
+        secret=secret,
         domain="budapestpost.example",
-        list_slug="weekly-culture",
-        edition_date=date(2026, 12, 3),
-        subscriber_id=987654321,
+        list_slug="daily",
+        edition_date=day,
+        subscriber_id=subscriber_id,
     )
+
+
+@pytest.mark.parametrize("subscriber_id", [1, 2, 1042, 987654321, 2**63 - 1])
+def test_a_message_id_reads_back_as_what_it_was_made_from(subscriber_id: int) -> None:
+    made = _mid(b"k", subscriber_id)
     assert made.endswith("@budapestpost.example>")
-    assert read_message_id(made) == ("weekly-culture", date(2026, 12, 3), 987654321)
+    assert read_message_id(made, secrets=[b"k"]) == ("daily", date(2026, 11, 26), subscriber_id)
+
+
+def test_a_message_id_shows_no_subscriber_number_and_differs_across_installs() -> None:
+    ids = [_mid(b"install-a", n) for n in range(1, 201)]
+    assert len(set(ids)) == 200
+    sealed = [int.from_bytes(base64.b32decode(m.split(".")[2].upper() + "==="), "big") for m in ids]
+    assert all(value != n for n, value in enumerate(sealed, start=1))
+    assert sorted(sealed) != sealed  # spread over 64 bits, in no order
+    # Sorted IDs do not follow the subscriber order: nothing counts up.
+    assert sorted(ids) != ids
+    assert {_mid(b"install-b", n) for n in range(1, 201)}.isdisjoint(ids)
+    assert _mid(b"install-a", 7) == _mid(b"install-a", 7)  # stable across retries
+
+
+def test_a_retired_secret_still_reads_its_message_ids() -> None:
+    old = _mid(b"old", 42)
+    assert read_message_id(old, secrets=[b"new", b"old"]) == ("daily", date(2026, 11, 26), 42)
+    assert read_message_id(old, secrets=[b"new"]) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<daily.20261399.aaaaaaaaaaaca.aaaaaaaaaa@budapestpost.example>",
+        "<daily.20261126.1042.3f9a1c2b7d4e@budapestpost.example>",
+        "<20261126060014.4Xk2Lm0FzYz9sPq@mail.budapestpost.example>",
+        None,
+    ],
+    ids=["impossible-date", "old-shape", "someone-elses", "none"],
+)
+def test_what_is_not_ours_reads_as_nothing(value: str | None) -> None:
+    assert read_message_id(value, secrets=[b"k"]) is None
+
+
+def test_a_forged_tag_reads_as_nothing() -> None:
+    made = _mid(b"k", 42)
+    forged = made[: made.index("@") - 10] + "aaaaaaaaaa" + made[made.index("@") :]
+    assert read_message_id(forged, secrets=[b"k"]) is None

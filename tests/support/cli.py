@@ -61,10 +61,18 @@ def _decoded(data: bytes) -> str:
 
 
 def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+    *args: str, env: dict[str, str | None] | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m digest ARGS`, output captured as text; never raises for a non-zero exit."""
-    request = {"args": list(args), "env": {**os.environ, **(env or {})}, "cwd": str(cwd)}
+    """`python -m digest ARGS`, output captured as text; never raises for a non-zero exit.
+
+    `env` adds to this process's environment; a None value removes that variable.
+    """
+    environment = {**os.environ, **(env or {})}
+    request = {
+        "args": list(args),
+        "env": {name: value for name, value in environment.items() if value is not None},
+        "cwd": str(cwd),
+    }
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     stdin = os.open(os.devnull, os.O_RDONLY)

@@ -1,0 +1,53 @@
+"""What `digest status` reports: each list's next and last run; editions by their ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from digest.config import ListSettings
+from digest.edition.timing import next_slot
+from digest.models import Edition, EditionStatus, ListRun
+from digest.operations.delivery import OPEN_STATES
+from digest.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class ListStatus:
+    """One list as `digest status` shows it."""
+
+    settings: ListSettings
+    next_run: datetime | None
+    last_run: ListRun | None
+    last_edition: Edition | None
+
+
+def list_statuses(
+    lists: tuple[ListSettings, ...], store: Store, *, now: datetime
+) -> list[ListStatus]:
+    """Each configured list's next run, last recorded run (by hand or scheduled) and last
+    edition."""
+    return [
+        ListStatus(
+            settings=item,
+            next_run=next_slot(item, now),
+            last_run=store.last_run(item.slug, by_hand=True),
+            last_edition=store.latest_edition(item.slug),
+        )
+        for item in lists
+    ]
+
+
+def shown_status(stored: EditionStatus, counts: dict[str, int]) -> EditionStatus:
+    """An edition's status as its ledger has it, for `digest status`.
+
+    The stored status changes only when a run starts or ends, so between runs it can lag the
+    ledger: subscribers queued into a finished edition, or a run whose relay went away before
+    it began. Paused stays paused until `digest resume`; open rows mean sending; an edition
+    with a ledger and none open is done.
+    """
+    if stored == EditionStatus.PAUSED:
+        return stored
+    if any(counts.get(state) for state in OPEN_STATES):
+        return EditionStatus.SENDING
+    return EditionStatus.DONE if counts else stored
