@@ -51,6 +51,7 @@ class Received:
     recipients: list[str]
     data: bytes
     peer: tuple[str, int] = ("", 0)
+    helo: str = ""  # the name the client gave in EHLO or HELO
 
     @property
     def message(self) -> EmailMessage:
@@ -83,6 +84,7 @@ class RecordingHandler:
                     list(envelope.rcpt_tos),
                     envelope.original_content,
                     tuple(session.peer),
+                    session.host_name or "",
                 )
             )
         return "250 2.0.0 Ok: queued"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from digest.config.checks import Section
+from digest.config.checks import Section, address
 from digest.models import SMTPSecurity
 
 
@@ -29,7 +29,9 @@ class SMTPSettings(Section):
     username: str = ""
     password: SecretStr = SecretStr("")
     timeout: float = Field(default=30.0, gt=0)
-    local_hostname: str = "localhost"
+    # The EHLO name; empty: site.mail_domain (see Settings.relay), which should match the
+    # sending IP's PTR record. Never "localhost": receivers count that against a sender.
+    local_hostname: str = ""
     ca_file: Path | None = None
 
     @property
@@ -83,6 +85,14 @@ class BouncesSettings(Section):
     """What `digest bounces` does with soft bounces (hard ones suppress at once)."""
 
     soft_bounce_limit: int = Field(default=3, ge=1, le=100)
+    # The envelope sender (Return-Path) of every digest, where receivers send bounces, e.g. on
+    # a bounce subdomain; empty: each list's From address.
+    address: str = ""
+
+    @field_validator("address")
+    @classmethod
+    def _plain_address(cls, value: str) -> str:
+        return address(value) if value else value
 
 
 def signing_state(dkim: DkimSettings) -> str:

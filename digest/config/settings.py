@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         # The TOML file arrives as init values; the environment must win over it.
         return (env_settings, init_settings)
 
+    def relay(self) -> SMTPSettings:
+        """The SMTP settings as sending uses them: the EHLO name is site.mail_domain unless
+        smtp.local_hostname is set."""
+        if self.smtp.local_hostname:
+            return self.smtp
+        return self.smtp.model_copy(update={"local_hostname": self.site.mail_domain})
+
+    def envelope_sender(self, mailing_list: ListSettings) -> str:
+        """Where bounces of the list's mail go: bounces.address, else the list's From."""
+        return self.bounces.address or mailing_list.from_address
+
     def list(self, slug: str) -> ListSettings:
         """The configured list called `slug`."""
         for item in self.lists:

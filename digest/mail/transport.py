@@ -98,19 +98,19 @@ class SMTPConnection:
         """Connect, secure, greet and authenticate, or raise TransportError saying why."""
         s = self.settings
         where = f"{s.host}:{s.port}"
+        # Empty only when built without Settings.relay(): then the host's own name.
+        helo = s.local_hostname or None
         try:
             if s.security == SMTPSecurity.TLS:
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
                     s.host,
                     s.port,
-                    local_hostname=s.local_hostname,
+                    local_hostname=helo,
                     timeout=s.timeout,
                     context=tls_context(s),
                 )
             else:
-                smtp = smtplib.SMTP(
-                    s.host, s.port, local_hostname=s.local_hostname, timeout=s.timeout
-                )
+                smtp = smtplib.SMTP(s.host, s.port, local_hostname=helo, timeout=s.timeout)
             smtp.ehlo()
             if s.security == SMTPSecurity.STARTTLS:
                 if not smtp.has_extn("starttls"):

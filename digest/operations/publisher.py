@@ -107,7 +107,7 @@ class Publisher:
         if warning and not self._warned_unsigned:
             self._warned_unsigned = True
             log.warning(warning)
-        return SMTPConnection(self.settings.smtp)
+        return SMTPConnection(self.settings.relay())
 
     @property
     def renderer(self) -> Renderer:
@@ -239,7 +239,7 @@ class Publisher:
             recipient=lambda who: recipient(
                 self.settings.site, edition.list_slug, edition.edition_date, who
             ),
-            envelope_from=mailing_list.from_address,
+            envelope_from=self.settings.envelope_sender(mailing_list),
             connect=self.connect,
             clock=_clock_from(now),
             options=DeliveryOptions.from_settings(self.settings.delivery, owner=owner_name()),
@@ -294,7 +294,7 @@ class Publisher:
         connection = self.connect()
         connection.open()
         try:
-            return connection.send(mailing_list.from_address, address, data)
+            return connection.send(self.settings.envelope_sender(mailing_list), address, data)
         finally:
             connection.close()
 

@@ -119,7 +119,7 @@ class Subscriptions:
         """Hand a transactional mail to the relay; True if it was accepted."""
         refuse_shipped_examples(self.settings)
         data = self.sign(mail.data) if self.sign else mail.data
-        with SMTPConnection(self.settings.smtp) as connection:
+        with SMTPConnection(self.settings.relay()) as connection:
             reply = connection.send(mail.sender, mail.recipient, data)
         return reply.accepted
 

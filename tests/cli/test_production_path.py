@@ -16,7 +16,7 @@ from digest.mail.dkim import generate_key
 from digest.models import DeliveryState
 from digest.store import Store
 from digest.store.schema import make_engine
-from tests.conftest import ROOT
+from tests.conftest import ROOT, RecordingHandler
 from tests.support.cli import run
 
 # A relay that reaches inboxes, by its port; `.invalid` never resolves, so nothing is sent.
@@ -180,3 +180,39 @@ def test_example_domains(host: str, example: bool) -> None:
 )
 def test_which_servers_are_local_test_servers(host: str, port: int, local: bool) -> None:
     assert SMTPSettings(host=host, port=port).is_local_test_server is local
+
+
+def test_ehlo_names_the_mail_domain_and_bounces_go_to_the_bounce_address(
+    cli_env: dict[str, str], smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    handler, _ = smtp_server
+    plain = run("send", "--list", "daily", "--to", "odon.gyori@example.hu", env=cli_env)
+    assert plain.returncode == 0, plain.stderr
+    [first] = handler.messages
+    assert first.helo == "budapestpost.example"  # site.mail_domain, never "localhost"
+    assert first.sender == "newsletter@budapestpost.example"  # the list's From by default
+
+    bounced_to = "bounces@bounces.budapestpost.example"
+    env = {
+        **cli_env,
+        "DIGEST_BOUNCES__ADDRESS": bounced_to,
+        "DIGEST_SMTP__LOCAL_HOSTNAME": "mx1.bp.hu",
+    }
+    sent = run("send", "--list", "daily", env=env)
+    assert sent.returncode == 0, sent.stderr
+    digests = handler.messages[1:]
+    assert digests and {m.sender for m in digests} == {bounced_to}
+    assert {m.helo for m in digests} == {"mx1.bp.hu"}
+    assert {str(m.message["From"]) for m in digests} == {
+        "Budapest Post <newsletter@budapestpost.example>"
+    }
+
+
+def test_a_bounce_address_that_is_no_address_is_refused(cli_env: dict[str, str]) -> None:
+    shown = run("config", env={**cli_env, "DIGEST_BOUNCES__ADDRESS": "bounces at example"})
+    assert shown.returncode == ExitCode.CONFIG
+    [line] = shown.stderr.strip().splitlines()
+    assert (
+        line.startswith("digest: error: DIGEST_BOUNCES__ADDRESS:")
+        and "not an email address" in line
+    )
