@@ -19,6 +19,8 @@ class ListSettings(Section):
     description: str = ""
     sections: tuple[str, ...] = ()
     max_articles: int = Field(default=12, ge=1, le=200)
+    # Stories after the lead shown as cards; the rest are headline-only "In brief" items.
+    max_cards: int | None = Field(default=None, ge=1, le=200)
     lookback_hours: float = Field(default=24.0, gt=0)
     schedule: str = "0 7 * * *"
     timezone: str = "Europe/Budapest"

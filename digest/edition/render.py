@@ -9,15 +9,37 @@ from __future__ import annotations
 import logging
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateError
+from markupsafe import Markup
 
 from digest.config import subject_environment
+from digest.edition.locale import Catalogue, Words
+from digest.edition.pieces import (
+    InlinedLibrary,
+    Kind,
+    Piece,
+    layout,
+    library,
+    serialised,
+    strip_markers,
+    text_marker,
+)
 from digest.edition.selection import Selection
+from digest.edition.views import (
+    ArticleView,
+    EditionFacts,
+    EditionView,
+    RenderedEdition,
+    SectionView,
+    SiteView,
+    SlotsView,
+)
 from digest.errors import RenderError
 from digest.models import Article
 
@@ -61,92 +83,7 @@ def _wrap(value: str, width: int = 72, indent: str = "") -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ArticleView:
-    """An article as the templates see it: the stored fields plus display labels."""
-
-    title: str
-    summary: str
-    section: str
-    url: str
-    image_url: str | None
-    image_alt: str
-    author: str | None
-    published_label: str
-
-
-@dataclass(frozen=True, slots=True)
-class SectionView:
-    name: str
-    articles: tuple[ArticleView, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SiteView:
-    name: str
-    tagline: str
-    base_url: str
-    postal_address: str
-    language: str
-
-
-@dataclass(frozen=True, slots=True)
-class EditionView:
-    list_name: str
-    list_slug: str
-    date_label: str
-    subject: str
-    preheader: str
-    why: str
-    archive_url: str | None
-    article_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class SlotsView:
-    greeting_name: str
-    unsubscribe_url: str
-    preferences_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class RenderedEdition:
-    """The edition's subject and bodies; the bodies still hold the slot markers of `nonce`."""
-
-    subject: str
-    html: str
-    text: str
-    preheader: str
-    nonce: str
-
-
-@dataclass(frozen=True, slots=True)
-class EditionFacts:
-    """What the renderer needs to know about the list and the site, besides the articles."""
-
-    site: SiteView
-    list_name: str
-    list_slug: str
-    why: str
-    subject_template: str
-    zone: ZoneInfo
-    archive_url: str | None = None
-
-
-def date_label(day: date) -> str:
-    """'Thursday, 26 November 2026', whatever the process locale."""
-    return f"{_DAYS[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
-
-
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
-
-
-def _view(article: Article, zone: ZoneInfo) -> ArticleView:
-    local = article.published_at.astimezone(zone)
+def _view(article: Article, zone: ZoneInfo, words: Words) -> ArticleView:
     return ArticleView(
         title=article.title,
         summary=article.summary,
@@ -155,7 +92,7 @@ def _view(article: Article, zone: ZoneInfo) -> ArticleView:
         image_url=article.image_url,
         image_alt=article.image_alt,
         author=article.author,
-        published_label=f"{local.day} {_MONTHS[local.month - 1][:3]}, {local:%H:%M}",
+        published_label=words.moment(article.published_at.astimezone(zone)),
     )
 
 
@@ -171,8 +108,18 @@ def _preheader(selection: Selection) -> str:
     return text[: PREHEADER_LIMIT - 1].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
 
 
+@dataclass(frozen=True, slots=True)
+class _Texts:
+    """What differs between two section choices of one edition in one language."""
+
+    subject: str
+    preheader: str
+    intro: str
+
+
 class Renderer:
-    """Templates loaded once; `render` turns a selection into a RenderedEdition."""
+    """Templates loaded once; `render` turns a selection into a RenderedEdition, and
+    `variants` makes every section choice of an edition from one inlining."""
 
     def __init__(self, templates_dir: Path) -> None:
         if not (templates_dir / HTML_TEMPLATE).is_file():
@@ -185,49 +132,92 @@ class Renderer:
             undefined=StrictUndefined,
         )
         self.env.filters["wrap"] = _wrap
+        self.catalogue = Catalogue(templates_dir)
         # The environment the config checks subject templates in, so both agree.
         self.plain = subject_environment()
+        self._subjects: dict[str, Template] = {}
+
+    def language(self, locale: str, site: SiteView) -> str:
+        """The language a subscriber's copy is rendered in."""
+        return self.catalogue.resolve(locale, site.language)
 
     def subject(self, template: str, **values: object) -> str:
         """The subject line from the list's template, on one line."""
         try:
-            rendered = self.plain.from_string(template).render(**values)
+            if template not in self._subjects:
+                self._subjects[template] = self.plain.from_string(template)
+            rendered = self._subjects[template].render(**values)
         except TemplateError as exc:
             raise RenderError(f"subject template {template!r}: {exc}") from exc
         return " ".join(rendered.split())
 
-    def render(
-        self, selection: Selection, *, facts: EditionFacts, edition_date: date, nonce: str
-    ) -> RenderedEdition:
-        """Render both bodies once and inline the CSS once."""
-        label = date_label(edition_date)
+    def _texts(self, selection: Selection, facts: EditionFacts, words: Words, day: date) -> _Texts:
         lead = selection.lead
         subject = self.subject(
             facts.subject_template,
             list_name=facts.list_name,
             site_name=facts.site.name,
-            date_label=label,
-            date=edition_date,
+            date_label=words.day(day),
+            date=day,
             lead_title=lead.title if lead else "",
             article_count=len(selection.articles),
         )
-        preheader = _preheader(selection)
-        context = {
+        intro = words.intro(count=len(selection.articles), list_name=facts.list_name)
+        return _Texts(subject, _preheader(selection), intro)
+
+    def _context(
+        self,
+        *,
+        texts: _Texts,
+        subject_attr: str,
+        pieces: list[Piece],
+        facts: EditionFacts,
+        words: Words,
+        day: date,
+        nonce: str,
+    ) -> dict[str, object]:
+        zone = facts.zone
+        cards = [piece.article for piece in pieces if piece.kind == Kind.CARD]
+        groups: dict[str, list[ArticleView]] = {}
+        for article in cards:
+            assert article is not None
+            groups.setdefault(article.section, []).append(_view(article, zone, words))
+        note = facts.note
+        return {
             "site": facts.site,
+            "t": words,
+            "nonce": nonce,
             "edition": EditionView(
                 list_name=facts.list_name,
                 list_slug=facts.list_slug,
-                date_label=label,
-                subject=subject,
-                preheader=preheader,
-                why=facts.why,
+                date_label=words.day(day),
+                subject=texts.subject,
+                subject_attr=subject_attr,
+                preheader=texts.preheader,
+                intro=texts.intro,
+                note=Markup(note.html) if note else None,
+                note_text=note.text if note else "",
+                why=facts.description or words.why.format(list=facts.list_name, host=facts.host),
                 archive_url=facts.archive_url,
-                article_count=len(selection.articles),
+                language=words.locale,
             ),
-            "lead": _view(lead, facts.zone) if lead else None,
-            "sections": [
-                SectionView(group.name, tuple(_view(a, facts.zone) for a in group.articles))
-                for group in selection.sections
+            "pieces": [
+                (piece, _view(piece.article, zone, words) if piece.article else None)
+                for piece in pieces
+            ],
+            "lead": next(
+                (
+                    _view(piece.article, zone, words)
+                    for piece in pieces
+                    if piece.kind == Kind.LEAD and piece.article
+                ),
+                None,
+            ),
+            "sections": [SectionView(name, tuple(views)) for name, views in groups.items()],
+            "brief": [
+                _view(piece.article, zone, words)
+                for piece in pieces
+                if piece.kind == Kind.BRIEF and piece.article
             ],
             "slots": SlotsView(
                 greeting_name=slot_marker(nonce, "greeting"),
@@ -235,16 +225,112 @@ class Renderer:
                 preferences_url=slot_marker(nonce, "preferences"),
             ),
         }
+
+    def _template(self, name: str, context: dict[str, object]) -> str:
         try:
-            html = self.env.get_template(HTML_TEMPLATE).render(context)
-            text = self.env.get_template(TEXT_TEMPLATE).render(context)
+            return self.env.get_template(name).render(context)
         except TemplateError as exc:
             raise RenderError(f"cannot render the digest templates: {exc}") from exc
+
+    def render(
+        self,
+        selection: Selection,
+        *,
+        facts: EditionFacts,
+        edition_date: date,
+        nonce: str,
+        language: str | None = None,
+    ) -> RenderedEdition:
+        """Render both bodies once and inline the CSS once (in the site's language unless
+        `language` is given)."""
+        words = self.catalogue[language or self.language("", facts.site)]
+        texts = self._texts(selection, facts, words, edition_date)
+        context = self._context(
+            texts=texts,
+            subject_attr=texts.subject,
+            pieces=layout(selection, max_cards=facts.max_cards),
+            facts=facts,
+            words=words,
+            day=edition_date,
+            nonce=nonce,
+        )
+        html = self._template(HTML_TEMPLATE, context)
         return RenderedEdition(
-            subject=subject,
-            html=inline_css(html),
-            text=text.strip() + "\n",
-            preheader=preheader,
+            subject=texts.subject,
+            html=strip_markers(inline_css(html), nonce),
+            text=self._template(TEXT_TEMPLATE, context).strip() + "\n",
+            preheader=texts.preheader,
+            nonce=nonce,
+        )
+
+    def variants(
+        self,
+        articles: Sequence[Article],
+        *,
+        facts: EditionFacts,
+        edition_date: date,
+        nonce: str,
+        language: str,
+    ) -> VariantMaker:
+        """Inline every piece of the edition once, in `language`; the maker derives each
+        section choice's copy from it without running premailer again."""
+        words = self.catalogue[language]
+        markers = _Texts(*(text_marker(nonce, name) for name in ("subject", "preheader", "intro")))
+        context = self._context(
+            texts=markers,
+            subject_attr=text_marker(nonce, "subjectattr"),
+            pieces=library(articles),
+            facts=facts,
+            words=words,
+            day=edition_date,
+            nonce=nonce,
+        )
+        inlined = InlinedLibrary(inline_css(self._template(HTML_TEMPLATE, context)), nonce)
+        return VariantMaker(self, inlined, facts=facts, words=words, day=edition_date)
+
+
+class VariantMaker:
+    """One edition in one language: a section choice's copy, by joining inlined pieces."""
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        inlined: InlinedLibrary,
+        *,
+        facts: EditionFacts,
+        words: Words,
+        day: date,
+    ) -> None:
+        self.renderer, self.inlined = renderer, inlined
+        self.facts, self.words, self.day = facts, words, day
+
+    def make(self, selection: Selection) -> RenderedEdition:
+        """The copy of `selection` (the edition cut down to some sections): the same bytes
+        `Renderer.render` gives, for the cost of the text part and some string joins."""
+        nonce = self.inlined.nonce
+        texts = self.renderer._texts(selection, self.facts, self.words, self.day)
+        pieces = layout(selection, max_cards=self.facts.max_cards)
+        subject, subject_attr = serialised(texts.subject)
+        values = {
+            "subject": subject,
+            "subjectattr": subject_attr,
+            "preheader": serialised(texts.preheader)[0],
+            "intro": serialised(texts.intro)[0],
+        }
+        context = self.renderer._context(
+            texts=texts,
+            subject_attr=texts.subject,
+            pieces=pieces,
+            facts=self.facts,
+            words=self.words,
+            day=self.day,
+            nonce=nonce,
+        )
+        return RenderedEdition(
+            subject=texts.subject,
+            html=self.inlined.join(pieces, values),
+            text=self.renderer._template(TEXT_TEMPLATE, context).strip() + "\n",
+            preheader=texts.preheader,
             nonce=nonce,
         )
 

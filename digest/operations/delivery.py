@@ -33,7 +33,7 @@ def deliver(
     ledger: Ledger,
     edition: Edition,
     *,
-    templates: Callable[[tuple[str, ...] | None], MessageTemplate | None],
+    templates: Callable[[tuple[str, ...] | None, str], MessageTemplate | None],
     recipient: Callable[[Subscriber], Recipient],
     envelope_from: str,
     connect: Callable[[], Transport],
@@ -44,7 +44,8 @@ def deliver(
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
-    `templates(sections)` gives the message for a subscriber's section choice (None: all).
+    `templates(sections, locale)` gives the message for a subscriber's section choice (None:
+    all) in their language.
 
     Raises TransportError before claiming anything if the relay cannot be reached at all.
     Setting `watch.stop` (SIGTERM) ends claiming; what is in flight finishes and is recorded,
@@ -106,7 +107,7 @@ def deliver(
                 if halted():
                     ledger.release(claims[index:], owner=options.owner, now=clock())
                     break
-                template = templates(claim.sections)
+                template = templates(claim.sections, claim.subscriber.locale)
                 handed += 1
                 if template is None:  # their sections have nothing today
                     recorder.skip(claim, "no article in the subscriber's chosen sections")

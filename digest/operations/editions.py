@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 
 from digest.config import ListSettings, SiteSettings
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
-from digest.edition.render import EditionFacts, Renderer, SiteView
+from digest.edition.note import editor_note
+from digest.edition.render import Renderer, VariantMaker
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
 from digest.edition.tokens import message_id, unsubscribe_token
+from digest.edition.views import EditionFacts, SiteView
 from digest.models import Article, Edition, Subscriber
 from digest.store import Store
 
@@ -59,13 +61,11 @@ def archive_path(list_slug: str, day: date) -> str:
     return f"/archive/{list_slug}/{day.isoformat()}"
 
 
-def facts(site: SiteSettings, mailing_list: ListSettings, day: date) -> EditionFacts:
-    """What the renderer needs to know about the site and the list for the edition of `day`."""
-    host = urlsplit(site.base_url).hostname or site.base_url
-    why = (
-        mailing_list.description
-        or f"You are receiving this because you subscribed to {mailing_list.name} at {host}."
-    )
+def facts(
+    site: SiteSettings, mailing_list: ListSettings, day: date, *, note: str | None = None
+) -> EditionFacts:
+    """What the renderer needs to know about the site and the list for the edition of `day`
+    (`note`: the Markdown of its editor's note, if one is set)."""
     return EditionFacts(
         site=SiteView(
             name=site.name,
@@ -76,10 +76,13 @@ def facts(site: SiteSettings, mailing_list: ListSettings, day: date) -> EditionF
         ),
         list_name=mailing_list.name,
         list_slug=mailing_list.slug,
-        why=why,
+        description=mailing_list.description,
+        host=urlsplit(site.base_url).hostname or site.base_url,
         subject_template=mailing_list.subject,
         zone=mailing_list.zone,
         archive_url=site.base_url + archive_path(mailing_list.slug, day),
+        max_cards=mailing_list.max_cards,
+        note=editor_note(note) if note else None,
     )
 
 
@@ -105,8 +108,9 @@ def draft_edition(
         exclude_ids=store.sent_article_ids(mailing_list.slug, since=now - REPEAT_WINDOW),
     )
     nonce = slot_nonce(site, mailing_list.slug, day)
+    note = store.edition_note(mailing_list.slug, day)
     rendered = renderer.render(
-        selection, facts=facts(site, mailing_list, day), edition_date=day, nonce=nonce
+        selection, facts=facts(site, mailing_list, day, note=note), edition_date=day, nonce=nonce
     )
     return Draft(
         list_slug=mailing_list.slug,
@@ -192,10 +196,11 @@ class Variant:
 
 
 class Variants:
-    """An edition's renderings, one per distinct section choice, made on first use.
+    """An edition's renderings, one per (language, section choice), made on first use.
 
-    A subscriber who picked sections gets the edition cut down to them; rendering happens
-    once per distinct choice, never per subscriber. No choice means every section.
+    A subscriber who picked sections gets the edition cut down to them, in their language;
+    premailer runs once per language (see `Renderer.variants`) and never per subscriber or
+    per choice. No choice means every section; the stored edition is the site's language.
     """
 
     def __init__(
@@ -208,34 +213,47 @@ class Variants:
     ) -> None:
         self.site, self.mailing_list, self.edition = site, mailing_list, edition
         self.store, self.renderer = store, renderer
+        self.facts = facts(
+            site,
+            mailing_list,
+            edition.edition_date,
+            note=store.edition_note(mailing_list.slug, edition.edition_date),
+        )
         full = Variant(edition.html, edition.text, template_for(site, mailing_list, edition))
-        self._made: dict[frozenset[str] | None, Variant | None] = {None: full}
+        home = renderer.language("", self.facts.site)
+        self._made: dict[tuple[str, frozenset[str] | None], Variant | None] = {(home, None): full}
+        self._makers: dict[str, VariantMaker] = {}
         self._articles: list[Article] | None = None
 
-    def variant(self, sections: Sequence[str] | None) -> Variant | None:
-        """The rendering for this choice; None if it leaves nothing to send."""
-        key = frozenset(name.casefold() for name in sections) if sections else None
+    def variant(self, sections: Sequence[str] | None, locale: str = "") -> Variant | None:
+        """The rendering for this choice and locale; None if it leaves nothing to send."""
+        language = self.renderer.language(locale, self.facts.site)
+        key = (language, frozenset(name.casefold() for name in sections) if sections else None)
         if key not in self._made:
-            self._made[key] = self._render(key or frozenset())
+            self._made[key] = self._render(language, key[1])
         return self._made[key]
 
-    def __call__(self, sections: tuple[str, ...] | None) -> MessageTemplate | None:
+    def __call__(self, sections: tuple[str, ...] | None, locale: str) -> MessageTemplate | None:
         """The message template for a subscriber with this choice (what delivery needs)."""
-        chosen = self.variant(sections)
+        chosen = self.variant(sections, locale)
         return chosen.template if chosen else None
 
-    def _render(self, sections: frozenset[str]) -> Variant | None:
+    def _render(self, language: str, sections: frozenset[str] | None) -> Variant | None:
         if self._articles is None:
             self._articles = self.store.articles_by_id(self.edition.article_ids)
-        selection = restrict(self._articles, sections)
+        articles = self._articles
+        selection = restrict(articles, sections or {a.section.casefold() for a in articles})
         if not selection:
             return None
-        rendered = self.renderer.render(
-            selection,
-            facts=facts(self.site, self.mailing_list, self.edition.edition_date),
-            edition_date=self.edition.edition_date,
-            nonce=self.edition.slot_nonce,
-        )
+        if language not in self._makers:
+            self._makers[language] = self.renderer.variants(
+                articles,
+                facts=self.facts,
+                edition_date=self.edition.edition_date,
+                nonce=self.edition.slot_nonce,
+                language=language,
+            )
+        rendered = self._makers[language].make(selection)
         template = message_template(
             self.site,
             self.mailing_list,

@@ -317,7 +317,9 @@ class Publisher:
         day, nonce = edition.edition_date, edition.slot_nonce
         chosen = Variants(
             self.settings.site, mailing_list, self.store, self.renderer, edition
-        ).variant(self.store.subscription_sections(who.id, list_slug) if who.id else None)
+        ).variant(
+            self.store.subscription_sections(who.id, list_slug) if who.id else None, who.locale
+        )
         if chosen is None:
             raise NotFoundError(
                 f"{who.email} chose sections with nothing in this edition; nothing would be sent"

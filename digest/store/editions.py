@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from digest.errors import NotFoundError, StoreError
+from digest.errors import InvalidInputError, NotFoundError, StoreError
 from digest.models import (
     DeliveryState,
     Edition,
@@ -19,6 +19,7 @@ from digest.store.base import _RECENT_ERRORS, _STARTED, StoreBase
 from digest.store.rows import _edition
 from digest.store.schema import (
     deliveries,
+    edition_notes,
     editions,
     lists,
     subscribers,
@@ -200,3 +201,48 @@ class EditionStore(StoreBase):
         """The list's edition of that date if its delivery began, else None."""
         edition = self.edition_for(list_slug, edition_date)
         return edition if edition is not None and edition.status in _STARTED else None
+
+    def set_note(
+        self, list_slug: str, edition_date: date, markdown: str | None, *, now: datetime
+    ) -> None:
+        """Keep (or with None remove) the editor's note of the list's edition of that date.
+
+        Refused once that edition is made: its copies are rendered, and some may be sent.
+        """
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            made = tx.execute(
+                select(editions.c.id).where(
+                    editions.c.list_id == list_id, editions.c.edition_date == edition_date
+                )
+            ).first()
+            if made is not None:
+                raise InvalidInputError(
+                    f"edition #{made[0]} of {list_slug} for {edition_date} is already made; "
+                    "its note can no longer change"
+                )
+            key = (edition_notes.c.list_id == list_id) & (
+                edition_notes.c.edition_date == edition_date
+            )
+            tx.execute(delete(edition_notes).where(key))
+            if markdown is not None:
+                tx.execute(
+                    insert(edition_notes).values(
+                        list_id=list_id,
+                        edition_date=edition_date,
+                        markdown=markdown,
+                        updated_at=now,
+                    )
+                )
+
+    def edition_note(self, list_slug: str, edition_date: date) -> str | None:
+        """The Markdown of the editor's note for the list's edition of that date, if set."""
+        with self._tx() as tx:
+            list_id = self._list_id(tx, list_slug)
+            found: str | None = tx.execute(
+                select(edition_notes.c.markdown).where(
+                    edition_notes.c.list_id == list_id,
+                    edition_notes.c.edition_date == edition_date,
+                )
+            ).scalar()
+        return found

@@ -137,6 +137,17 @@ editions = Table(
     UniqueConstraint("list_id", "edition_date", name="uq_editions_list_date"),
 )
 
+# The editor's note of a list's edition, set before the edition is made (hence its own table,
+# keyed like an edition, not a column of one).
+edition_notes = Table(
+    "edition_notes",
+    metadata,
+    Column("list_id", ForeignKey("lists.id"), primary_key=True),
+    Column("edition_date", Date, primary_key=True),
+    Column("markdown", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 deliveries = Table(
     "deliveries",
     metadata,

@@ -22,7 +22,8 @@ def render_subject(template: str) -> str:
         site=SiteView("Budapest Post", "", "https://budapestpost.example", "", "en"),
         list_name="Daily",
         list_slug="daily",
-        why="",
+        description="",
+        host="budapestpost.example",
         subject_template=template,
         zone=ZoneInfo("Europe/Budapest"),
     )

@@ -160,7 +160,7 @@ def test_unsubscribe_link_is_personal_and_matches_footer(
 
 def test_greeting_uses_the_name_escaped(delivered: dict[str, EmailMessage]) -> None:
     message = delivered["odon.gyori@example.hu"]
-    assert "Dear Győri Ödön," in message.get_body(("plain",)).get_content()
+    assert "Kedves Győri Ödön!" in message.get_body(("plain",)).get_content()
     assert (
         "Győri Ödön"
         in lxml_html.fromstring(message.get_body(("html",)).get_content()).text_content()

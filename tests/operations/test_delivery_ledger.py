@@ -113,7 +113,7 @@ def run(ledger: Ledger, relay: FakeRelay, at: datetime, **options: object) -> De
     return deliver(
         ledger,
         EDITION,
-        templates=lambda sections: TEMPLATE,
+        templates=lambda sections, locale: TEMPLATE,
         recipient=lambda who: Recipient(
             address=who.email,
             name=who.name,

@@ -1,0 +1,93 @@
+"""What the digest templates see: plain frozen views of the site, the edition and its stories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+
+from digest.edition.note import EditorNote
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleView:
+    """An article as the templates see it: the stored fields plus display labels."""
+
+    title: str
+    summary: str
+    section: str
+    url: str
+    image_url: str | None
+    image_alt: str
+    author: str | None
+    published_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    name: str
+    articles: tuple[ArticleView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    name: str
+    tagline: str
+    base_url: str
+    postal_address: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class EditionView:
+    list_name: str
+    list_slug: str
+    date_label: str
+    subject: str
+    subject_attr: str
+    preheader: str
+    intro: str
+    note: Markup | None
+    note_text: str
+    why: str
+    archive_url: str | None
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsView:
+    greeting_name: str
+    unsubscribe_url: str
+    preferences_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEdition:
+    """The edition's subject and bodies; the bodies still hold the slot markers of `nonce`."""
+
+    subject: str
+    html: str
+    text: str
+    preheader: str
+    nonce: str
+
+
+@dataclass(frozen=True, slots=True)
+class EditionFacts:
+    """What the renderer needs to know about the list and the site, besides the articles.
+
+    `description` is the list's own footer line (else the language's "why" sentence names
+    the list and `host`); `note` is the editor's note of the edition, if any.
+    """
+
+    site: SiteView
+    list_name: str
+    list_slug: str
+    description: str
+    host: str
+    subject_template: str
+    zone: ZoneInfo
+    archive_url: str | None = None
+    max_cards: int | None = None
+    note: EditorNote | None = None
