@@ -262,3 +262,43 @@ def status(
             out.print(f"recent errors of edition #{item.edition.id} ({item.edition.list_slug}):")
             for line in item.recent_errors:
                 out.print(f"  {line}")
+
+
+edition_commands = typer.Typer(
+    help="One edition before it is made: its editor's note.", no_args_is_help=True
+)
+
+
+@edition_commands.command("note")
+def note(
+    ctx: typer.Context,
+    list_slug: Annotated[
+        str, typer.Option("--list", "-l", help="The list's slug, as in the config.")
+    ],
+    markdown: Annotated[
+        str, typer.Argument(help="The note, in Markdown (raw HTML is dropped).")
+    ] = "",
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="The edition's date, YYYY-MM-DD (default: today's)."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the note.")] = False,
+) -> None:
+    """Set the editor's note shown under the greeting of a list's next edition.
+
+    Example: digest edition note --list daily "Our election coverage starts *today*."
+    """
+    from datetime import date
+
+    from digest.edition.note import editor_note
+    from digest.operations.editions import edition_date
+
+    publisher = context(ctx).publisher
+    mailing_list = publisher.settings.list(list_slug)
+    try:
+        chosen = date.fromisoformat(day) if day else edition_date(mailing_list, datetime.now(UTC))
+    except ValueError as exc:
+        raise ConfigError(f"--date {day!r} is not a date such as 2026-12-03") from exc
+    text = None if clear else editor_note(markdown).markdown
+    publisher.store.set_note(list_slug, chosen, text, now=datetime.now(UTC))
+    out.print(f"{list_slug} {chosen}: " + ("note removed" if clear else "note set"))
