@@ -177,7 +177,8 @@ def preview(
         str | None, typer.Option("--at", help="Pretend it is this ISO date-time.")
     ] = None,
 ) -> None:
-    """Write the exact HTML, text and .eml that `send` would deliver; records nothing.
+    """Write the exact HTML, text and .eml that `send` would deliver, and the edition's
+    structure as JSON (its stories and their articles); records nothing.
 
     Example: digest preview --list daily --subscriber odon.gyori@example.hu --out /tmp/preview
     """
@@ -198,7 +199,7 @@ def preview(
         )
     source = "the stored edition" if files.stored else "a draft (not stored)"
     out.print(f"preview of {source} for {files.recipient}:")
-    for path in (files.html, files.text, files.eml):
+    for path in (files.html, files.text, files.eml, files.json):
         out.print(f"  {path}")
 
 

@@ -47,13 +47,13 @@ _STOPWORDS = frozenset(
 class Story:
     """One card: the article shown in full, then the other articles about the same news."""
 
-    lead: Article
+    main: Article
     also: tuple[Article, ...] = ()
 
     @property
     def articles(self) -> tuple[Article, ...]:
         """The representative first, then the others."""
-        return (self.lead, *self.also)
+        return (self.main, *self.also)
 
 
 def _words(text: str) -> list[str]:
@@ -157,7 +157,7 @@ def group_stories(articles: Sequence[Article], *, threshold: float) -> list[Stor
             key=lambda a: (a.published_at, a.id),
             reverse=True,
         )
-        stories.append(Story(lead=best, also=tuple(rest)))
+        stories.append(Story(main=best, also=tuple(rest)))
     return stories
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from digest.config import ListSettings, Settings
 from digest.edition.render import Renderer, fill_slots
+from digest.edition.structure import edition_data, to_json
 from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
 from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
@@ -71,6 +72,7 @@ class PreviewFiles:
     html: Path
     text: Path
     eml: Path
+    json: Path  # the edition's structure (digest.edition.structure) the bodies come from
     recipient: str
     stored: bool
     skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
@@ -315,9 +317,9 @@ class Publisher:
             )
         edition = found if isinstance(found, Edition) else unsaved_edition(found, now=now)
         day, nonce = edition.edition_date, edition.slot_nonce
-        chosen = Variants(
-            self.settings.site, mailing_list, self.store, self.renderer, edition
-        ).variant(self.store.subscription_sections(who.id, list_slug) if who.id else None)
+        variants = Variants(self.settings.site, mailing_list, self.store, self.renderer, edition)
+        choice = self.store.subscription_sections(who.id, list_slug) if who.id else None
+        chosen = variants.variant(choice)
         if chosen is None:
             raise NotFoundError(
                 f"{who.email} chose sections with nothing in this edition; nothing would be sent"
@@ -331,6 +333,7 @@ class Publisher:
             html=stem.with_suffix(".html"),
             text=stem.with_suffix(".txt"),
             eml=stem.with_suffix(".eml"),
+            json=stem.with_suffix(".json"),
             recipient=who.email,
             stored=isinstance(found, Edition),
             skipped_by_send=isinstance(found, Draft)
@@ -342,6 +345,13 @@ class Publisher:
             encoding="utf-8",
         )
         files.text.write_text(fill_slots(chosen.text, nonce, values), encoding="utf-8")
+        structure = edition_data(
+            variants.selection(choice),
+            list_slug=list_slug,
+            edition_date=day,
+            subject=chosen.subject,
+        )
+        files.json.write_text(to_json(structure), encoding="utf-8")
         data = template.personalise(personal, date=now)
         files.eml.write_bytes(self.signer.sign(data) if self.signer else data)
         return files
