@@ -33,7 +33,7 @@ class ListSettings(Section):
     # Articles about the same news share one card (digest.edition.stories) when their
     # similarity reaches story_threshold: lower merges more, higher keeps more apart.
     stories: bool = True
-    story_threshold: float = Field(default=0.30, gt=0, le=1)
+    story_threshold: float = Field(default=0.25, gt=0, le=1)
 
     @property
     def story_grouping(self) -> float | None:

@@ -18,25 +18,32 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from digest.models import Article
 
-GRAM = 3
-# An n-gram in more than this share of the candidates is too common to suggest a pair by
-# itself; it still counts in the cosine of a pair that rarer n-grams suggested.
-COMMON_SHARE = 0.2
+GRAM = 4
+# An n-gram in more than this share of the candidates (and more than COMMON_FLOOR of them) is
+# too common to suggest a pair by itself; it still counts in the cosine of a pair that rarer
+# n-grams suggested. Below the floor every pair is cheap enough to look at.
+COMMON_SHARE = 0.04
+COMMON_FLOOR = 20
 
 _WORD = re.compile(r"\w+")
+_POSSESSIVE = re.compile(r"['’]s\b")
 _STOPWORDS = frozenset(
     # English and Hungarian function words, accents removed as `_words` removes them.
     (
         "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "into",
         "is", "it", "its", "of", "on", "or", "over", "than", "that", "the", "their", "this", "to",
         "was", "were", "will", "with", "after", "before", "amid", "about", "says", "said", "new",
+        "not", "no", "did", "do", "does", "his", "her", "he", "she", "they", "we", "you", "who",
+        "what", "how", "why", "but", "up", "out", "all", "can", "could", "would", "should",
+        "may", "been", "had", "which", "when", "where", "while", "during", "under", "between",
+        "through", "more", "most", "also",
         "az", "es", "hogy", "egy", "nem", "is", "de", "meg", "mar", "csak", "mint", "vagy", "ha",
         "el", "ki", "be", "fel", "le", "utan", "szerint",
     )
@@ -58,61 +65,74 @@ class Story:
 
 def _words(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    plain = re.sub(r"['’]s\b", "", plain)  # "Trump's" is "Trump"
+    if not folded.isascii():
+        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    plain = _POSSESSIVE.sub("", folded)  # "Trump's" is "Trump"
     return [word for word in _WORD.findall(plain) if word not in _STOPWORDS]
-
-
-def _grams(text: str, into: dict[str, float]) -> None:
-    for word in _words(text):
-        padded = f" {word} "
-        if len(padded) <= GRAM:
-            into[padded] = into.get(padded, 0.0) + 1.0
-            continue
-        for start in range(len(padded) - GRAM + 1):
-            gram = padded[start : start + GRAM]
-            into[gram] = into.get(gram, 0.0) + 1.0
 
 
 def _vectors(articles: Sequence[Article]) -> list[dict[str, float]]:
     """Unit-length TF-IDF vectors (sublinear tf, smoothed idf over the candidates)."""
-    counts: list[dict[str, float]] = []
+    grams_of: dict[str, list[str]] = {}  # a word's n-grams, made once per distinct word
+    counts: list[Counter[str]] = []
     for article in articles:
-        grams: dict[str, float] = {}
-        _grams(f"{article.title} {article.summary}", grams)
+        grams: Counter[str] = Counter()
+        for word in _words(f"{article.title} {article.summary}"):
+            found = grams_of.get(word)
+            if found is None:
+                padded = f" {word} "
+                found = [padded[k : k + GRAM] for k in range(max(1, len(padded) - GRAM + 1))]
+                grams_of[word] = found
+            grams.update(found)
         counts.append(grams)
-    df: dict[str, int] = defaultdict(int)
+    df: Counter[str] = Counter()
     for grams in counts:
-        for gram in grams:
-            df[gram] += 1
+        df.update(grams.keys())
     n = len(articles)
     idf = {gram: math.log((1 + n) / (1 + d)) + 1.0 for gram, d in df.items()}
     vectors = []
     for grams in counts:
-        weighted = {g: (1.0 + math.log(tf)) * idf[g] for g, tf in grams.items()}
+        weighted = {
+            g: idf[g] if tf == 1 else (1.0 + math.log(tf)) * idf[g] for g, tf in grams.items()
+        }
         norm = math.sqrt(sum(w * w for w in weighted.values())) or 1.0
         vectors.append({g: w / norm for g, w in weighted.items()})
     return vectors
 
 
 def _pairs(vectors: list[dict[str, float]], threshold: float) -> list[tuple[float, int, int]]:
-    """(cosine, i, j) for every pair at or above `threshold`, i < j, strongest first."""
-    common = max(2, int(len(vectors) * COMMON_SHARE))
-    postings: dict[str, list[int]] = defaultdict(list)
-    for index, vector in enumerate(vectors):
-        for gram in vector:
-            postings[gram].append(index)
-    suggested: set[tuple[int, int]] = set()
-    for docs in postings.values():
-        if 1 < len(docs) <= common:
-            suggested.update(
-                (docs[a], docs[b]) for a in range(len(docs)) for b in range(a + 1, len(docs))
-            )
+    """(cosine, i, j) for every pair at or above `threshold` that shares a rarer n-gram, i < j,
+    strongest first.
+
+    The rarer n-grams' part of each dot product is summed through an inverted index; the
+    common n-grams' part is at most the product of the two vectors' common norms
+    (Cauchy-Schwarz), so only a pair whose bound reaches the threshold gets a full cosine.
+    """
+    df: Counter[str] = Counter()
+    for vector in vectors:
+        df.update(vector.keys())
+    common = max(COMMON_FLOOR, int(len(vectors) * COMMON_SHARE))
+    rest = [
+        math.sqrt(sum(w * w for g, w in vector.items() if df[g] > common)) for vector in vectors
+    ]
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
     found = []
-    for i, j in sorted(suggested):
-        score = _cosine(vectors[i], vectors[j])
-        if score >= threshold:
-            found.append((score, i, j))
+    for i, vector in enumerate(vectors):
+        partial: dict[int, float] = defaultdict(float)
+        rare = [(g, w) for g, w in vector.items() if df[g] <= common]
+        for gram, weight in rare:
+            for j, other in postings[gram]:
+                partial[j] += weight * other
+        for j, score in partial.items():
+            bound = rest[i] * rest[j]
+            if score + bound < threshold:
+                continue
+            if bound:
+                score = _cosine(vector, vectors[j])
+            if score >= threshold:
+                found.append((score, j, i))
+        for gram, weight in rare:
+            postings[gram].append((i, weight))
     return sorted(found, key=lambda pair: (-pair[0], pair[1], pair[2]))
 
 

@@ -106,9 +106,7 @@ def test_resend_updated_makes_a_modified_item_a_new_article_once(store: Store) -
     assert revised.id == f"{sent.id}~20261126T123000Z"
     assert revised.published_at == datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
     # The selection sees a new article: not among the ids sent.
-    selection = select_articles(
-        [revised], now=later, sections=(), limit=10, exclude_ids={sent.id}
-    )
+    selection = select_articles([revised], now=later, sections=(), limit=10, exclude_ids={sent.id})
     assert selection.lead is not None and selection.lead.main == revised
     # The same revision polled again is just unchanged.
     assert (
