@@ -123,12 +123,11 @@ def _pairs(vectors: list[dict[str, float]], threshold: float) -> list[tuple[floa
         for gram, weight in rare:
             for j, other in postings[gram]:
                 partial[j] += weight * other
-        for j, score in partial.items():
+        for j, rare_part in partial.items():
             bound = rest[i] * rest[j]
-            if score + bound < threshold:
+            if rare_part + bound < threshold:
                 continue
-            if bound:
-                score = _cosine(vector, vectors[j])
+            score = _cosine(vector, vectors[j]) if bound else rare_part
             if score >= threshold:
                 found.append((score, j, i))
         for gram, weight in rare:
