@@ -1,7 +1,7 @@
 """All SQL lives here, one module per aggregate; `Store` is their one face.
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
-(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule) owns
+(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors) owns
 its tables' queries and nothing else.
 """
 
@@ -12,6 +12,7 @@ from digest.store.articles import ArticleStore
 from digest.store.base import StoreBase
 from digest.store.bounces import AppliedBounce, BounceEvent, BounceStore
 from digest.store.editions import EditionStore, EditionSummary
+from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
@@ -26,6 +27,7 @@ __all__ = [
     "BounceEvent",
     "Claim",
     "EditionSummary",
+    "Editor",
     "Enrolled",
     "Enrolment",
     "Leadership",
@@ -44,6 +46,7 @@ class Store(
     LedgerStore,
     BounceStore,
     ScheduleStore,
+    EditorStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""
