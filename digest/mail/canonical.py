@@ -3,7 +3,8 @@
 The signer hashes what these functions return, so they run per subscriber: the header fields
 that repeat in every message of an edition are canonicalised once (a small cache keyed by the
 raw field), and a body that is already canonical, as our quoted-printable bodies always are, is
-recognised by three byte searches and hashed as it is.
+recognised by three searches and hashed as it is; one with runs of spaces (the text part's
+indented lines) takes one substitution pass.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from functools import lru_cache
 from digest.errors import InvalidInputError
 
 _WSP_RUN = re.compile(rb"[ \t]+")
-_WSP_BEFORE_EOL = re.compile(rb"[ \t]+\r\n")
+_SPACES = re.compile(rb"  +")
+_SPACE_EOL = re.compile(rb" \r\n")  # sre finds this faster than `in` does, among many spaces
 # Every header field of one edition's messages, with room for the per-subscriber ones of the
 # messages in flight: beyond that the cache only evicts what will not come back.
 _FIELD_CACHE = 512
@@ -46,13 +48,16 @@ def split_message(message: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
     return fields, body
 
 
-@lru_cache(maxsize=_FIELD_CACHE)
 def relaxed_field(raw: bytes) -> bytes:
-    """`name:value\\r\\n` with the name lower-cased and the value unfolded, its runs of
+    """`name:value\r\n` with the name lower-cased and the value unfolded, its runs of
     whitespace one space, and none at either end (RFC 6376 3.4.2)."""
     name, _, value = raw.partition(b":")
     value = _WSP_RUN.sub(b" ", value.replace(b"\r\n", b"")).strip(b" ")
     return name.rstrip(b" \t").lower() + b":" + value + b"\r\n"
+
+
+# The fields of one edition's messages repeat in every message: each is canonicalised once.
+cached_relaxed_field = lru_cache(maxsize=_FIELD_CACHE)(relaxed_field)
 
 
 def relaxed_body(body: bytes) -> bytes:
@@ -60,8 +65,14 @@ def relaxed_body(body: bytes) -> bytes:
     empty lines at the end (RFC 6376 3.4.4); an empty body stays empty (erratum 3133)."""
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"  # the transport ends the last line before the final "."
-    if b"\t" in body or b"  " in body or b" \r\n" in body:
-        body = _WSP_RUN.sub(b" ", _WSP_BEFORE_EOL.sub(b"\r\n", body))
+    # Searches that stop at the first hit, then one pass each: the text part indents lines with
+    # spaces, and a regex that visits each of the thousands of single spaces costs ~0.5 ms.
+    if b"\t" in body:
+        body = body.replace(b"\t", b" ")
+    if b"  " in body:
+        body = _SPACES.sub(b" ", body)
+    if _SPACE_EOL.search(body):  # the runs are single spaces now
+        body = body.replace(b" \r\n", b"\r\n")
     end = len(body)
     while body.endswith(b"\r\n", 0, end):
         end -= 2

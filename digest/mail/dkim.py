@@ -20,6 +20,7 @@ import time
 from base64 import b64encode
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, uti
 
 from digest.config import DkimSettings
 from digest.errors import ConfigError, InvalidInputError
-from digest.mail.canonical import relaxed_body, relaxed_field, split_message
+from digest.mail.canonical import cached_relaxed_field, relaxed_body, relaxed_field, split_message
 
 MIN_KEY_BITS = 2048
 _TXT_CHUNK = 255  # one character-string of a TXT record (RFC 6376 3.6.2.2)
@@ -111,30 +112,28 @@ def load_ed25519_key(path: Path) -> bytes:
     return pem
 
 
-def _header_list(names: Iterable[bytes]) -> list[bytes]:
-    """The h= list: each signed header once more than it occurs, so none can be added."""
-    present = list(names)
-    return [name for name in _SIGNED for _ in range(present.count(name) + 1)]
-
-
-def _signed_headers(fields: list[tuple[bytes, bytes]], listed: list[bytes]) -> bytes:
-    """The canonical header data h= selects: each name takes its instances from the bottom up,
-    and a name listed more often than it occurs adds nothing (RFC 6376 5.4.2)."""
-    instances: dict[bytes, list[bytes]] = {}
-    for name, raw in fields:
-        instances.setdefault(name, []).append(raw)
-    selected = []
+@lru_cache(maxsize=64)
+def _plan(names: tuple[bytes, ...]) -> tuple[bytes, tuple[int, ...]]:
+    """For one layout of header names (the same for every message of an edition): the h= list,
+    each signed header once more than it occurs, and which fields it hashes in which order: each
+    name takes its instances from the bottom up, and the extra listing adds nothing (RFC 6376
+    5.4.2) except that a copy added later is hashed and breaks the signature."""
+    listed = [name for name in _SIGNED for _ in range(names.count(name) + 1)]
+    positions: dict[bytes, list[int]] = {}
+    for index, name in enumerate(names):
+        positions.setdefault(name, []).append(index)
+    order = []
     for name in listed:
-        left = instances.get(name)
+        left = positions.get(name)
         if left:
-            selected.append(relaxed_field(left.pop()))
-    return b"".join(selected)
+            order.append(left.pop())
+    return b":".join(listed), tuple(order)
 
 
-def _fold(tags: list[bytes]) -> bytes:
-    """`DKIM-Signature: ` and the tags, folded before a tag (or a colon of h=) that would make
-    a line longer than 76; it ends with `b=`, whose value the signature then fills in."""
-    lines = [b"DKIM-Signature:"]
+def _fold(head: bytes, tags: Iterable[bytes]) -> bytes:
+    """`head` and then the tags, folded before a tag (or a colon of h=) that would make a line
+    longer than 76."""
+    lines = head.split(b"\r\n")
     for tag in tags:
         for index, piece in enumerate(tag.split(b":")):
             word = piece if index == 0 else b":" + piece
@@ -143,6 +142,13 @@ def _fold(tags: list[bytes]) -> bytes:
             else:
                 lines[-1] += (b" " if index == 0 else b"") + word
     return b"\r\n".join(lines)
+
+
+@lru_cache(maxsize=64)
+def _fixed_tags(algorithm: bytes, domain: bytes, selector: bytes, listed: bytes) -> bytes:
+    """The start of the header, the same for every message of an edition: folded once."""
+    tags = (b"v=1;", b"a=" + algorithm + b";", b"c=relaxed/relaxed;", b"d=" + domain + b";")
+    return _fold(b"DKIM-Signature:", (*tags, b"s=" + selector + b";", b"h=" + listed + b";"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,28 +199,18 @@ class DkimSigner:
         `now` (seconds since the epoch, default the clock) is the t= tag.
         """
         fields, body = split_message(message)
-        names = [name for name, _ in fields]
+        names = tuple(name for name, _ in fields)
         if b"from" not in names:
             raise InvalidInputError("cannot DKIM-sign the message: it has no From header")
-        listed = _header_list(names)
-        signed = _signed_headers(fields, listed)
+        listed, order = _plan(names)
+        signed = b"".join([cached_relaxed_field(fields[index][1]) for index in order])
         body_hash = b64encode(sha256(relaxed_body(body)).digest())
-        stamp = b"t=%d" % int(time.time() if now is None else now)
+        stamp = b"t=%d;" % int(time.time() if now is None else now)
+        domain = self.domain.encode("ascii")
         headers = []
         for key in self._keys:
-            unsigned = _fold(
-                [
-                    b"v=1;",
-                    b"a=" + key.algorithm + b";",
-                    b"c=relaxed/relaxed;",
-                    b"d=" + self.domain.encode("ascii") + b";",
-                    b"s=" + key.selector + b";",
-                    stamp + b";",
-                    b"h=" + b":".join(listed) + b";",
-                    b"bh=" + body_hash + b";",
-                    b"b=",
-                ]
-            )
+            fixed = _fixed_tags(key.algorithm, domain, key.selector, listed)
+            unsigned = _fold(fixed, (stamp, b"bh=" + body_hash + b";", b"b="))
             # The header itself is hashed last, canonical, with b= empty and no CRLF (3.7).
             canonical = relaxed_field(unsigned + b"\r\n")[:-2]
             value = b64encode(key.sign(sha256(signed + canonical).digest()))
