@@ -129,8 +129,8 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_send(  # noqa: PLR0917
-    mode: str, database: Path, workdir: Path, env: dict[str, str], timeout: float, sink: int
+def run_send(
+    mode: str, database: Path, *, workdir: Path, env: dict[str, str], timeout: float, sink: int
 ) -> Run:
     """Copy the database, time one `digest send --list daily` on it, count what was sent."""
     copy = workdir / f"{mode}.sqlite3"
@@ -263,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             order = ("unsigned", "signed") if round_ % 2 == 0 else ("signed", "unsigned")
             for mode in order:
                 chosen = signed_env if mode == "signed" else env
-                run = run_send(mode, database, workdir, chosen, args.timeout, sink.pid)
+                run = run_send(
+                    mode, database, workdir=workdir, env=chosen, timeout=args.timeout, sink=sink.pid
+                )
                 runs.append(run)
                 print(
                     f"round {round_ + 1} {mode:>8}: {run.sent:,} sent in {run.elapsed_s:.2f} s "
