@@ -69,8 +69,10 @@ def relaxed_body(body: bytes) -> bytes:
     # spaces, and a regex that visits each of the thousands of single spaces costs ~0.5 ms.
     if b"\t" in body:
         body = body.replace(b"\t", b" ")
-    if b"  " in body:
-        body = _SPACES.sub(b" ", body)
+    first = body.find(b"  ")
+    if first >= 0:  # only between the first run and the last: here, the text part's indents
+        last = body.rfind(b"  ") + 2
+        body = body[:first] + _SPACES.sub(b" ", body[first:last]) + body[last:]
     if _SPACE_EOL.search(body):  # the runs are single spaces now
         body = body.replace(b" \r\n", b"\r\n")
     end = len(body)

@@ -441,8 +441,19 @@ def test_ed25519_needs_the_rsa_key_and_a_selector_of_its_own(
         b"trailing empty lines\r\n\r\n\r\n",
         b" leading space\r\n\r\nafter an empty line\r\n",
         b"=C5=91 quoted-printable=\r\n soft break\r\n",
+        b"   runs\r\nat  both    ends      \r\n\r\n",
     ],
-    ids=["empty", "crlf", "empty-lines", "no-crlf", "whitespace", "trailing", "inner", "qp"],
+    ids=[
+        "empty",
+        "crlf",
+        "empty-lines",
+        "no-crlf",
+        "whitespace",
+        "trailing",
+        "inner",
+        "qp",
+        "runs",
+    ],
 )
 def test_body_canonicalisation_matches_dkimpy(body: bytes) -> None:
     from dkim.canonicalization import Relaxed
