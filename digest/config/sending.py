@@ -73,11 +73,21 @@ class DkimSettings(Section):
     domain: str = ""
     selector: str = ""
     private_key: Path | None = None
+    # A second, ed25519-sha256 signature (RFC 8463) with a key published under its own selector.
+    ed25519_selector: str = ""
+    ed25519_private_key: Path | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> DkimSettings:
         if self.private_key is not None and not (self.domain and self.selector):
             raise ValueError("domain and selector must be set when private_key is")
+        if self.ed25519_private_key is not None and not (
+            self.private_key is not None and self.ed25519_selector
+        ):
+            # Receivers that do not know Ed25519 (most, in 2026) need the RSA signature.
+            raise ValueError(
+                "ed25519_private_key needs ed25519_selector, and private_key (RSA) beside it"
+            )
         return self
 
 
@@ -99,4 +109,7 @@ def signing_state(dkim: DkimSettings) -> str:
     """Whether and how messages are DKIM-signed, as `digest status` and `digest config` say it."""
     if dkim.private_key is None:
         return "DKIM signing: off (Gmail and Yahoo require it for bulk mail: digest dkim keygen)"
-    return f"DKIM signing: on (d={dkim.domain}, s={dkim.selector}, key {dkim.private_key})"
+    state = f"DKIM signing: on (d={dkim.domain}, s={dkim.selector}, key {dkim.private_key}"
+    if dkim.ed25519_private_key is not None:
+        state += f"; ed25519 s={dkim.ed25519_selector}, key {dkim.ed25519_private_key}"
+    return state + ")"
