@@ -16,6 +16,7 @@ import typer
 from digest.cli.context import context
 from digest.errors import ExitCode, InvalidInputError
 from digest.models import SubscriptionStatus
+from digest.rules import SUPPRESSED
 
 if TYPE_CHECKING:
     from digest.config import Settings
@@ -142,7 +143,7 @@ def remove_command(
     settings = context(ctx).settings
     slug = settings.list(list_slug).slug
     address, before = remove(context(ctx).store, email, list_slug=slug, now=_now())
-    if before in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED):
+    if before in SUPPRESSED:
         typer.echo(f"{address}: already {before} on {slug}")
     else:
         typer.echo(f"{address}: unsubscribed from {slug} (was {before})")

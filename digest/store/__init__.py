@@ -11,6 +11,14 @@ from digest.rules import SUPPRESSED, BounceAction, BounceEffect
 from digest.store.articles import ArticleStore
 from digest.store.base import StoreBase
 from digest.store.bounces import AppliedBounce, BounceEvent, BounceStore
+from digest.store.complaints import (
+    AppliedComplaint,
+    Attribution,
+    ComplaintEffect,
+    ComplaintEvent,
+    ComplaintStore,
+    NamedBy,
+)
 from digest.store.editions import EditionStore, EditionSummary
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
@@ -20,14 +28,19 @@ from digest.store.subscriptions import Enrolled, Enrolment, SubscriptionStore
 __all__ = [
     "SUPPRESSED",
     "AppliedBounce",
+    "AppliedComplaint",
+    "Attribution",
     "BounceAction",
     "BounceEffect",
     "BounceEvent",
     "Claim",
+    "ComplaintEffect",
+    "ComplaintEvent",
     "EditionSummary",
     "Enrolled",
     "Enrolment",
     "Leadership",
+    "NamedBy",
     "Outcome",
     "Store",
     "SubscriptionRow",
@@ -41,6 +54,7 @@ class Store(
     EditionStore,
     LedgerStore,
     BounceStore,
+    ComplaintStore,
     ScheduleStore,
     StoreBase,
 ):

@@ -23,6 +23,7 @@ from tests.conftest import NOW, ROOT
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 TABLES = {table.name for table in metadata.sorted_tables}
 LEGACY_LAST = 5  # the hand-made upgrades' last version: five steps
+LATER = {"complaints"}  # tables that migrations after 0001 add
 
 
 def differences(engine: Engine) -> list[object]:
@@ -41,7 +42,8 @@ def revision(engine: Engine) -> str | None:
 
 def make_legacy(engine: Engine, version: int) -> None:
     """A database as the hand-made upgrades left it at `version`: on a new database their first
-    step was `metadata.create_all` (every table of today), and each one recorded its number."""
+    step was `metadata.create_all` (every table of revision 0001), and each one recorded its
+    number."""
     legacy = MetaData()
     record = Table(
         "schema_version",
@@ -50,7 +52,9 @@ def make_legacy(engine: Engine, version: int) -> None:
         Column("applied_at", UTCDateTime, nullable=False),
     )
     with engine.begin() as connection:
-        metadata.create_all(connection)
+        metadata.create_all(
+            connection, tables=[t for t in metadata.sorted_tables if t.name not in LATER]
+        )
         legacy.create_all(connection)
         connection.execute(
             record.insert(), [{"version": v, "applied_at": NOW} for v in range(1, version + 1)]
