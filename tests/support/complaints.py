@@ -45,10 +45,8 @@ def fixture_ledger(store: Store) -> Edition:
         article_ids=[],
         slot_nonce="fixtures",
     )
-    store.queue_deliveries(edition, message_id=lambda sid: sealed_id(sid), now=SENT_AT)
-    claims = store.claim(
-        edition, owner="test", limit=100, lease=timedelta(minutes=5), now=SENT_AT
-    )
+    store.queue_deliveries(edition, message_id=sealed_id, now=SENT_AT)
+    claims = store.claim(edition, owner="test", limit=100, lease=timedelta(minutes=5), now=SENT_AT)
     store.record(
         [Outcome(c.edition_id, c.subscriber.id, DeliveryState.SENT, "250 ok") for c in claims],
         owner="test",
