@@ -92,11 +92,10 @@ def complaint_line(complaint: Complaint, applied: AppliedComplaint, *, where: st
     what = f"complaint {complaint.feedback_type}"
     if complaint.user_agent:
         what += f" ({complaint.user_agent})"
-    edition = (
-        f" ({applied.list_slug} {applied.edition_date:%Y-%m-%d})"
-        if applied.list_slug and applied.edition_date
-        else ""
-    )
+    edition = ""
+    if applied.list_slug:
+        day = f" {applied.edition_date:%Y-%m-%d}" if applied.edition_date else ""
+        edition = f" ({applied.list_slug}{day})"
     if applied.effect is ComplaintEffect.UNATTRIBUTED:
         shown = complaint.recipient or "a redacted recipient"
         return (

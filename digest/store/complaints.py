@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from digest.rules import StatusChange
 from digest.store.base import StoreBase
+from digest.store.bounces import edition_of
 from digest.store.schema import complaints, deliveries, editions, lists, subscribers
 from digest.store.subscriptions import write_status_everywhere
 
@@ -134,12 +135,15 @@ class ComplaintStore(StoreBase):
                 effect = ComplaintEffect.SUPPRESSED if event.suppress else ComplaintEffect.NOTED
                 if event.suppress:
                     write_status_everywhere(tx, person["id"], by=StatusChange.COMPLAINT, now=now)
+                slug, day = claim.list_slug, claim.edition_date
+                if edition_id is not None:
+                    slug, day = edition_of(tx, edition_id)
                 result = AppliedComplaint(
                     effect,
                     email=person["email"],
                     named_by=claim.named_by,
-                    list_slug=claim.list_slug,
-                    edition_date=claim.edition_date,
+                    list_slug=slug,
+                    edition_date=day,
                 )
                 break
             tx.execute(
