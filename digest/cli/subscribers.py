@@ -30,7 +30,7 @@ subscribers_commands = typer.Typer(
 _LIST = typer.Option("--list", "-l", help="The list's slug, as in the config.")
 _STATUS_HELP = (
     "Status of each new subscription: active (the default: people who already confirmed), "
-    "pending, or unsubscribed / bounced to import a suppression list."
+    "pending, or unsubscribed / bounced / complained to import a suppression list."
 )
 
 
