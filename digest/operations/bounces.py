@@ -22,7 +22,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -139,38 +139,36 @@ def event_for(
 ) -> BounceEvent:
     """One recipient's result as the store applies it, with the key that makes it once-only.
 
-    `verp` is the (edition id, subscriber id) a genuine token the report came back to names.
+    `verp` is the (edition id, subscriber id) a genuine token the report came back to names;
+    it wins over the Message-ID the report quotes.
     """
+    recipient = item.recipient.lower()
     basis: tuple[str, ...] = (
-        ("verp", str(verp[0]), str(verp[1]), item.recipient.lower(), item.kind)
+        ("verp", str(verp[0]), str(verp[1]), recipient, item.kind)
         if verp
-        else ("mid", report.original_message_id, item.recipient.lower(), item.kind)
+        else ("mid", report.original_message_id, recipient, item.kind)
         if report.original_message_id
-        else ("src", source, item.recipient.lower(), item.kind, item.status)
+        else ("src", source, recipient, item.kind, item.status)
     )
-    origin = None if verp else read_message_id(report.original_message_id, secrets=secrets)
-    if verp:
-        return BounceEvent(
-            key=hashlib.sha256("\x00".join(basis).encode()).hexdigest(),
-            source=source,
-            recipient=item.recipient,
-            kind=item.kind,
-            status=item.status,
-            action=_ACTIONS[item.kind],
-            subscriber_id=verp[1],
-            edition_id=verp[0],
-        )
-    return BounceEvent(
+    event = BounceEvent(
         key=hashlib.sha256("\x00".join(basis).encode()).hexdigest(),
         source=source,
         recipient=item.recipient,
         kind=item.kind,
         status=item.status,
         action=_ACTIONS[item.kind],
-        message_id=report.original_message_id if origin else None,
-        list_slug=origin[0] if origin else None,
-        edition_date=origin[1] if origin else None,
-        subscriber_id=origin[2] if origin else None,
+    )
+    if verp:
+        return replace(event, edition_id=verp[0], subscriber_id=verp[1])
+    origin = read_message_id(report.original_message_id, secrets=secrets)
+    if origin is None:
+        return event
+    return replace(
+        event,
+        message_id=report.original_message_id,
+        list_slug=origin[0],
+        edition_date=origin[1],
+        subscriber_id=origin[2],
     )
 
 
