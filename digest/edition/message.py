@@ -101,13 +101,19 @@ def _unstructured(header: str, text: str) -> bytes:
 
 
 def _qp(text: str, width: int = _QP_LINE) -> bytes:
-    """Quoted-printable UTF-8 with CRLF and lines of at most `width`."""
+    """Quoted-printable UTF-8 with CRLF and lines of at most `width`.
+
+    A line that would start with "." (CSS rules do) starts with its encoding "=2E" instead, so
+    SMTP has nothing to dot-stuff in our messages and the transport sends them without a copy.
+    """
     if not text:
         return b""
     encoded = quoprimime.body_encode(
-        text.encode("utf-8").decode("latin-1"), maxlinelen=width, eol="\r\n"
+        text.encode("utf-8").decode("latin-1"), maxlinelen=width - 2, eol="\r\n"
     )
-    return encoded.encode("ascii")
+    if encoded.startswith("."):
+        encoded = "=2E" + encoded[1:]
+    return encoded.replace("\r\n.", "\r\n=2E").encode("ascii")
 
 
 def _part_head(content_type: str) -> bytes:

@@ -51,10 +51,16 @@ class Reply:
         return f"{self.code} {self.text}" if self.code else f"no reply at {self.stage}: {self.text}"
 
 
+# A regex finds none faster than bytes.find does on text with a line break every 76 bytes.
+_LINE_STARTS_WITH_DOT = re.compile(rb"\n\.")
+
+
 def dot_stuffed(data: bytes) -> bytes:
     """SMTP transparency (RFC 5321 4.5.2): a line that starts with "." gets another one, and
     the data ends with CRLF so the terminating "." is on a line of its own."""
     data = data if data.endswith(b"\r\n") else data + b"\r\n"
+    if not data.startswith(b".") and _LINE_STARTS_WITH_DOT.search(data) is None:
+        return data  # our own messages: their encoder writes a leading "." as =2E
     stuffed = data.replace(b"\r\n.", b"\r\n..")
     return b"." + stuffed if stuffed.startswith(b".") else stuffed
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from digest.edition.message import MessageTemplate, Recipient
-from digest.models import DeliveryState, Edition, EditionStatus, Subscriber
-from digest.operations.ledger import Ledger, reclaim_from_the_dead
+from digest.models import Edition, EditionStatus, Subscriber
+from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
 from digest.operations.sessions import Job, Transport, start_workers, take_all
 from digest.store import Claim
@@ -28,14 +28,6 @@ __all__ = [
     "Watch",
     "deliver",
 ]
-
-# Deliveries that may still go out: while one is left, the edition is not done.
-OPEN_STATES = (
-    DeliveryState.QUEUED,
-    DeliveryState.SENDING,
-    DeliveryState.DEFERRED,
-    DeliveryState.UNKNOWN,
-)
 
 
 def deliver(

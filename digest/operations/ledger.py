@@ -11,8 +11,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from digest.models import Edition, EditionStatus
+from digest.models import DeliveryState, Edition, EditionStatus
 from digest.store import Claim, Outcome, Store
+
+# Deliveries that may still go out: while one is left, the edition is not done.
+OPEN_STATES = (
+    DeliveryState.QUEUED,
+    DeliveryState.SENDING,
+    DeliveryState.DEFERRED,
+    DeliveryState.UNKNOWN,
+)
 
 
 class Ledger(Protocol):

@@ -8,7 +8,7 @@ from datetime import datetime
 from digest.config import ListSettings
 from digest.edition.timing import next_slot
 from digest.models import Edition, EditionStatus, ListRun
-from digest.operations.delivery import OPEN_STATES
+from digest.operations.ledger import OPEN_STATES
 from digest.store import Store
 
 

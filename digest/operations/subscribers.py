@@ -14,10 +14,11 @@ first given (email-validator lower-cases only the domain), because that is what 
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import itertools
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from digest.store import SUPPRESSED, Enrolled, Enrolment, Store
 
 COLUMNS = ("email", "name", "locale", "timezone", "list", "status")  # what export writes
 _KNOWN = frozenset(COLUMNS)
-_BATCH = 500  # rows per transaction: one fsync per row would make a big import crawl
+_BATCH = 2000  # rows per transaction: one fsync per row would make a big import crawl
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 _HEADER_BREAKERS = re.compile(r"[\r\n\x00]")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): export
@@ -83,18 +84,38 @@ def _cell(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_START) else value
 
 
-def _text(path: Path) -> str:
+def _check_utf8(path: Path) -> None:
+    """Refuse a file that is not UTF-8 before a row is imported, naming the line; read in
+    chunks, so a million-row file is never held whole."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    lines = 0
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    # exc.object is what the decoder held: its own leftover bytes, then chunk
+                    held = len(exc.object) - len(chunk)
+                    line = lines + chunk[: max(exc.start - held, 0)].count(b"\n") + 1
+                    raise InvalidInputError(
+                        f"{path} line {line}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); "
+                        "save the file as UTF-8"
+                    ) from exc
+                lines += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:  # the file ends inside a character
+        raise InvalidInputError(
+            f"{path} line {lines + 1}: not UTF-8 (it ends inside a character); "
+            "save the file as UTF-8"
+        ) from exc
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        return data.decode("utf-8-sig")  # Excel writes a BOM; other tools do not
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InvalidInputError(
-            f"{path} line {line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
-        ) from exc
+
+
+def _open(path: Path) -> TextIO:
+    # utf-8-sig: Excel writes a BOM, other tools do not
+    return path.open(encoding="utf-8-sig", newline="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +139,9 @@ def _found(names: list[str]) -> str:
     return ", ".join(repr(name) for name in names if name) or "none"
 
 
-def _delimiter(path: Path, text: str, given: str | None) -> str:
-    """The separator: the one given, else whichever of DELIMITERS splits the header into an
-    `email` column (the most columns wins, so a one-column file reads the same under all)."""
-    line = text.split("\n", 1)[0].rstrip("\r")
+def _delimiter(path: Path, line: str, given: str | None) -> str:
+    """The separator: the one given, else whichever of DELIMITERS splits the header `line` into
+    an `email` column (the most columns wins, so a one-column file reads the same under all)."""
     if given is not None:
         if len(given) != 1 or given in _NOT_DELIMITERS:
             raise InvalidInputError(f"delimiter {given!r} must be one character, not a quote")
@@ -146,36 +166,42 @@ def read_rows(path: Path, *, delimiter: str | None = None) -> Table:
     """The file's header and rows, split on `delimiter`, or on the separator the header shows.
 
     Column names are matched case-insensitively; missing trailing cells are blank. A row with
-    more cells than the header is marked, so an unquoted "a@b.c, evil@x.y" is refused.
+    more cells than the header is marked, so an unquoted "a@b.c, evil@x.y" is refused. The rows
+    are read as they are taken, not all at once.
     """
-    text = _text(path)
-    separator = _delimiter(path, text, delimiter)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
-    try:
-        header = next(reader, [])
-    except csv.Error as exc:
-        raise InvalidInputError(f"{path} line 1: {exc}") from exc
+    _check_utf8(path)
+    with _open(path) as handle:
+        first = handle.readline()
+    separator = _delimiter(path, first.split("\n", 1)[0].rstrip("\r"), delimiter)
+    with _open(path) as handle:
+        try:
+            header = next(csv.reader(handle, delimiter=separator), [])
+        except csv.Error as exc:
+            raise InvalidInputError(f"{path} line 1: {exc}") from exc
     names = [name.strip().lower() for name in header]
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise InvalidInputError(f"{path}: repeated columns in the header: {', '.join(repeated)}")
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        before = reader.line_num
-        while True:
-            try:
-                cells = next(reader, None)
-            except csv.Error as exc:
-                raise InvalidInputError(f"{path} line {reader.line_num}: {exc}") from exc
-            if cells is None:
-                return
-            start, before = before + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            row = {name: _uncell(cell) for name, cell in zip(names, cells, strict=False) if name}
-            if len(cells) > len(names):  # even blank: the cells before it may have shifted
-                row[_EXTRA] = str(len(cells))
-            yield start, row
+        with _open(path) as handle:
+            reader = csv.reader(handle, delimiter=separator)
+            next(reader, None)  # the header, read above
+            before = reader.line_num
+            while True:
+                try:
+                    cells = next(reader, None)
+                except csv.Error as exc:
+                    raise InvalidInputError(f"{path} line {reader.line_num}: {exc}") from exc
+                if cells is None:
+                    return
+                start, before = before + 1, reader.line_num
+                if not any(cell.strip() for cell in cells):
+                    continue
+                row = {n: _uncell(cell) for n, cell in zip(names, cells, strict=False) if n}
+                if len(cells) > len(names):  # even blank: the cells before it may have shifted
+                    row[_EXTRA] = str(len(cells))
+                yield start, row
 
     return Table(names=tuple(names), delimiter=separator, rows=rows())
 
@@ -246,30 +272,62 @@ def import_file(
     """
     table = read_rows(path, delimiter=delimiter)
     report = ImportReport(ignored_columns=tuple(n for n in table.names if n and n not in _KNOWN))
-    first_line: dict[str, int] = {}
-    batch: list[Enrolment] = []
+    seen = _SeenAddresses()
+    batch: list[tuple[int, Enrolment]] = []
 
     def flush() -> None:
-        for outcome in store.enrol(batch, list_slug, now=now):
+        firsts = seen.add([(item.email.lower(), line) for line, item in batch])
+        for line, item in batch:
+            first = firsts[item.email.lower()]
+            if first != line:
+                report.notes.append(f"line {line}: same address as line {first}, merged")
+        for outcome in store.enrol([item for _, item in batch], list_slug, now=now):
             report.count(outcome)
         batch.clear()
 
-    for line, row in table.rows:
-        try:
-            item = _row_enrolment(row, list_slug=list_slug, status=status, table=table)
-        except InvalidInputError as exc:
-            report.rejected.append(f"line {line}: {exc}")
-            continue
-        key = item.email.lower()
-        if key in first_line:
-            report.notes.append(f"line {line}: same address as line {first_line[key]}, merged")
-        first_line.setdefault(key, line)
-        batch.append(item)
-        if len(batch) >= _BATCH:
+    try:
+        for line, row in table.rows:
+            try:
+                item = _row_enrolment(row, list_slug=list_slug, status=status, table=table)
+            except InvalidInputError as exc:
+                report.rejected.append(f"line {line}: {exc}")
+                continue
+            batch.append((line, item))
+            if len(batch) >= _BATCH:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+    finally:
+        seen.close()
     return report
+
+
+class _SeenAddresses:
+    """The line each address of the file first appeared on, kept in a private temporary
+    database on disk: a million-row import must not hold a million addresses in memory."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "": a temporary file, deleted on close
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+
+    def add(self, rows: list[tuple[str, int]]) -> dict[str, int]:
+        """Record the rows (address key, line) in file order; returns each key's first line."""
+        keys = list({key for key, _ in rows})
+        firsts: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT key, line FROM seen WHERE key IN ({marks})"
+            firsts.update(self._db.execute(query, part).fetchall())
+        fresh: dict[str, int] = {}
+        for key, line in rows:
+            if key not in firsts:
+                firsts[key] = fresh[key] = line
+        self._db.executemany("INSERT INTO seen VALUES (?, ?)", fresh.items())
+        return firsts
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def add(

@@ -1,8 +1,8 @@
 """All SQL lives here, one module per aggregate; `Store` is their one face.
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
-(articles, subscribers, subscriptions, editions, ledger, bounces, schedule) owns its tables'
-queries and nothing else.
+(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule) owns
+its tables' queries and nothing else.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from digest.store.complaints import (
     NamedBy,
 )
 from digest.store.editions import EditionStore, EditionSummary
+from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
 from digest.store.subscribers import SubscriberStore, SubscriptionRow
-from digest.store.subscriptions import Enrolled, Enrolment, SubscriptionStore
+from digest.store.subscriptions import SubscriptionStore
 
 __all__ = [
     "SUPPRESSED",
@@ -51,6 +52,7 @@ class Store(
     ArticleStore,
     SubscriberStore,
     SubscriptionStore,
+    EnrolmentStore,
     EditionStore,
     LedgerStore,
     BounceStore,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import insert, null, select, update
 from sqlalchemy.engine import Connection
@@ -13,36 +11,12 @@ from sqlalchemy.engine import Connection
 from digest.models import (
     SubscriptionStatus,
 )
-from digest.rules import SUPPRESSED, StatusChange, next_status
+from digest.rules import StatusChange, next_status
 from digest.store.base import StoreBase
 from digest.store.schema import (
     lists,
-    subscribers,
     subscriptions,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Enrolment:
-    """One person to put on one list, as an import row or `digest subscribers add` gives them.
-
-    `email` is already validated; a blank name, locale or time zone leaves the stored one alone.
-    """
-
-    email: str
-    name: str
-    locale: str
-    timezone: str
-    status: SubscriptionStatus
-
-
-class Enrolled(StrEnum):
-    """What putting one person on a list changed."""
-
-    ADDED = "added"  # a new subscription on the list (and a new subscriber, if need be)
-    UPDATED = "updated"  # the status, name, locale or time zone changed
-    UNCHANGED = "unchanged"
-    KEPT = "suppressed kept"  # unsubscribed or bounced on the list: left exactly as it was
 
 
 class SubscriptionStore(StoreBase):
@@ -152,50 +126,6 @@ class SubscriptionStore(StoreBase):
                 )
             ).scalar()
         return tuple(chosen) if chosen else None
-
-    def enrol(self, items: Sequence[Enrolment], list_slug: str, *, now: datetime) -> list[Enrolled]:
-        """Put each person on the list, all in one transaction; returns what changed for each.
-
-        Addresses merge case-insensitively (the first spelling stays). A suppressed
-        subscription (unsubscribed, bounced) is never made active or pending again, an active
-        one is never sent back to pending, and a blank field never erases a stored one.
-        """
-        with self._tx() as tx:
-            list_id = self._list_id(tx, list_slug)
-            return [self._enrol_one(tx, list_id, item, now) for item in items]
-
-    def _enrol_one(self, tx: Connection, list_id: int, item: Enrolment, now: datetime) -> Enrolled:
-        key = item.email.lower()
-        profile = {"name": item.name, "locale": item.locale, "timezone": item.timezone}
-        row = (
-            tx.execute(select(subscribers).where(subscribers.c.email_key == key)).mappings().first()
-        )
-        current: SubscriptionStatus | None = None
-        changed = False
-        if row is None:
-            subscriber_id = tx.execute(
-                insert(subscribers)
-                .values(email=item.email, email_key=key, created_at=now, **profile)
-                .returning(subscribers.c.id)
-            ).scalar_one()
-        else:
-            subscriber_id = row["id"]
-            current = status_of(tx, subscriber_id, list_id)
-            if current in SUPPRESSED and item.status not in SUPPRESSED:
-                return Enrolled.KEPT  # before the profile too: a suppressed record stays as it is
-            changes = {
-                name: value for name, value in profile.items() if value and row[name] != value
-            }
-            if changes:
-                tx.execute(
-                    update(subscribers).where(subscribers.c.id == subscriber_id).values(**changes)
-                )
-            changed = bool(changes)
-        after = next_status(current, item.status, by=StatusChange.LOAD)
-        store_status(tx, subscriber_id, list_id, current, after, now=now)
-        if current is None:
-            return Enrolled.ADDED
-        return Enrolled.UPDATED if changed or after != current else Enrolled.UNCHANGED
 
 
 def status_of(tx: Connection, subscriber_id: int, list_id: int) -> SubscriptionStatus | None:

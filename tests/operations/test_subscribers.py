@@ -266,3 +266,42 @@ def test_remove_mistakes(store: Store, email: str, list_slug: str, error: type[E
     add(store, enrolment(email="eva@example.hu"), list_slug="daily", now=NOW)
     with pytest.raises(error):
         remove(store, email, list_slug=list_slug, now=NOW)
+
+
+def test_a_big_file_merges_repeats_across_batches_and_keeps_suppressions(
+    store: Store, tmp_path: Path
+) -> None:
+    """Rows are enrolled a batch at a time; a repeat thousands of lines later is still noted
+    with the first line, later rows about one person see the earlier ones, and a suppression
+    made before the file stays."""
+    store.enrol([enrolment(email="gone@example.hu")], "daily", now=NOW)
+    remove(store, "gone@example.hu", list_slug="daily", now=NOW)
+    lines = [f"reader{i}@example.hu,Reader {i},," for i in range(5000)]
+    lines[4000] = "READER7@example.hu,Seven Again,hu,"  # line 4002 repeats line 9
+    lines[4500] = "gone@example.hu,Back Again,,"
+    lines[4501] = "reader4600@example.hu,,en,"  # line 4503, before its own row
+    report = import_file(
+        store, write(tmp_path, HEADER + "\n".join(lines) + "\n"), list_slug="daily",
+        status=ACTIVE, now=NOW,
+    )  # fmt: skip
+    assert report.notes == [
+        "line 4002: same address as line 9, merged",
+        "line 4602: same address as line 4503, merged",
+    ]
+    assert report.summary() == "4997 added, 2 updated, 0 unchanged, 1 suppressed kept, 0 rejected"
+    seven = store.subscriber_by_email("reader7@example.hu")
+    assert (seven.email, seven.name, seven.locale) == ("reader7@example.hu", "Seven Again", "hu")
+    late = store.subscriber_by_email("reader4600@example.hu")
+    assert (late.name, late.locale) == ("Reader 4600", "en")
+    assert store.subscriber_by_email("gone@example.hu").name == ""
+    assert statuses(store)["gone@example.hu"] is UNSUBSCRIBED
+    assert sum(status is ACTIVE for status in statuses(store).values()) == 4997
+
+
+def test_a_stray_byte_deep_in_a_big_file_imports_nothing(store: Store, tmp_path: Path) -> None:
+    rows = "".join(f"reader{i}@example.hu,Reader {i},,\n" for i in range(300_000))
+    path = tmp_path / "big.csv"
+    path.write_bytes(HEADER.encode() + rows.encode() + b"late@example.hu,\xe9va,,\n")
+    with pytest.raises(InvalidInputError, match=r"line 300002: not UTF-8 \(byte 0xe9\)"):
+        import_file(store, path, list_slug="daily", status=ACTIVE, now=NOW)
+    assert statuses(store) == {}
