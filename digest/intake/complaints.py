@@ -6,7 +6,9 @@ Original-Mail-From, Original-Rcpt-To, Arrival-Date, Reported-Domain and others o
 the original as message/rfc822 or only its headers as text/rfc822-headers. Providers redact
 the recipient (Yahoo and Microsoft replace it, or drop the header), so a complaint names its
 subscriber only through what we signed: the VERP envelope sender, the sealed Message-ID, the
-List-Unsubscribe token. Pure parsing: the caller decides what a complaint does (EMAIL.md #18).
+List-Unsubscribe token. Microsoft's older JMRP reports (multipart/mixed, only the original
+attached, from staff@hotmail.com) are read as abuse complaints too. Pure parsing: the caller
+decides what a complaint does (EMAIL.md #18).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ _URI = re.compile(r"<([^<>\s]+)>")
 NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
 # How providers write a recipient they hid: "redacted@", "xxxxxxx@", "****@", or no address.
 _REDACTED = re.compile(r"^(?:redacted|[x*#.]+)@", re.IGNORECASE)
+_JMRP_SENDER = "staff@hotmail.com"
+_JMRP_SUBJECT = re.compile(r"^complaint about message from ", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +87,46 @@ def _date(*values: object) -> datetime | None:
     return None
 
 
-def parse_complaint(raw: bytes) -> Complaint | None:
-    """Read one message: a Complaint if it is an ARF report, None for any other mail."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
-    if message.get_content_type() != "multipart/report":
+def _legacy_jmrp(message: Message) -> Message | None:
+    """The fields of Microsoft's older JMRP reports, which are multipart/mixed with only the
+    original attached: a complaint by their sender and subject, the recipient (when Microsoft
+    left it) in the original's X-HmXmrOriginalRecipient."""
+    sender = addresses_in(message.get("From"))
+    if message.get_content_type() != "multipart/mixed" or sender != [_JMRP_SENDER]:
         return None
+    if not _JMRP_SUBJECT.match(_words(message.get("Subject"))):
+        return None
+    original = quoted_original(message)
+    if original is None:
+        return None
+    fields = Message()
+    fields["Feedback-Type"] = "abuse"
+    fields["User-Agent"] = "Microsoft JMRP (not ARF)"
+    for value in original.get_all("X-HmXmrOriginalRecipient", []):
+        fields["Original-Rcpt-To"] = _words(value)
+    return fields
+
+
+def _arf_fields(message: Message) -> Message | None:
+    """The message/feedback-report block of an ARF report, else None."""
     report_type = message.get_param("report-type")
-    if not isinstance(report_type, str) or report_type.lower() != "feedback-report":
+    if message.get_content_type() != "multipart/report" or not isinstance(report_type, str):
+        return None
+    if report_type.lower() != "feedback-report":
         return None
     block = next(
         (p for p in message.walk() if p.get_content_type() == "message/feedback-report"), None
     )
-    if block is None:
+    return _fields(block) if block is not None else None
+
+
+def parse_complaint(raw: bytes) -> Complaint | None:
+    """Read one message: a Complaint if it is an ARF report (or an older JMRP one), None for
+    any other mail."""
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    fields = _arf_fields(message) or _legacy_jmrp(message)
+    if fields is None:
         return None
-    fields = _fields(block)
     original = quoted_original(message)
     mail_from = addresses_in(fields.get("Original-Mail-From"))
     return_path = addresses_in(original.get("Return-Path")) if original is not None else []

@@ -38,20 +38,22 @@ def test_a_maildir_of_bounces_and_complaints(empty_database: Path, tmp_path: Pat
     lines = done.stdout.splitlines()
     assert lines[-1] == (
         "3 reports read: 1 hard, 1 soft (0 reached the limit), 1 policy, 0 unknown recipients, "
-        "0 informational, 0 already processed; 4 complaints (3 suppressed, 1 unattributed); "
+        "0 informational, 0 already processed; 5 complaints (4 suppressed, 1 unattributed); "
         "0 other messages, 0 unreadable files"
     )
     complained = [line for line in lines if line.startswith("complaint abuse")]
-    assert len(complained) == 4
-    assert sum(line.endswith("complained, suppressed on every list") for line in complained) == 3
+    assert len(complained) == 5
+    assert sum(line.endswith("complained, suppressed on every list") for line in complained) == 4
     assert sum("reported, not applied" in line for line in complained) == 1
     assert any(line.startswith("hard kovacs.anna@example.hu") for line in lines)
     assert "POLICY BOUNCE fekete.zsofia@gmail.com" in done.stderr
 
     listed = run("subscribers", "list", "--status", "complained", env=env).stdout.splitlines()
     assert sorted(line.split("\t")[:3] for line in listed) == sorted(
-        [email, slug, "complained"] for email in PEOPLE[:3] for slug in ("daily", "weekly")
+        [email, slug, "complained"]
+        for email in (*PEOPLE[:3], PEOPLE[4])
+        for slug in ("daily", "weekly")
     )
     again = run("bounces", str(tmp_path / "Maildir"), env=env)
     assert again.stdout.splitlines()[-1].startswith("3 reports read: 0 hard, 0 soft")
-    assert "7 already processed; 4 complaints (0 suppressed, 0 unattributed)" in again.stdout
+    assert "8 already processed; 5 complaints (0 suppressed, 0 unattributed)" in again.stdout

@@ -32,6 +32,7 @@ ARRIVALS = {
     "outlook": datetime(2026, 11, 26, 6, 0, 52, tzinfo=timezone(timedelta(hours=-8))),
     "levelezo": datetime(2026, 11, 26, 7, 0, 58, tzinfo=timezone(timedelta(hours=1))),
     "citromail": datetime(2026, 11, 26, 6, 1, 3, tzinfo=UTC),
+    "jmrp": datetime(2026, 11, 28, 2, 22, 17, tzinfo=UTC),  # no fields: the report's Date
 }
 CASES = {
     "arf-yahoo-abuse.eml": Expected(
@@ -48,6 +49,10 @@ CASES = {
     ),
     "arf-unattributable.eml": Expected(
         "Citromail-CFL/0.9", ARRIVALS["citromail"], (), None, "", 0,
+    ),
+    "jmrp-legacy.eml": Expected(
+        "Microsoft JMRP (not ARF)", ARRIVALS["jmrp"], (), identifiers(5)["message_id"],
+        "feher.anna@hotmail.com", 0,
     ),
 }  # fmt: skip
 
@@ -110,8 +115,9 @@ def test_without_an_arrival_date_the_reports_own_date_is_kept() -> None:
         (FIXTURES / "reader-reply.eml").read_bytes(),
         (FIXTURES / "postfix-5.1.1.eml").read_bytes(),
         arf("abuse").replace(b"message/feedback-report", b"text/plain"),
+        (COMPLAINTS / "jmrp-legacy.eml").read_bytes().replace(b"From: staff@", b"From: anna@"),
     ],
-    ids=["reader-reply", "dsn", "feedback-report-without-its-part"],
+    ids=["reader-reply", "dsn", "feedback-report-without-its-part", "jmrp-from-someone-else"],
 )
 def test_other_mail_is_not_a_complaint(raw: bytes) -> None:
     assert parse_complaint(raw) is None

@@ -21,7 +21,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces" / "compl
 ACTIVE, COMPLAINED = SubscriptionStatus.ACTIVE, SubscriptionStatus.COMPLAINED
 AT = SENT_AT + timedelta(days=3)
 KEYS = {1: FIXTURE_SECRET}
-MARTA, LASZLO, JUDIT, ISTVAN = PEOPLE
+MARTA, LASZLO, JUDIT, ISTVAN, ANNA = PEOPLE
 
 
 @pytest.fixture
@@ -44,9 +44,9 @@ def read(store: Store, folder: Path, at: datetime = AT) -> BounceSummary:
 
 def test_the_fixtures_suppress_on_every_list_whom_they_name(store: Store) -> None:
     summary = read(store, FIXTURES)
-    assert (summary.complaints, summary.complained, summary.unattributed) == (4, 3, 1)
+    assert (summary.complaints, summary.complained, summary.unattributed) == (5, 4, 1)
     assert (summary.reports, summary.hard, summary.not_bounces) == (0, 0, 0)
-    for email in (MARTA, LASZLO, JUDIT):
+    for email in (MARTA, LASZLO, JUDIT, ANNA):
         assert statuses(store, email) == {"daily": COMPLAINED, "weekly": COMPLAINED}, email
     assert statuses(store, ISTVAN) == {"daily": ACTIVE, "weekly": ACTIVE}
     where = {line.split(" from ")[1].split(":")[0] for line in summary.changes if " from " in line}
@@ -54,6 +54,7 @@ def test_the_fixtures_suppress_on_every_list_whom_they_name(store: Store) -> Non
         f"{MARTA} (daily 2026-11-26) by verp",
         f"{LASZLO} (daily 2026-11-26) by message-id",
         f"{JUDIT} (daily) by unsubscribe-token",
+        f"{ANNA} (daily 2026-11-26) by message-id",
     }
     [unattributed] = [line for line in summary.changes if "not applied" in line]
     assert unattributed.startswith(
@@ -94,13 +95,17 @@ def test_each_report_is_recorded_with_its_type_date_and_what_named_it(store: Sto
         "arf-unattributable.eml": (
             "abuse", datetime(2026, 11, 26, 6, 1, 3, tzinfo=UTC), "", "unattributed", None, None,
         ),
+        "jmrp-legacy.eml": (
+            "abuse", datetime(2026, 11, 28, 2, 22, 17, tzinfo=UTC), "message-id", "suppressed",
+            5, 1,
+        ),
     }  # fmt: skip
 
 
 def test_reading_again_applies_nothing_twice(store: Store) -> None:
     read(store, FIXTURES)
     again = read(store, FIXTURES, AT + timedelta(hours=1))
-    assert (again.complaints, again.complained, again.unattributed, again.seen) == (4, 0, 0, 4)
+    assert (again.complaints, again.complained, again.unattributed, again.seen) == (5, 0, 0, 5)
     assert again.changes == []
 
 

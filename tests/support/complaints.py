@@ -2,7 +2,7 @@
 
 The fixtures carry identifiers this install signed (VERP addresses, sealed Message-IDs,
 unsubscribe tokens) with FIXTURE_SECRET for the daily edition of DAY, sent to PEOPLE in this
-order (subscriber ids 1-4, edition id 1). `fixture_ledger` makes exactly that on an empty
+order (subscriber ids 1-5, edition id 1). `fixture_ledger` makes exactly that on an empty
 database, and `identifiers` gives what the fixtures hold, so a test can check they agree.
 """
 
@@ -25,6 +25,7 @@ PEOPLE = (
     "nagy.laszlo@outlook.com",  # arf-outlook-redacted.eml: recipient redacted, Message-ID names
     "varga.judit@levelezo.example",  # arf-headers-only.eml: only the List-Unsubscribe token
     "balogh.istvan@citromail.example",  # arf-unattributable.eml is about them; names nobody
+    "feher.anna@hotmail.com",  # jmrp-legacy.eml: Microsoft's older form, by its Message-ID
 )
 
 
