@@ -57,3 +57,10 @@ def test_a_maildir_of_bounces_and_complaints(empty_database: Path, tmp_path: Pat
     again = run("bounces", str(tmp_path / "Maildir"), env=env)
     assert again.stdout.splitlines()[-1].startswith("3 reports read: 0 hard, 0 soft")
     assert "8 already processed; 5 complaints (0 suppressed, 0 unattributed)" in again.stdout
+
+
+def test_verp_without_a_bounce_address_is_one_line() -> None:
+    from tests.cli.test_user_mistakes import one_line_error
+
+    line = one_line_error(run("config", env={"DIGEST_BOUNCES__VERP": "true"}), code=2)
+    assert "verp = true needs [bounces] address" in line
