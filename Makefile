@@ -48,7 +48,7 @@ services:
 check: test
 
 bench: $(BIN)/activate services
-	$(BIN)/python bench/send.py
+	$(BIN)/python bench/table.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """All SQL lives here, one module per aggregate; `Store` is their one face.
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
-(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule) owns
+(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors) owns
 its tables' queries and nothing else.
 """
 
@@ -20,6 +20,7 @@ from digest.store.complaints import (
     NamedBy,
 )
 from digest.store.editions import EditionStore, EditionSummary
+from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
@@ -38,6 +39,7 @@ __all__ = [
     "ComplaintEffect",
     "ComplaintEvent",
     "EditionSummary",
+    "Editor",
     "Enrolled",
     "Enrolment",
     "Leadership",
@@ -58,6 +60,7 @@ class Store(
     BounceStore,
     ComplaintStore,
     ScheduleStore,
+    EditorStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""

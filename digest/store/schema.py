@@ -220,6 +220,23 @@ schedule_runs = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
 )
 
+# The people who may sign in to the desk (`digest editors add`); readers never are here.
+editors = Table(
+    "editors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # Failed sign-ins in a row, and until when the account is locked after too many.
+    Column("failed_sign_ins", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("locked_until", UTCDateTime),
+    # Raised by sign-out: every session cookie issued before it stops working.
+    Column("session_epoch", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("last_sign_in_at", UTCDateTime),
+)
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers work during a send; FULL makes each committed ledger row survive power loss.

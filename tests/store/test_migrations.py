@@ -23,7 +23,11 @@ from tests.conftest import NOW, ROOT
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 TABLES = {table.name for table in metadata.sorted_tables}
 LEGACY_LAST = 5  # the hand-made upgrades' last version: five steps
-LATER = {"complaints"}  # tables that migrations after 0001 add
+# The tables those upgrades made (revision 0001's); later revisions add the others.
+LEGACY_TABLES = frozenset(
+    ("articles", "lists", "subscribers", "subscriptions", "editions", "deliveries",
+     "feed_state", "bounce_events", "schedule_runs")
+)  # fmt: skip
 
 
 def differences(engine: Engine) -> list[object]:
@@ -42,7 +46,7 @@ def revision(engine: Engine) -> str | None:
 
 def make_legacy(engine: Engine, version: int) -> None:
     """A database as the hand-made upgrades left it at `version`: on a new database their first
-    step was `metadata.create_all` (every table of revision 0001), and each one recorded its
+    step was `metadata.create_all` (every table of their day), and each one recorded its
     number."""
     legacy = MetaData()
     record = Table(
@@ -52,9 +56,8 @@ def make_legacy(engine: Engine, version: int) -> None:
         Column("applied_at", UTCDateTime, nullable=False),
     )
     with engine.begin() as connection:
-        metadata.create_all(
-            connection, tables=[t for t in metadata.sorted_tables if t.name not in LATER]
-        )
+        theirs = [table for table in metadata.sorted_tables if table.name in LEGACY_TABLES]
+        metadata.create_all(connection, tables=theirs)
         legacy.create_all(connection)
         connection.execute(
             record.insert(), [{"version": v, "applied_at": NOW} for v in range(1, version + 1)]
