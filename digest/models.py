@@ -26,6 +26,7 @@ class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    COMPLAINED = "complained"  # the reader reported our mail as spam (an ARF complaint)
 
 
 class EditionStatus(StrEnum):

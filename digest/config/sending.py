@@ -98,11 +98,23 @@ class BouncesSettings(Section):
     # The envelope sender (Return-Path) of every digest, where receivers send bounces, e.g. on
     # a bounce subdomain; empty: each list's From address.
     address: str = ""
+    # VERP: each message's envelope sender becomes address's local+<token>@domain, the token a
+    # signed name of the edition and subscriber, so a bounce is attributed by where it arrives.
+    verp: bool = False
 
     @field_validator("address")
     @classmethod
     def _plain_address(cls, value: str) -> str:
         return address(value) if value else value
+
+    @model_validator(mode="after")
+    def _verp_needs_an_address(self) -> BouncesSettings:
+        if self.verp and not self.address:
+            raise ValueError("verp = true needs [bounces] address, the mailbox bounces reach")
+        # "+" and a 32-character token go after the local part, which may have 64 octets.
+        if self.verp and len(self.address.rpartition("@")[0]) > 64 - 33:
+            raise ValueError("address's local part is too long for VERP (31 characters at most)")
+        return self
 
 
 def signing_state(dkim: DkimSettings) -> str:

@@ -17,6 +17,7 @@ from digest.models import Edition, EditionStatus, Subscriber
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
 from digest.operations.sessions import Job, Transport, start_workers, take_all
+from digest.store import Claim
 
 __all__ = [
     "OPEN_STATES",
@@ -35,7 +36,7 @@ def deliver(
     *,
     templates: Callable[[tuple[str, ...] | None], MessageTemplate | None],
     recipient: Callable[[Subscriber], Recipient],
-    envelope_from: str,
+    envelope_from: Callable[[Claim], str],
     connect: Callable[[], Transport],
     clock: Callable[[], datetime],
     options: DeliveryOptions,
@@ -44,7 +45,8 @@ def deliver(
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
-    `templates(sections)` gives the message for a subscriber's section choice (None: all).
+    `templates(sections)` gives the message for a subscriber's section choice (None: all);
+    `envelope_from(claim)` the envelope sender of that delivery (with VERP, its own).
 
     Raises TransportError before claiming anything if the relay cannot be reached at all.
     Setting `watch.stop` (SIGTERM) ends claiming; what is in flight finishes and is recorded,
@@ -70,7 +72,6 @@ def deliver(
         jobs=jobs,
         results=results,
         build=build,
-        envelope_from=envelope_from,
         options=options,
     )
     recorder = Recorder(
@@ -111,7 +112,7 @@ def deliver(
                 if template is None:  # their sections have nothing today
                     recorder.skip(claim, "no article in the subscriber's chosen sections")
                     continue
-                jobs.put(Job(claim, template))
+                jobs.put(Job(claim, template, envelope_from(claim)))
                 recorder.drain(results, block=False)
         while recorder.done < handed and not halted():  # let the last claims finish
             recorder.drain(results, block=True, until=recorder.done + 1)

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
-from digest.config import ListSettings, SiteSettings
+from digest.config import ListSettings, Settings, SiteSettings
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.edition.render import EditionFacts, Renderer, SiteView
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
 from digest.edition.tokens import message_id, unsubscribe_token
+from digest.edition.verp import verp_address
 from digest.models import Article, Edition, Subscriber
 from digest.store import Store
 
@@ -291,4 +292,17 @@ def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscri
         preferences_token=preferences_token(
             subscriber.id, secret=_secret(site), key_id=site.unsubscribe_key_id
         ),
+    )
+
+
+def envelope_sender(
+    settings: Settings, mailing_list: ListSettings, edition_id: int, subscriber_id: int
+) -> str:
+    """Where one delivery's bounces go: [bounces] address (else the list's From); with VERP,
+    that address's own variant for this edition and subscriber."""
+    base = settings.envelope_sender(mailing_list)
+    if not settings.bounces.verp:
+        return base
+    return verp_address(
+        base, secret=_secret(settings.site), edition_id=edition_id, subscriber_id=subscriber_id
     )

@@ -35,6 +35,7 @@ from digest.operations.editions import (
     Variants,
     draft_edition,
     edition_date,
+    envelope_sender,
     message_template,
     recipient,
     stable_message_id,
@@ -239,7 +240,9 @@ class Publisher:
             recipient=lambda who: recipient(
                 self.settings.site, edition.list_slug, edition.edition_date, who
             ),
-            envelope_from=self.settings.envelope_sender(mailing_list),
+            envelope_from=lambda claim: envelope_sender(
+                self.settings, mailing_list, claim.edition_id, claim.subscriber.id
+            ),
             connect=self.connect,
             clock=_clock_from(now),
             options=DeliveryOptions.from_settings(self.settings.delivery, owner=owner_name()),

@@ -27,7 +27,7 @@ from digest.intake.people import clean_name, normalise_address
 from digest.mail.transport import SMTPConnection
 from digest.models import SubscriptionStatus
 from digest.operations.production import refuse_shipped_examples
-from digest.rules import StatusChange
+from digest.rules import SUPPRESSED, StatusChange
 from digest.store import Store
 
 # Sections a list without its own section list offers: those of the last month's articles.
@@ -151,7 +151,7 @@ class Subscriptions:
         for item in self._lists(found.list_slugs):
             status, _, updated_at = current.get(item.slug, (None, None, None))
             later = updated_at is not None and updated_at.timestamp() > found.issued_at + 1
-            if status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED) and later:
+            if status in SUPPRESSED and later:
                 continue
             self.store.set_subscription_status(
                 found.subscriber_id,

@@ -39,10 +39,12 @@ class Transport(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One claim to send, with the message variant its subscriber gets."""
+    """One claim to send, with the message variant its subscriber gets and its envelope
+    sender (one per message with VERP)."""
 
     claim: Claim
     template: MessageTemplate
+    envelope_from: str
 
 
 class Worker(threading.Thread):
@@ -55,13 +57,12 @@ class Worker(threading.Thread):
         jobs: queue.Queue[Job | None],
         results: queue.Queue[Result],
         build: Callable[[Job], bytes],
-        envelope_from: str,
         pacer: Pacer,
         options: DeliveryOptions,
     ) -> None:
         super().__init__(daemon=True)
         self.connect, self.jobs, self.results, self.build = connect, jobs, results, build
-        self.envelope_from, self.pacer, self.options = envelope_from, pacer, options
+        self.pacer, self.options = pacer, options
         self.transport: Transport | None = None
         self.opened_at = 0.0
 
@@ -101,7 +102,7 @@ class Worker(threading.Thread):
             return Reply(0, str(exc), Stage.CONNECT)
         self.pacer.wait()
         try:
-            return transport.send(self.envelope_from, job.claim.subscriber.email, data)
+            return transport.send(job.envelope_from, job.claim.subscriber.email, data)
         except Exception as exc:  # a bug must not hang the run; the message may have gone
             log.exception("unexpected error sending to %s", job.claim.subscriber.email)
             transport.close()
@@ -114,7 +115,6 @@ def start_workers(
     jobs: queue.Queue[Job | None],
     results: queue.Queue[Result],
     build: Callable[[Job], bytes],
-    envelope_from: str,
     options: DeliveryOptions,
 ) -> list[Worker]:
     """One thread per connection, sharing one pacer so the rate limit holds for the run."""
@@ -130,7 +130,6 @@ def start_workers(
             jobs=jobs,
             results=results,
             build=build,
-            envelope_from=envelope_from,
             pacer=pacer,
             options=options,
         )

@@ -11,6 +11,14 @@ from digest.rules import SUPPRESSED, BounceAction, BounceEffect
 from digest.store.articles import ArticleStore
 from digest.store.base import StoreBase
 from digest.store.bounces import AppliedBounce, BounceEvent, BounceStore
+from digest.store.complaints import (
+    AppliedComplaint,
+    Attribution,
+    ComplaintEffect,
+    ComplaintEvent,
+    ComplaintStore,
+    NamedBy,
+)
 from digest.store.editions import EditionStore, EditionSummary
 from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
@@ -22,15 +30,20 @@ from digest.store.subscriptions import SubscriptionStore
 __all__ = [
     "SUPPRESSED",
     "AppliedBounce",
+    "AppliedComplaint",
+    "Attribution",
     "BounceAction",
     "BounceEffect",
     "BounceEvent",
     "Claim",
+    "ComplaintEffect",
+    "ComplaintEvent",
     "EditionSummary",
     "Editor",
     "Enrolled",
     "Enrolment",
     "Leadership",
+    "NamedBy",
     "Outcome",
     "Store",
     "SubscriptionRow",
@@ -45,6 +58,7 @@ class Store(
     EditionStore,
     LedgerStore,
     BounceStore,
+    ComplaintStore,
     ScheduleStore,
     EditorStore,
     StoreBase,

@@ -184,6 +184,26 @@ bounce_events = Table(
     Index("ix_bounce_events_subscriber_edition", "subscriber_id", "edition_id"),
 )
 
+# One row per ARF complaint `digest bounces` read (once-only, like bounce_events): its type and
+# date as the report gives them, whom it named and how (verp, message-id, unsubscribe-token, or
+# "" when nothing we signed named anyone), and what it did.
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("feedback_type", String(32), nullable=False),
+    Column("user_agent", Text, nullable=False),
+    Column("reported_domain", String(255), nullable=False),
+    Column("arrived_at", UTCDateTime),
+    Column("subscriber_id", ForeignKey("subscribers.id")),
+    Column("edition_id", ForeignKey("editions.id")),
+    Column("named_by", String(20), nullable=False),
+    Column("effect", String(20), nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
+    Index("ix_complaints_subscriber", "subscriber_id"),
+)
+
 
 # One row per slot of a list's schedule that `digest run` handled (ran, nothing new, missed,
 # failed): the newest tells a restarted scheduler what is still due. The key makes two

@@ -130,7 +130,7 @@ def run(
             unsubscribe_token="T",
             preferences_token="P",
         ),
-        envelope_from="news@budapestpost.example",
+        envelope_from=lambda claim: "news@budapestpost.example",
         connect=relay.connect,
         clock=lambda: at,
         options=DeliveryOptions(owner="test", connections=2, **options),
