@@ -92,6 +92,7 @@ class SMTPConnection:
         self.settings = settings
         self.session_deadline, self.transaction_deadline = session_deadline, transaction_deadline
         self._smtp: BoundedSMTP | BoundedSMTPSSL | None = None
+        self._opening: BoundedSMTP | BoundedSMTPSSL | None = None  # for abort() during open()
         self._aborted = ""
         self._stage = Stage.CONNECT
         self.sent_on_connection = 0
@@ -121,6 +122,7 @@ class SMTPConnection:
             smtp = BoundedSMTPSSL(local_hostname=helo, timeout=s.timeout, context=tls_context(s))
         else:
             smtp = BoundedSMTP(local_hostname=helo, timeout=s.timeout)
+        self._opening = smtp
         smtp.deadline.start(
             self.session_deadline,
             f"SMTP session set-up took over {self.session_deadline:g} s"
@@ -145,7 +147,9 @@ class SMTPConnection:
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             smtp.close()
-            raise TransportError(_why_no_session(exc, s)) from exc
+            raise TransportError(self._aborted or _why_no_session(exc, s)) from exc
+        finally:
+            self._opening = None
         self._smtp = smtp
         self._aborted = ""
         self.sent_on_connection = 0
@@ -195,11 +199,11 @@ class SMTPConnection:
     def abort(self, reason: str) -> None:
         """Cut the session from another thread: a read or write in progress fails at once and
         its transaction ends with `reason` (a bounded stop)."""
-        smtp = self._smtp
+        smtp = self._smtp or self._opening
         sock = smtp.sock if smtp is not None else None
+        self._aborted = reason
         if sock is None:
             return
-        self._aborted = reason
         with contextlib.suppress(OSError):  # already gone: the sender sees that on its own
             sock.shutdown(socket.SHUT_RDWR)
 
