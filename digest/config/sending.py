@@ -57,6 +57,10 @@ class DeliverySettings(Section):
     retry_first_seconds: float = Field(default=300.0, gt=0)
     retry_max_seconds: float = Field(default=4000.0, gt=0)
     lifetime_hours: float = Field(default=24.0, gt=0)
+    transaction_deadline: float = Field(default=60.0, gt=0)
+    session_deadline: float = Field(default=120.0, gt=0)
+    breaker_after: int = Field(default=5, ge=1)
+    stop_grace: float = Field(default=10.0, ge=0)
 
 
 class CaptureSettings(Section):

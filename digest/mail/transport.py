@@ -7,6 +7,7 @@ session at all (unreachable, TLS or AUTH refused) raises `TransportError`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import socket
@@ -17,10 +18,12 @@ from types import TracebackType
 
 from digest.config import SMTPSettings
 from digest.errors import ConfigError, TransportError
+from digest.mail.deadline import BoundedSMTP, BoundedSMTPSSL, DeadlineExceeded
 from digest.models import SMTPSecurity
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[A-Za-z0-9.-]+$")  # printable ASCII, no <, >, space
+_QUIT_WAIT = 5.0  # QUIT is a courtesy: a silent server gets no more than this
 
 
 class Stage(StrEnum):
@@ -72,9 +75,20 @@ def tls_context(settings: SMTPSettings) -> ssl.SSLContext:
 
 
 class SMTPConnection:
-    """One SMTP session, reused for many messages; reconnects are the caller's choice."""
+    """One SMTP session, reused for many messages; reconnects are the caller's choice.
 
-    def __init__(self, settings: SMTPSettings) -> None:
+    Opening the session must end within `session_deadline` seconds and each transaction
+    (MAIL to the reply after the final ".") within `transaction_deadline`, however the server
+    paces its replies; `smtp.timeout` still bounds each single read.
+    """
+
+    def __init__(
+        self,
+        settings: SMTPSettings,
+        *,
+        session_deadline: float = 120.0,
+        transaction_deadline: float = 60.0,
+    ) -> None:
         if (
             settings.username
             and settings.security == SMTPSecurity.NONE
@@ -82,7 +96,10 @@ class SMTPConnection:
         ):
             raise ConfigError("smtp: refusing to send a password without TLS; set smtp.security")
         self.settings = settings
-        self._smtp: smtplib.SMTP | None = None
+        self.session_deadline, self.transaction_deadline = session_deadline, transaction_deadline
+        self._smtp: BoundedSMTP | BoundedSMTPSSL | None = None
+        self._opening: BoundedSMTP | BoundedSMTPSSL | None = None  # for abort() during open()
+        self._aborted = ""
         self._stage = Stage.CONNECT
         self.sent_on_connection = 0
 
@@ -106,17 +123,19 @@ class SMTPConnection:
         where = f"{s.host}:{s.port}"
         # Empty only when built without Settings.relay(): then the host's own name.
         helo = s.local_hostname or None
+        smtp: BoundedSMTP | BoundedSMTPSSL
+        if s.security == SMTPSecurity.TLS:
+            smtp = BoundedSMTPSSL(local_hostname=helo, timeout=s.timeout, context=tls_context(s))
+        else:
+            smtp = BoundedSMTP(local_hostname=helo, timeout=s.timeout)
+        self._opening = smtp
+        smtp.deadline.start(
+            self.session_deadline,
+            f"SMTP session set-up took over {self.session_deadline:g} s"
+            " (delivery.session_deadline)",
+        )
         try:
-            if s.security == SMTPSecurity.TLS:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host,
-                    s.port,
-                    local_hostname=helo,
-                    timeout=s.timeout,
-                    context=tls_context(s),
-                )
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, local_hostname=helo, timeout=s.timeout)
+            smtp.connect(s.host, s.port)
             smtp.ehlo()
             if s.security == SMTPSecurity.STARTTLS:
                 if not smtp.has_extn("starttls"):
@@ -133,8 +152,12 @@ class SMTPConnection:
                 f"SMTP server {where} refused the login: {exc.smtp_code} {exc.smtp_error!r}"
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise TransportError(_why_no_session(exc, s)) from exc
+            smtp.close()
+            raise TransportError(self._aborted or _why_no_session(exc, s)) from exc
+        finally:
+            self._opening = None
         self._smtp = smtp
+        self._aborted = ""
         self.sent_on_connection = 0
 
     def close(self) -> None:
@@ -142,6 +165,7 @@ class SMTPConnection:
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return
+        smtp.deadline.start(min(self.settings.timeout, _QUIT_WAIT), "QUIT")
         try:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
@@ -153,6 +177,11 @@ class SMTPConnection:
         if smtp is None:
             raise TransportError("send() on a closed SMTP connection")
         self._stage = Stage.MAIL
+        smtp.deadline.start(
+            self.transaction_deadline,
+            f"SMTP transaction took over {self.transaction_deadline:g} s"
+            " (delivery.transaction_deadline)",
+        )
         try:
             if smtp.does_esmtp and smtp.has_extn("pipelining"):
                 refused = self._envelope_pipelined(smtp, sender, recipient)
@@ -161,17 +190,28 @@ class SMTPConnection:
             if refused is not None:
                 return refused
             self._stage = Stage.DOT
-            assert smtp.sock is not None
-            smtp.sock.sendall(dot_stuffed(data) + b".\r\n")
+            smtp.send(dot_stuffed(data) + b".\r\n")
             code, text = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            return Reply(0, str(exc) or exc.__class__.__name__, self._stage)
+            why = self._aborted or str(exc) or exc.__class__.__name__
+            return Reply(0, why, self._stage)
         if code == 421:
             self.close()
         elif 200 <= code < 300:
             self.sent_on_connection += 1
         return Reply(code, text.decode("utf-8", "replace"), Stage.DOT)
+
+    def abort(self, reason: str) -> None:
+        """Cut the session from another thread: a read or write in progress fails at once and
+        its transaction ends with `reason` (a bounded stop)."""
+        smtp = self._smtp or self._opening
+        sock = smtp.sock if smtp is not None else None
+        self._aborted = reason
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # already gone: the sender sees that on its own
+            sock.shutdown(socket.SHUT_RDWR)
 
     def _envelope_in_turn(self, smtp: smtplib.SMTP, sender: str, recipient: str) -> Reply | None:
         """MAIL, RCPT and DATA one after the other; a Reply if the server refused one."""
@@ -195,10 +235,7 @@ class SMTPConnection:
         """
         if not (_PLAIN_ADDRESS.match(sender) and _PLAIN_ADDRESS.match(recipient)):
             return self._envelope_in_turn(smtp, sender, recipient)
-        assert smtp.sock is not None
-        smtp.sock.sendall(
-            f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
-        )
+        smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
         mail_code, mail_text = smtp.getreply()
         self._stage = Stage.RCPT
         rcpt_code, rcpt_text = smtp.getreply()
@@ -206,7 +243,7 @@ class SMTPConnection:
         data_code, data_text = smtp.getreply()
         if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
             # A server that opened DATA despite a refusal: end the empty message, then reset.
-            smtp.sock.sendall(b".\r\n")
+            smtp.send(b".\r\n")
             smtp.getreply()
         if mail_code != 250:
             return self._reset(mail_code, mail_text, Stage.MAIL)
@@ -232,6 +269,8 @@ def _why_no_session(exc: smtplib.SMTPException | OSError, s: SMTPSettings) -> st
     where = f"{s.host}:{s.port}"
     # smtplib turns a read that timed out into "Connection unexpectedly closed".
     cause = exc.__context__ if isinstance(exc, smtplib.SMTPServerDisconnected) else exc
+    if isinstance(cause, DeadlineExceeded):
+        return f"SMTP server {where}: {cause}"
     if isinstance(cause, TimeoutError):
         return f"SMTP server {where} did not answer within {s.timeout:g} s (smtp.timeout)"
     if isinstance(cause, ConnectionRefusedError):

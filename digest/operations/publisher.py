@@ -108,7 +108,11 @@ class Publisher:
         if warning and not self._warned_unsigned:
             self._warned_unsigned = True
             log.warning(warning)
-        return SMTPConnection(self.settings.relay())
+        return SMTPConnection(
+            self.settings.relay(),
+            session_deadline=self.settings.delivery.session_deadline,
+            transaction_deadline=self.settings.delivery.transaction_deadline,
+        )
 
     @property
     def renderer(self) -> Renderer:

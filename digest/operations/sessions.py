@@ -35,6 +35,7 @@ class Transport(Protocol):
     def open(self) -> None: ...
     def close(self) -> None: ...
     def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
+    def abort(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +77,17 @@ class Worker(threading.Thread):
             transport.close()
             transport = None
         if transport is None:
-            transport = self.connect()
+            # Held before it opens, so that abort() can cut a session set-up as well.
+            self.transport = transport = self.connect()
             transport.open()
-            self.transport, self.opened_at = transport, time.monotonic()
+            self.opened_at = time.monotonic()
         return transport
+
+    def abort(self, reason: str) -> None:
+        """End whatever this worker is waiting for on the network, from another thread."""
+        transport = self.transport
+        if transport is not None:
+            transport.abort(reason)
 
     def run(self) -> None:
         """Send jobs until the None that says the run is over, then close the session."""
