@@ -36,6 +36,7 @@ SUMMARY_TAGS = frozenset({"a", "b", "blockquote", "br", "em", "i", "li", "ol", "
 # Elements whose contents are code or fallback, never the story's text.
 _DROPPED = frozenset({"iframe", "math", "noscript", "object", "script", "style", "svg", "template"})
 _EMAIL_NAME = re.compile(r"^\S+@\S+\s+\((.+)\)$")
+_MAX_DIGITS = 4000  # under Python's own 4,300-digit limit on int(str)
 _BREAKS = frozenset({"blockquote", "br", "li", "ol", "p", "ul"})
 
 
@@ -70,6 +71,7 @@ class _Raw:
     categories: tuple[str, ...] = ()
     author: str = ""
     images: tuple[str, ...] = ()
+    fault: str = ""  # why the item cannot be used, found while reading it
 
 
 class _Scan(HTMLParser):
@@ -139,7 +141,8 @@ def parse_feed(
     for number, raw in enumerate(raws, start=1):
         try:
             item = _item(raw, rules=rules, now=now)
-        except InvalidInputError as exc:
+        except (InvalidInputError, ValueError, OverflowError) as exc:
+            # ValueError: urlsplit on a malformed IPv6 host; the fault is this item's alone.
             warnings.append(f"{label}: item {number}: {exc}; skipped")
             continue
         if item.key in seen:
@@ -152,7 +155,11 @@ def parse_feed(
 
 
 def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
-    link = web_url(raw.link or raw.guid)  # RSS: a guid may be the permalink
+    if raw.fault:
+        raise InvalidInputError(raw.fault)
+    # Never the guid: feedparser already gives a permalink guid as the link, and an
+    # isPermaLink="false" guid is an identity, not an address.
+    link = web_url(raw.link)
     if link is None:
         raise InvalidInputError(
             f"link {one_line(raw.link, limit=80)!r} is not an http(s) URL"
@@ -289,7 +296,7 @@ def _struct_time(value: time.struct_time | None) -> datetime | None:
 
 def _json_items(body: bytes, label: str, location: str) -> Iterator[_Raw]:
     try:
-        document = json.loads(body.decode("utf-8-sig"))
+        document = json.loads(body.decode("utf-8-sig"), parse_int=_int)
     except UnicodeDecodeError as exc:
         raise FeedError(
             f"{label}: JSON Feed is not UTF-8 (bad byte at offset {exc.start})"
@@ -298,8 +305,9 @@ def _json_items(body: bytes, label: str, location: str) -> Iterator[_Raw]:
         raise FeedError(f"{label}: not valid JSON: line {exc.lineno}: {exc.msg}") from exc
     except RecursionError as exc:  # "[[[[..." a few thousand deep
         raise FeedError(f"{label}: JSON nested too deeply") from exc
+    # Several real feeds declare the version URL with http://.
     if not isinstance(document, dict) or not _str(document.get("version")).startswith(
-        "https://jsonfeed.org/version/1"
+        ("https://jsonfeed.org/version/1", "http://jsonfeed.org/version/1")
     ):
         raise FeedError(f"{label}: not an RSS, Atom or JSON feed (no JSON Feed version)")
     items = document.get("items")
@@ -323,6 +331,7 @@ def _json_raw(item: dict[str, Any], *, base: str) -> _Raw:
     ]
     summary = _str(item.get("summary"))
     guid = item.get("id")
+    huge = [key for key, value in item.items() if isinstance(value, _Huge)]
     link = _str(item.get("url")) or _str(item.get("external_url"))
     return _Raw(
         guid=str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else "",
@@ -338,7 +347,16 @@ def _json_raw(item: dict[str, Any], *, base: str) -> _Raw:
         else (),
         author=_str(first_author.get("name")) if isinstance(first_author, dict) else "",
         images=tuple(url for url in images if url),
+        fault=f"{huge[0]!r} is a number of over {_MAX_DIGITS} digits" if huge else "",
     )
+
+
+class _Huge(int):
+    """A JSON integer too long for int(): Python refuses to convert it (int_max_str_digits)."""
+
+
+def _int(text: str) -> int:
+    return int(text) if len(text) <= _MAX_DIGITS else _Huge(0)
 
 
 def _str(value: object) -> str:
@@ -348,6 +366,7 @@ def _str(value: object) -> str:
 def _rfc3339(value: object) -> datetime | None:
     try:
         moment = datetime.fromisoformat(_str(value))
-    except ValueError:
+        # In UTC, so a date at the calendar's edge (year 1, +01:00) fails here, not in the store.
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

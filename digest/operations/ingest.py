@@ -96,7 +96,9 @@ def _poll(feed: FeedSettings, limits: FeedsSettings, store: Store, now: datetime
                 store=store,
                 now=now,
             )
-    except DigestError as exc:
+    except Exception as exc:  # one feed's fault, whatever it is, stays with it
+        if not isinstance(exc, DigestError):
+            exc = FeedError(f"feed {feed.name!r}: {exc.__class__.__name__}: {exc}")
         log.warning("feed %s: %s", feed.name, exc)
         # The old validators stay: the next poll fetches the whole feed again.
         store.record_feed_poll(

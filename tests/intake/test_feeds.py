@@ -289,3 +289,21 @@ def test_categories_give_sections_unless_the_rules_say_otherwise() -> None:
     plain = RULES.model_copy(update={"sections_from_categories": False})
     metro = parse_feed((FEEDS / "rss.xml").read_bytes(), rules=plain, now=NOW).items[1]
     assert metro.article.section == "Budapest"  # unmapped: the default section
+
+
+def test_an_items_fault_stays_with_the_item() -> None:
+    parsed = parse("wild/item-faults.xml")
+    assert [item.article.title for item in parsed.items] == ["The good one"]
+    assert parsed.warnings == (
+        "feed 'bp': item 1: Invalid IPv6 URL; skipped",
+        "feed 'bp': item 2: Invalid IPv6 URL; skipped",
+        "feed 'bp': item 3: no link; skipped",  # an isPermaLink="false" guid is no URL
+    )
+
+
+def test_json_feed_faults_stay_with_their_items_and_http_version_urls_are_accepted() -> None:
+    parsed = parse("wild/item-faults.json")
+    assert parsed.warnings == ("feed 'bp': item 1: 'id' is a number of over 4000 digits; skipped",)
+    year_one, good = (item.article for item in parsed.items)
+    assert year_one.published_at == NOW  # a date the store cannot hold counts as undated
+    assert good.title == "Good JSON item"

@@ -142,3 +142,16 @@ def test_a_missing_file_is_a_feed_error(store: Store, tmp_path: Path) -> None:
             store=store,
             now=NOW,
         )
+
+
+def test_a_json_item_dated_in_year_one_is_stored_with_the_feeds_other_items(store: Store) -> None:
+    report = import_source(
+        str(FEEDS / "wild" / "item-faults.json"),
+        rules=FeedRules(name="bp"),
+        limits=LIMITS,
+        store=store,
+        now=NOW,
+    )
+    assert (report.new, len(report.warnings)) == (2, 1)
+    stored = store.articles_published(after=NOW - timedelta(days=1), until=NOW)
+    assert sorted(a.title for a in stored) == ["Good JSON item", "Year one"]
