@@ -1,4 +1,4 @@
-"""`digest articles`: import a feed, add one article, list what is stored.
+"""`digest articles`: import a feed, add one article, list what is stored, show the feeds.
 
 A thin layer over `digest.operations.ingest` and the store; registered by the main command as
 `commands.add_typer(articles_commands, name="articles")`.
@@ -156,3 +156,21 @@ def list_command(
     for article in found:
         when = f"{article.published_at:%Y-%m-%d %H:%M}"
         typer.echo("\t".join((when, article.id, article.section, article.title)))
+
+
+@articles_commands.command("feeds")
+def feeds_command(ctx: typer.Context) -> None:
+    """List the configured feeds with their last poll (UTC) and its error, tab-separated.
+
+    Example: digest articles feeds
+    """
+    sources = context(ctx).settings.feeds.sources
+    if not sources:
+        typer.echo("no feeds configured")
+        return
+    polls = context(ctx).store.feed_polls()
+    for source in sources:
+        polled, error = polls.get(source.url, (None, None))
+        when = f"{polled:%Y-%m-%d %H:%M}" if polled else "never polled"
+        outcome = "failed: " + " ".join(error.split()) if error else ("ok" if polled else "")
+        typer.echo("\t".join((source.name, source.url, when, outcome)).rstrip("\t"))
