@@ -63,6 +63,7 @@ class _Raw:
     guid: str = ""
     link: str = ""
     title: str = ""
+    title_is_html: bool = True  # Atom type="text": a literal <b> is text
     summary: str = ""
     summary_is_html: bool = True
     markup: str = ""  # the item's own HTML, searched for a first <img>
@@ -180,7 +181,8 @@ def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
     section = next(mapped, None) or _own_section(raw.categories, rules)
     record = {
         "id": article_id,
-        "title": html_text(raw.title) or one_line(summary, limit=100),
+        "title": (html_text(raw.title) if raw.title_is_html else raw.title)
+        or one_line(summary, limit=100),
         "summary": one_line(summary, limit=SUMMARY_LIMIT),
         "section": section,
         "url": link,
@@ -255,8 +257,9 @@ def _xml_raw(entry: dict[str, Any]) -> _Raw:
     images += [e.get("href") for e in enclosures if str(e.get("type", "")).startswith("image/")]
     return _Raw(
         guid=str(dict.get(entry, "id") or ""),
-        link=str(dict.get(entry, "link") or ""),
+        link=_link(entry),
         title=str(dict.get(entry, "title") or ""),
+        title_is_html=(dict.get(entry, "title_detail") or {}).get("type") != "text/plain",
         summary=summary or content,
         summary_is_html=not summary or summary_detail.get("type") != "text/plain",
         markup=content or summary,
@@ -266,6 +269,18 @@ def _xml_raw(entry: dict[str, Any]) -> _Raw:
         author=_byline(str(dict.get(entry, "author") or "")),
         images=tuple(str(url) for url in images if url),
     )
+
+
+def _link(entry: dict[str, Any]) -> str:
+    # feedparser makes only an HTML alternate the link, and else the entry's id; an entry whose
+    # one alternate is a PDF still points there.
+    link = str(dict.get(entry, "link") or "")
+    if link and not dict.get(entry, "guidislink"):
+        return link
+    for alternate in dict.get(entry, "links") or ():
+        if alternate.get("rel", "alternate") == "alternate" and alternate.get("href"):
+            return str(alternate["href"])
+    return link
 
 
 def _byline(author: str) -> str:

@@ -307,3 +307,13 @@ def test_json_feed_faults_stay_with_their_items_and_http_version_urls_are_accept
     year_one, good = (item.article for item in parsed.items)
     assert year_one.published_at == NOW  # a date the store cannot hold counts as undated
     assert good.title == "Good JSON item"
+
+
+def test_atom_text_titles_stay_literal_and_a_pdf_alternate_is_the_link() -> None:
+    parsed = parse("wild/atom-links-and-titles.xml")
+    pdf, html = (item.article for item in parsed.items)
+    assert (pdf.title, pdf.url) == (
+        "Why <b> is not bold",
+        "https://budapestpost.example/reports/1.pdf",
+    )
+    assert html.title == "Markup here goes"
