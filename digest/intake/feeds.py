@@ -36,6 +36,8 @@ SUMMARY_TAGS = frozenset({"a", "b", "blockquote", "br", "em", "i", "li", "ol", "
 # Elements whose contents are code or fallback, never the story's text.
 _DROPPED = frozenset({"iframe", "math", "noscript", "object", "script", "style", "svg", "template"})
 _EMAIL_NAME = re.compile(r"^\S+@\S+\s+\((.+)\)$")
+# Where feeds' counting pixels live (Feedburner, WordPress stats).
+_TRACKING_PATHS = ("feeds.feedburner.com/~r/", "stats.wordpress.com", "pixel.wp.com", "/~ff/")
 _MAX_DIGITS = 4000  # under Python's own 4,300-digit limit on int(str)
 _BREAKS = frozenset({"blockquote", "br", "li", "ol", "p", "ul"})
 
@@ -91,12 +93,21 @@ class _Scan(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img" and self.image is None:
             values = dict(attrs)
-            self.image = (values.get("src") or "", values.get("alt") or "")
+            if not _is_decoration(values):
+                self.image = (values.get("src") or "", values.get("alt") or "")
         self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _BREAKS:
             self.parts.append(" ")
+
+
+def _is_decoration(attrs: dict[str, str | None]) -> bool:
+    """A tracking pixel (1x1, a stats path) or an emoji: never the story's picture."""
+    src = (attrs.get("src") or "").lower()
+    tiny = "1" in ((attrs.get("width") or "").strip(), (attrs.get("height") or "").strip())
+    emoji = "emoji" in src or "smiley" in (attrs.get("class") or "")
+    return tiny or emoji or any(path in src for path in _TRACKING_PATHS)
 
 
 def clean_html(markup: str) -> str:

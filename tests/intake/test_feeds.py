@@ -317,3 +317,12 @@ def test_atom_text_titles_stay_literal_and_a_pdf_alternate_is_the_link() -> None
         "https://budapestpost.example/reports/1.pdf",
     )
     assert html.title == "Markup here goes"
+
+
+def test_tracking_pixels_and_emoji_are_never_the_image() -> None:
+    real, pixel_only = (item.article for item in parse("wild/pixels.xml").items)
+    assert (real.image_url, real.image_alt) == (
+        "https://budapestpost.example/img/real.jpg",
+        "The real picture",
+    )
+    assert pixel_only.image_url is None
