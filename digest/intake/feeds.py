@@ -16,7 +16,7 @@ import re
 import time
 import xml.sax
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -251,8 +251,23 @@ def _xml_items(
         warnings.append(f"{label}: not well-formed XML ({where}); read leniently")
     elif isinstance(problem, feedparser.CharacterEncodingOverride):
         warnings.append(f"{label}: {problem}")
+    # A file has no address of its own: relative links resolve against the one it declares.
+    base = location if web_url(location) else _declared_address(parsed.get("feed") or {})
     for entry in parsed.entries:
-        yield _xml_raw(entry)
+        raw = _xml_raw(entry)
+        try:
+            yield replace(raw, link=urljoin(base, raw.link)) if base and raw.link else raw
+        except ValueError:  # a malformed IPv6 host: the item is skipped, saying so
+            yield raw
+
+
+def _declared_address(channel: dict[str, Any]) -> str:
+    selves = [link.get("href") for link in channel.get("links") or () if link.get("rel") == "self"]
+    for candidate in (*selves, channel.get("link")):
+        url = web_url(candidate)
+        if url:
+            return url
+    return ""
 
 
 def _xml_raw(entry: dict[str, Any]) -> _Raw:

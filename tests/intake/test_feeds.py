@@ -326,3 +326,9 @@ def test_tracking_pixels_and_emoji_are_never_the_image() -> None:
         "The real picture",
     )
     assert pixel_only.image_url is None
+
+
+def test_relative_links_in_a_file_resolve_against_the_feeds_own_address() -> None:
+    (item,) = parse("wild/relative-links.xml", location="/tmp/relative-links.xml").items
+    assert item.article.url == "https://budapestpost.example/a/1"
+    assert item.article.image_url == "https://budapestpost.example/img/r1.jpg"
