@@ -18,28 +18,28 @@ import xml.sax
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.parsers.expat import errors as expat_errors
 
 import feedparser  # type: ignore[import-untyped]
-import nh3
 
 from digest.config import FeedRules
 from digest.errors import FeedError, InvalidInputError
 from digest.intake.articles import SUMMARY_LIMIT, article_from_record, one_line, web_url
+from digest.intake.markup import first_image, html_text
 from digest.models import Article
 
-# What a summary may keep of its markup; other tags go, and _DROPPED ones with their contents.
-SUMMARY_TAGS = frozenset({"a", "b", "blockquote", "br", "em", "i", "li", "ol", "p", "strong", "ul"})
-# Elements whose contents are code or fallback, never the story's text.
-_DROPPED = frozenset({"iframe", "math", "noscript", "object", "script", "style", "svg", "template"})
 _EMAIL_NAME = re.compile(r"^\S+@\S+\s+\((.+)\)$")
-# Where feeds' counting pixels live (Feedburner, WordPress stats).
-_TRACKING_PATHS = ("feeds.feedburner.com/~r/", "stats.wordpress.com", "pixel.wp.com", "/~ff/")
+_PREFIX = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]")
+_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b")
+_KNOWN_NAMESPACES = {
+    b"itunes": b"http://www.itunes.com/dtds/podcast-1.0.dtd",
+    b"media": b"http://search.yahoo.com/mrss/",
+    b"dc": b"http://purl.org/dc/elements/1.1/",
+    b"content": b"http://purl.org/rss/1.0/modules/content/",
+}
 _MAX_DIGITS = 4000  # under Python's own 4,300-digit limit on int(str)
-_BREAKS = frozenset({"blockquote", "br", "li", "ol", "p", "ul"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,55 +75,6 @@ class _Raw:
     author: str = ""
     images: tuple[str, ...] = ()
     fault: str = ""  # why the item cannot be used, found while reading it
-
-
-class _Scan(HTMLParser):
-    """The text of markup, with a space where a block ends, and its first <img> (src, alt)."""
-
-    def __init__(self, markup: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.image: tuple[str, str] | None = None
-        self.feed(markup)
-        self.close()
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img" and self.image is None:
-            values = dict(attrs)
-            if not _is_decoration(values):
-                self.image = (values.get("src") or "", values.get("alt") or "")
-        self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BREAKS:
-            self.parts.append(" ")
-
-
-def _is_decoration(attrs: dict[str, str | None]) -> bool:
-    """A tracking pixel (1x1, a stats path) or an emoji: never the story's picture."""
-    src = (attrs.get("src") or "").lower()
-    tiny = "1" in ((attrs.get("width") or "").strip(), (attrs.get("height") or "").strip())
-    emoji = "emoji" in src or "smiley" in (attrs.get("class") or "")
-    return tiny or emoji or any(path in src for path in _TRACKING_PATHS)
-
-
-def clean_html(markup: str) -> str:
-    """Markup cut down to the summary allowlist, with only http(s) links."""
-    return nh3.clean(
-        markup,
-        tags=set(SUMMARY_TAGS),
-        clean_content_tags=set(_DROPPED),
-        attributes={"a": {"href"}},
-        url_schemes={"http", "https"},
-    )
-
-
-def html_text(markup: str) -> str:
-    """The plain text of (possibly hostile) markup: tags stripped, entities decoded."""
-    return "".join(_Scan(clean_html(markup)).parts)
 
 
 def canonical_link(url: str) -> str:
@@ -220,7 +171,7 @@ def _image(raw: _Raw, *, base: str) -> tuple[str | None, str]:
         url = web_url(urljoin(base, candidate.strip()))
         if url:
             return url, ""
-    found = _Scan(raw.markup).image
+    found = first_image(raw.markup)
     url = web_url(urljoin(base, found[0].strip())) if found else None
     return (url, html_text(found[1])) if url and found else (None, "")
 
@@ -238,6 +189,15 @@ def _xml_items(
     # Its own sanitiser is off: clean_html (nh3) cleans every format the same way.
     parsed = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=False)
     problem = parsed.get("bozo_exception")
+    declared = _declare_prefixes(body) if _unbound_prefix(problem) else None
+    if declared is not None:
+        # Podcast feeds often use itunes: without its xmlns: declare it, and read again.
+        parsed = feedparser.parse(
+            io.BytesIO(declared), response_headers=headers, sanitize_html=False
+        )
+        if not _unbound_prefix(parsed.get("bozo_exception")):
+            warnings.append(f"{label}: a namespace prefix is not declared; declared for it")
+            problem = parsed.get("bozo_exception")
     if not parsed.get("version"):
         raise FeedError(
             f"{label}: not an RSS, Atom or JSON feed" + (f" ({problem})" if problem else "")
@@ -259,6 +219,27 @@ def _xml_items(
             yield replace(raw, link=urljoin(base, raw.link)) if base and raw.link else raw
         except ValueError:  # a malformed IPv6 host: the item is skipped, saying so
             yield raw
+
+
+def _unbound_prefix(problem: object) -> bool:
+    return (
+        isinstance(problem, xml.sax.SAXParseException)
+        and problem.getMessage() == expat_errors.XML_ERROR_UNBOUND_PREFIX
+    )
+
+
+def _declare_prefixes(body: bytes) -> bytes | None:
+    """The body with an xmlns for each element prefix it uses undeclared, on its root element."""
+    used = set(_PREFIX.findall(body)) - {b"xml", b"xmlns"}
+    missing = sorted(p for p in used if b"xmlns:" + p + b"=" not in body)
+    root = _ROOT.search(body)
+    if not missing or root is None:
+        return None
+    names = b"".join(
+        b" xmlns:" + p + b'="' + _KNOWN_NAMESPACES.get(p, b"urn:undeclared:" + p) + b'"'
+        for p in missing
+    )
+    return body[: root.end()] + names + body[root.end() :]
 
 
 def _declared_address(channel: dict[str, Any]) -> str:

@@ -332,3 +332,9 @@ def test_relative_links_in_a_file_resolve_against_the_feeds_own_address() -> Non
     (item,) = parse("wild/relative-links.xml", location="/tmp/relative-links.xml").items
     assert item.article.url == "https://budapestpost.example/a/1"
     assert item.article.image_url == "https://budapestpost.example/img/r1.jpg"
+
+
+def test_an_undeclared_itunes_prefix_is_declared_not_a_refusal() -> None:
+    parsed = parse("wild/podcast-undeclared-itunes.xml")
+    assert [item.article.title for item in parsed.items] == ["Episode one"]
+    assert parsed.warnings == ("feed 'bp': a namespace prefix is not declared; declared for it",)
