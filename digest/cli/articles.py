@@ -61,6 +61,7 @@ def import_command(
     source: Annotated[
         str, typer.Argument(help="An RSS 2.0, Atom 1.0 or JSON Feed 1.1 file, or an http(s) URL.")
     ],
+    *,
     feed: Annotated[
         str | None,
         typer.Option("--feed", help="Use this configured feed's id prefix, sections and rules."),
@@ -74,6 +75,10 @@ def import_command(
     section: Annotated[
         str, typer.Option("--section", help="Section of every item of a source not in the config.")
     ] = "News",
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="A file's relative links resolve against this URL."),
+    ] = None,
 ) -> None:
     """Import the articles of a feed file or URL; known items are updated, not duplicated.
 
@@ -84,7 +89,12 @@ def import_command(
     settings = context(ctx).settings
     rules = _rules(settings, source, feed=feed, name=name, section=section)
     report = import_source(
-        source, rules=rules, limits=settings.feeds, store=context(ctx).store, now=datetime.now(UTC)
+        source,
+        rules=rules,
+        limits=settings.feeds,
+        store=context(ctx).store,
+        now=datetime.now(UTC),
+        base_url=base_url,
     )
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)

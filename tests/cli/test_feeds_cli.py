@@ -143,3 +143,15 @@ def test_feeds_shows_each_configured_feeds_last_poll_and_its_error(config: Path)
         f"bp-politics\t{url}\t2026-11-26 09:30\t"
         "failed: feed 'bp-politics': ValueError: Invalid IPv6 URL"
     )
+
+
+def test_import_base_url_resolves_a_files_relative_links(config: Path) -> None:
+    source = str(FEEDS / "wild" / "relative-no-address.xml")
+    without = run(config, "import", source)
+    assert "0 new" in without.output and "no link" not in without.output
+    imported = run(config, "import", source, "--base-url", "https://budapestpost.example/")
+    assert imported.exit_code == 0, imported.output
+    assert "1 new" in imported.output
+    assert "Relative without an address" in run(config, "list").output
+    refused = run(config, "import", source, "--base-url", "ftp://x")
+    assert isinstance(refused.exception, InvalidInputError)
