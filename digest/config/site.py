@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from digest.config.checks import Section, address, http_url, safe_header_text
+from digest.config.checks import Section, address, domain_name, http_url, safe_header_text
 
 # The shipped key: known to everyone, so fit only for mail that never leaves this machine.
 PLACEHOLDER_SECRET = "change-me-in-production"
@@ -78,6 +78,11 @@ class SiteSettings(Section):
     @classmethod
     def _https(cls, value: str) -> str:
         return http_url(value).rstrip("/")
+
+    @field_validator("mail_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return domain_name(value)
 
     @field_validator("name", "tagline", "postal_address", "greeting_fallback")
     @classmethod

@@ -35,7 +35,7 @@ from digest.models import Article
 SUMMARY_TAGS = frozenset({"a", "b", "blockquote", "br", "em", "i", "li", "ol", "p", "strong", "ul"})
 # Elements whose contents are code or fallback, never the story's text.
 _DROPPED = frozenset({"iframe", "math", "noscript", "object", "script", "style", "svg", "template"})
-_EMAIL_NAME = re.compile(r"^\S+@\S+\s+\((.+)\)$")
+_EMAIL_NAME = re.compile(r"\S+@\S+\s+\((.+)\)")
 _BREAKS = frozenset({"blockquote", "br", "li", "ol", "p", "ul"})
 
 
@@ -265,7 +265,7 @@ def _byline(author: str) -> str:
     # RSS writes "desk@site (Name)"; feedparser's own split of it mangles some addresses.
     if "@" not in author:
         return author
-    named = _EMAIL_NAME.match(author.strip())
+    named = _EMAIL_NAME.fullmatch(author.strip())
     return named.group(1) if named else ""  # a bare address is no byline
 
 

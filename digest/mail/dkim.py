@@ -37,12 +37,12 @@ _OVERSIGNED = frozenset(
     (b"from", b"to", b"subject", b"date", b"list-unsubscribe", b"list-unsubscribe-post")
 )
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DNS_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
 def _check_name(kind: str, value: str) -> None:
     # Both end up in a DNS name, and the selector also in a file name: no slashes, no spaces.
-    if not _DNS_NAME.match(value) or len(value) > 253:
+    if not _DNS_NAME.fullmatch(value) or len(value) > 253:
         raise ConfigError(
             f"DKIM {kind} {value!r} is not a DNS name such as 'dg2026' or 'example.hu'"
         )
