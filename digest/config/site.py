@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -102,6 +103,23 @@ class WebSettings(Section):
     confirm_hours: float = Field(default=72.0, gt=0)
     confirmation_from_name: str = "Budapest Post subscriptions"
     confirmation_from: str = "subscriptions@budapestpost.example"
+    # Largest request body read, in bytes; a larger one is answered 413 before it is parsed.
+    max_body_bytes: int = Field(default=16_384, ge=1024)
+    # Seconds a client has to send a request's headers (and to start the next on a kept-alive
+    # connection) before the connection is closed.
+    header_timeout: int = Field(default=10, ge=1)
+    # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network: {exc}") from exc
+        return value
 
     @field_validator("confirmation_from")
     @classmethod
