@@ -24,7 +24,7 @@ from digest.edition.render import slot_pattern
 from digest.errors import HeaderInjectionError, InvalidInputError
 
 _UNSAFE = re.compile(r"[\r\n\x00]")
-_ATEXT_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
+_ATEXT_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 _QP_LINE = 76
 # One encoded word holds at most 75 characters: 12 of overhead plus base64 of 45 bytes.
 _WORD_BYTES = 45
@@ -55,7 +55,7 @@ def _encoded_words(text: str) -> str:
 
 def _phrase(text: str) -> str:
     """A display name as a header phrase: plain, quoted, or RFC 2047 words."""
-    if _ATEXT_PHRASE.match(text) and "=?" not in text:
+    if _ATEXT_PHRASE.fullmatch(text) and "=?" not in text:
         return text
     if text.isascii():
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

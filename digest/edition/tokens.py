@@ -25,7 +25,7 @@ _HEAD = struct.Struct(">BBQ")
 _MAC_BYTES = 16
 _DAY = "%Y%m%d"
 _OUR_ID = re.compile(
-    r"^<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.([a-z2-7]{13})\.([a-z2-7]{10})@[^<>@\s]+>$"
+    r"<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.([a-z2-7]{13})\.([a-z2-7]{10})@[^<>@\s]+>"
 )
 _ROUNDS = 4
 _HALF = 0xFFFFFFFF
@@ -113,7 +113,7 @@ def read_message_id(value: str | None, *, secrets: Iterable[bytes]) -> tuple[str
 
     A match is a claim, not proof: only the ledger, which holds the IDs really sent, vouches.
     """
-    found = _OUR_ID.match(value or "")
+    found = _OUR_ID.fullmatch((value or "").strip())
     if found is None:
         return None
     try:

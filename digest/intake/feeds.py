@@ -30,7 +30,7 @@ from digest.intake.articles import SUMMARY_LIMIT, article_from_record, one_line,
 from digest.intake.markup import first_image, html_text
 from digest.models import Article
 
-_EMAIL_NAME = re.compile(r"^\S+@\S+\s+\((.+)\)$")
+_EMAIL_NAME = re.compile(r"\S+@\S+\s+\((.+)\)")
 _PREFIX = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]")
 _ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b")
 _KNOWN_NAMESPACES = {
@@ -294,7 +294,7 @@ def _byline(author: str) -> str:
     # RSS writes "desk@site (Name)"; feedparser's own split of it mangles some addresses.
     if "@" not in author:
         return author
-    named = _EMAIL_NAME.match(author.strip())
+    named = _EMAIL_NAME.fullmatch(author.strip())
     return named.group(1) if named else ""  # a bare address is no byline
 
 

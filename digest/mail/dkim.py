@@ -42,14 +42,14 @@ _SIGNED = (
     b"list-unsubscribe-post", b"feedback-id", b"auto-submitted",
 )  # fmt: skip
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DNS_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _PKCS1 = padding.PKCS1v15()
 _PREHASHED = utils.Prehashed(hashes.SHA256())
 
 
 def _check_name(kind: str, value: str) -> None:
     # Both end up in a DNS name, and the selector also in a file name: no slashes, no spaces.
-    if not _DNS_NAME.match(value) or len(value) > 253:
+    if not _DNS_NAME.fullmatch(value) or len(value) > 253:
         raise ConfigError(
             f"DKIM {kind} {value!r} is not a DNS name such as 'dg2026' or 'example.hu'"
         )

@@ -22,7 +22,7 @@ from digest.mail.deadline import BoundedSMTP, BoundedSMTPSSL, DeadlineExceeded
 from digest.models import SMTPSecurity
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
-_PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[A-Za-z0-9.-]+$")  # printable ASCII, no <, >, space
+_PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+@[A-Za-z0-9.-]+")  # printable ASCII, no <, >, space
 _QUIT_WAIT = 5.0  # QUIT is a courtesy: a silent server gets no more than this
 
 
@@ -233,14 +233,18 @@ class SMTPConnection:
         Saves two round trips per message. The addresses were validated as plain ASCII
         addr-specs, and are checked once more here because they go straight onto the wire.
         """
-        if not (_PLAIN_ADDRESS.match(sender) and _PLAIN_ADDRESS.match(recipient)):
+        if not (_PLAIN_ADDRESS.fullmatch(sender) and _PLAIN_ADDRESS.fullmatch(recipient)):
             return self._envelope_in_turn(smtp, sender, recipient)
         smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
-        mail_code, mail_text = smtp.getreply()
-        self._stage = Stage.RCPT
-        rcpt_code, rcpt_text = smtp.getreply()
-        self._stage = Stage.DATA
-        data_code, data_text = smtp.getreply()
+        replies: list[tuple[int, bytes]] = []
+        for stage in (Stage.MAIL, Stage.RCPT, Stage.DATA):
+            self._stage = stage
+            code, text = smtp.getreply()
+            if code == 421:
+                # The server says why and hangs up: the replies after this one never come.
+                return self._reset(code, text, stage)
+            replies.append((code, text))
+        (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = replies
         if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
             # A server that opened DATA despite a refusal: end the empty message, then reset.
             smtp.send(b".\r\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.config import ListSettings, Settings
+from digest.config.secrets import write_private
 from digest.edition.render import Renderer, fill_slots
 from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
@@ -344,13 +345,14 @@ class Publisher:
             and not found.selection
             and not mailing_list.send_when_empty,
         )
-        files.html.write_text(
-            fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}),
-            encoding="utf-8",
+        # Each file holds the reader's address and unsubscribe token: only the owner reads them.
+        write_private(
+            files.html,
+            fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}).encode(),
         )
-        files.text.write_text(fill_slots(chosen.text, nonce, values), encoding="utf-8")
+        write_private(files.text, fill_slots(chosen.text, nonce, values).encode())
         data = template.personalise(personal, date=now)
-        files.eml.write_bytes(self.signer.sign(data) if self.signer else data)
+        write_private(files.eml, self.signer.sign(data) if self.signer else data)
         return files
 
     def status(self, *, limit: int = 20) -> list[EditionSummary]:

@@ -33,7 +33,7 @@ from digest.store import Store
 # Sections a list without its own section list offers: those of the last month's articles.
 SECTION_WINDOW = timedelta(days=31)
 _TOKEN_LIMIT = 512
-_MAILTO_LOCAL = re.compile(r"^unsubscribe\+([a-z0-9][a-z0-9-]{0,62})\.([A-Za-z0-9_-]{1,200})$")
+_MAILTO_LOCAL = re.compile(r"unsubscribe\+([a-z0-9][a-z0-9-]{0,62})\.([A-Za-z0-9_-]{1,200})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +186,7 @@ class Subscriptions:
     def unsubscribe_address(self, address: str, *, now: datetime) -> bool:
         """Act on a mail to unsubscribe+<list>.<token>@<mail_domain>; True if it was genuine."""
         local, _, domain = address.strip().strip("<>").rpartition("@")
-        match = _MAILTO_LOCAL.match(local)
+        match = _MAILTO_LOCAL.fullmatch(local)
         if match is None or domain.lower() != self.settings.site.mail_domain.lower():
             return False
         list_slug, token = match.groups()

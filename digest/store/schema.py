@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -342,6 +343,9 @@ def upgrade(engine: Engine, *, now: datetime) -> str:
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Made here, mode 0600, before SQLite opens it: SQLite gives the -wal and -shm
+            # files the database's own mode, so the subscribers stay the owner's alone.
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
         except OSError as exc:
             raise StoreError(f"cannot create the database at {path}: {exc.strerror}") from exc
     try:

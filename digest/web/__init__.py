@@ -36,6 +36,7 @@ from digest.errors import DigestError, NotFoundError
 from digest.operations.archive import archive_index, archived_page, editor_preview
 from digest.web.context import WebContext, web_context
 from digest.web.desk import DESK_ROUTES
+from digest.web.edge import BodyLimit, TrustedProxies
 from digest.web.guard import client_address, editor_allowed
 from digest.web.pages import EDITION_POLICY, PRIVATE, SecurityHeaders
 from digest.web.signup import SIGNUP_ROUTES
@@ -175,7 +176,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     """
     web = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(SecurityHeaders)],
+        # Outermost first: a too-large body is refused before anything else is done.
+        middleware=[
+            Middleware(BodyLimit, limit=settings.web.max_body_bytes),
+            Middleware(TrustedProxies, proxies=settings.web.trusted_proxies),
+            Middleware(SecurityHeaders),
+        ],
         exception_handlers={
             NotFoundError: not_found,
             HTTPException: http_error,
