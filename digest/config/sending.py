@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from digest.config.checks import Section, address
-from digest.models import SMTPSecurity
+from digest.models import Oversize, SMTPSecurity
 
 
 def _is_loopback(host: str) -> bool:
@@ -57,6 +57,9 @@ class DeliverySettings(Section):
     retry_first_seconds: float = Field(default=300.0, gt=0)
     retry_max_seconds: float = Field(default=4000.0, gt=0)
     lifetime_hours: float = Field(default=24.0, gt=0)
+    # Gmail clips a message above about 102 KB (1 KB = 1,000 bytes here).
+    max_message_kb: int = Field(default=100, ge=1)
+    oversize: Oversize = Oversize.WARN
 
 
 class CaptureSettings(Section):
