@@ -38,6 +38,13 @@ class EditionStatus(StrEnum):
     PAUSED = "paused"
 
 
+class Oversize(StrEnum):
+    """What `send` does with a message over [delivery] max_message_kb."""
+
+    WARN = "warn"
+    REFUSE = "refuse"
+
+
 class SMTPSecurity(StrEnum):
     """How the SMTP connection is protected."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from digest.config.checks import Section, address
-from digest.models import SMTPSecurity
+from digest.models import Oversize, SMTPSecurity
 
 
 def _is_loopback(host: str) -> bool:
@@ -61,6 +61,9 @@ class DeliverySettings(Section):
     session_deadline: float = Field(default=120.0, gt=0)
     breaker_after: int = Field(default=5, ge=1)
     stop_grace: float = Field(default=10.0, ge=0)
+    # Gmail clips a message above about 102 KB (1 KB = 1,000 bytes here).
+    max_message_kb: int = Field(default=100, ge=1)
+    oversize: Oversize = Oversize.WARN
 
 
 class CaptureSettings(Section):

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from digest.config import ListSettings, Settings, SiteSettings
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
+from digest.edition.names import clean_name
 from digest.edition.render import EditionFacts, Renderer, SiteView
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
@@ -277,11 +278,16 @@ def stable_message_id(site: SiteSettings, list_slug: str, day: date, subscriber_
 
 
 def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscriber) -> Recipient:
-    """One subscriber's per-message values for a list's edition of `day`."""
+    """One subscriber's per-message values for a list's edition of `day`.
+
+    The stored name is cleaned for header and greeting; one that cannot be used at all gives
+    the greeting fallback and a bare To address, so that delivery still goes out.
+    """
+    name = clean_name(subscriber.name)
     return Recipient(
         address=subscriber.email,
-        name=subscriber.name,
-        greeting_name=subscriber.name or site.greeting_fallback,
+        name=name,
+        greeting_name=name or site.greeting_fallback,
         message_id=stable_message_id(site, list_slug, day, subscriber.id),
         unsubscribe_token=unsubscribe_token(
             secret=_secret(site),

@@ -44,6 +44,7 @@ from digest.operations.editions import (
     unsaved_edition,
 )
 from digest.operations.production import refuse_shipped_examples, unsigned_warning
+from digest.operations.sizing import MessageSize, checked_size, sample_copy
 from digest.store import EditionSummary, Store
 from digest.store.schema import make_engine, upgrade
 
@@ -64,6 +65,7 @@ class SendResult:
     queued: int = 0
     recipients: int = 0
     report: DeliveryReport = field(default_factory=DeliveryReport)
+    size: MessageSize | None = None  # one copy's size; None when nothing is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class PreviewFiles:
     eml: Path
     recipient: str
     stored: bool
+    size: MessageSize
     skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
 
 
@@ -158,10 +161,14 @@ class Publisher:
         result = SendResult(
             list_slug=list_slug, edition=found if isinstance(found, Edition) else None
         )
+        if isinstance(found, Draft) and not found.selection and not mailing_list.send_when_empty:
+            result.nothing_new = True
+            return result
+        # Measured, and refused when too big, before anything is stored or queued.
+        result.size = self._size(
+            self._signed(sample_copy(self.settings.site, mailing_list, found, now=now))
+        )
         if isinstance(found, Draft):
-            if not found.selection and not mailing_list.send_when_empty:
-                result.nothing_new = True
-                return result
             if dry_run:
                 result.recipients = len(self.store.active_subscribers(list_slug))
                 return result
@@ -187,6 +194,16 @@ class Publisher:
         if deliver:
             result.report = self.deliver(edition, now=now, watch=watch)
         return result
+
+    def _signed(self, data: bytes) -> bytes:
+        return self.signer.sign(data) if self.signer else data
+
+    def _size(self, signed: bytes, *, sending: bool = True) -> MessageSize:
+        """One copy's size as sent; over the limit, `send` warns once or refuses."""
+        size = checked_size(signed, self.settings.delivery, sending=sending)
+        if size.over and sending:
+            log.warning("%s", size.warning())
+        return size
 
     def _would_go(self, edition: Edition, *, now: datetime) -> int:
         """How many copies `send` would hand to the relay now: the active subscribers not yet
@@ -298,7 +315,7 @@ class Publisher:
         data = template.personalise(
             replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
         )
-        data = self.signer.sign(data) if self.signer else data
+        data = self._signed(data)
         connection = self.connect()
         connection.open()
         try:
@@ -335,12 +352,14 @@ class Publisher:
         values = template.slot_values(personal)
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = out_dir / f"{list_slug}-{day.isoformat()}"
+        data = self._signed(template.personalise(personal, date=now))
         files = PreviewFiles(
             html=stem.with_suffix(".html"),
             text=stem.with_suffix(".txt"),
             eml=stem.with_suffix(".eml"),
             recipient=who.email,
             stored=isinstance(found, Edition),
+            size=self._size(data, sending=False),
             skipped_by_send=isinstance(found, Draft)
             and not found.selection
             and not mailing_list.send_when_empty,
@@ -351,8 +370,7 @@ class Publisher:
             fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}).encode(),
         )
         write_private(files.text, fill_slots(chosen.text, nonce, values).encode())
-        data = template.personalise(personal, date=now)
-        write_private(files.eml, self.signer.sign(data) if self.signer else data)
+        write_private(files.eml, data)
         return files
 
     def status(self, *, limit: int = 20) -> list[EditionSummary]:
