@@ -26,6 +26,7 @@ class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    COMPLAINED = "complained"  # the reader reported our mail as spam (an ARF complaint)
 
 
 class EditionStatus(StrEnum):
@@ -35,6 +36,13 @@ class EditionStatus(StrEnum):
     SENDING = "sending"
     DONE = "done"
     PAUSED = "paused"
+
+
+class Oversize(StrEnum):
+    """What `send` does with a message over [delivery] max_message_kb."""
+
+    WARN = "warn"
+    REFUSE = "refuse"
 
 
 class SMTPSecurity(StrEnum):

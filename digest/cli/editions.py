@@ -67,6 +67,8 @@ def send(
         )
         return
     edition = result.edition
+    if result.size is not None:
+        out.print(f"{list_slug}: {result.size}", markup=False)
     if dry_run:
         what = f"edition #{edition.id} of {edition.edition_date}" if edition else "a new edition"
         if result.recipients:
@@ -198,7 +200,9 @@ def preview(
             markup=False,
         )
     source = "the stored edition" if files.stored else "a draft (not stored)"
-    out.print(f"preview of {source} for {files.recipient}:")
+    out.print(f"preview of {source} for {files.recipient}: {files.size}:", markup=False)
+    if files.size.over:
+        err.print(f"digest: warning: {files.size.warning()}", markup=False)
     for path in (files.html, files.text, files.eml, files.json):
         out.print(f"  {path}")
 

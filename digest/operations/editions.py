@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
-from digest.config import ListSettings, SiteSettings
+from digest.config import ListSettings, Settings, SiteSettings
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
+from digest.edition.names import clean_name
 from digest.edition.render import EditionFacts, Renderer, SiteView
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
 from digest.edition.stories import Story
 from digest.edition.tokens import message_id, unsubscribe_token
+from digest.edition.verp import verp_address
 from digest.models import Article, Edition, Subscriber
 from digest.store import Store
 
@@ -315,11 +317,16 @@ def stable_message_id(site: SiteSettings, list_slug: str, day: date, subscriber_
 
 
 def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscriber) -> Recipient:
-    """One subscriber's per-message values for a list's edition of `day`."""
+    """One subscriber's per-message values for a list's edition of `day`.
+
+    The stored name is cleaned for header and greeting; one that cannot be used at all gives
+    the greeting fallback and a bare To address, so that delivery still goes out.
+    """
+    name = clean_name(subscriber.name)
     return Recipient(
         address=subscriber.email,
-        name=subscriber.name,
-        greeting_name=subscriber.name or site.greeting_fallback,
+        name=name,
+        greeting_name=name or site.greeting_fallback,
         message_id=stable_message_id(site, list_slug, day, subscriber.id),
         unsubscribe_token=unsubscribe_token(
             secret=_secret(site),
@@ -330,4 +337,17 @@ def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscri
         preferences_token=preferences_token(
             subscriber.id, secret=_secret(site), key_id=site.unsubscribe_key_id
         ),
+    )
+
+
+def envelope_sender(
+    settings: Settings, mailing_list: ListSettings, edition_id: int, subscriber_id: int
+) -> str:
+    """Where one delivery's bounces go: [bounces] address (else the list's From); with VERP,
+    that address's own variant for this edition and subscriber."""
+    base = settings.envelope_sender(mailing_list)
+    if not settings.bounces.verp:
+        return base
+    return verp_address(
+        base, secret=_secret(settings.site), edition_id=edition_id, subscriber_id=subscriber_id
     )

@@ -157,6 +157,12 @@ class ArticleStore(StoreBase):
             ).first()
         return (None, None) if row is None else (row.etag, row.last_modified)
 
+    def feed_polls(self) -> dict[str, tuple[datetime | None, str | None]]:
+        """Each polled feed URL's last poll time and last error (None: it went well)."""
+        query = select(feed_state.c.url, feed_state.c.last_polled, feed_state.c.last_error)
+        with self._tx() as tx:
+            return {row.url: (row.last_polled, row.last_error) for row in tx.execute(query)}
+
     def record_feed_poll(
         self,
         url: str,

@@ -95,29 +95,45 @@ def test_every_message_is_dkim_signed_over_the_bytes_sent(
 
     server, port = smtp_server
     key = generate_key(tmp_path / "keys", selector="d2026", domain="budapestpost.example")
+    ed_key = generate_key(
+        tmp_path / "keys", selector="e2026", domain="budapestpost.example", ed25519_key=True
+    )
     base = settings_for(tmp_path, port, database_url=database_url)
     signed = base.model_copy(
         update={
             "dkim": DkimSettings(
-                domain="budapestpost.example", selector="d2026", private_key=key.private_key_path
+                domain="budapestpost.example",
+                selector="d2026",
+                private_key=key.private_key_path,
+                ed25519_selector="e2026",
+                ed25519_private_key=ed_key.private_key_path,
             )
         }
     )
     publisher = Publisher(signed)
     publisher.init(seed=True, now=NOW)
     publisher.send("daily", now=NOW)
-    record = "".join(key.chunks).encode()
+    records = {f"{k.record_name}.".encode(): "".join(k.chunks).encode() for k in (key, ed_key)}
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"d2026._domainkey.budapestpost.example."
-        return record
+        return records[name]
+
+    def verdicts(data: bytes) -> list[bool]:
+        verifier = dkim.DKIM(data)
+        found = []
+        for index in range(2):  # the rsa-sha256 signature, then the ed25519-sha256 one
+            try:
+                found.append(bool(verifier.verify(idx=index, dnsfunc=dns)))
+            except dkim.DKIMException:
+                found.append(False)
+        return found
 
     assert server.messages
     for message in server.messages:
-        assert message.data.startswith(b"DKIM-Signature:")
-        assert dkim.verify(message.data, dnsfunc=dns)
+        assert message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+        assert verdicts(message.data) == [True, True]
         tampered = message.data.replace(b"/u/daily/", b"/u/weekly/", 1)
-        assert not dkim.verify(tampered, dnsfunc=dns)
+        assert verdicts(tampered) == [False, False]
 
 
 def test_status_shows_the_most_recent_errors(

@@ -4,8 +4,8 @@
 Existing articles get their canonical URL computed here; where two rows already share one,
 both stay (their ids may have been sent) and new copies match the older row.
 
-Revision ID: 0004
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from digest.store.urls import canonical_url
 
-revision: str = "0004"
-down_revision: str | None = "0002"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
