@@ -43,12 +43,13 @@ test: $(BIN)/activate services
 services:
 	@command -v smtp-sink >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v spamassassin >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null; }
 	@bash scripts/test-postgres.sh >/dev/null
 
 check: test
 
 bench: $(BIN)/activate services
-	$(BIN)/python bench/send.py
+	$(BIN)/python bench/table.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ wall times are printed, with the targets beside them (`--help` under 0.3 s, `sta
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -45,6 +46,7 @@ def timed(args: tuple[str, ...], env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="also print each row as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digest-cli-") as folder:
         env = {
@@ -60,6 +62,9 @@ def main() -> None:
             median, fastest = statistics.median(times), min(times)
             verdict = "ok" if fastest < target else "slow"
             print(f"{name:<32} {median:>6.2f}s {fastest:>7.2f}s {target:>6.1f}s {verdict}")
+            if args.json:
+                row = {"command": name, "median_s": median, "fastest_s": fastest}
+                print("BENCH-JSON " + json.dumps(row | {"target_s": target}), flush=True)
 
 
 if __name__ == "__main__":

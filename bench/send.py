@@ -57,6 +57,7 @@ from digest.config import Settings, load_settings
 from digest.mail.transport import free_port
 from digest.models import DeliveryState, SubscriptionStatus
 from digest.operations.publisher import Publisher
+from digest.operations.recorder import DeliveryReport, Watch
 from digest.store.schema import lists, subscribers, subscriptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,7 @@ class ChildResult:
     expected: int
     generate_s: float
     elapsed_s: float
+    first_accepted_s: float  # from the start of `send` to the relay's first 250 after DATA
     counts: dict[str, int]
     queued: int
     problems: int
@@ -215,8 +217,14 @@ def run_one(count: int, port: int, now: datetime, workdir: Path, connections: in
     publisher, seeded, generate_s = prepare(workdir, count, port, now, connections)
     delivery = publisher.settings.delivery
     rss_before = max_rss_kb()
+    first: list[float] = []
+
+    def progress(report: DeliveryReport) -> None:
+        if not first and report.counts.get(DeliveryState.SENT):
+            first.append(time.perf_counter())
+
     started = time.perf_counter()
-    result = publisher.send(LIST_SLUG, now=now)
+    result = publisher.send(LIST_SLUG, now=now, watch=Watch(progress=progress))
     elapsed = time.perf_counter() - started
     rss_peak = max_rss_kb()
     counts = publisher.store.delivery_counts(result.edition.id) if result.edition else {}
@@ -227,6 +235,7 @@ def run_one(count: int, port: int, now: datetime, workdir: Path, connections: in
         expected=seeded + count,
         generate_s=generate_s,
         elapsed_s=elapsed,
+        first_accepted_s=(first[0] - started) if first else elapsed,
         counts={str(k): v for k, v in counts.items()},
         queued=result.queued,
         problems=len(result.report.problems),
@@ -384,6 +393,7 @@ def print_table(rows: list[Row], connections: int) -> None:
         "smtp-source s",
         "smtp-source msg/s",
         "ours/source",
+        "first 250 s",
         "peak RSS MB",
         "sent",
         "failed",
@@ -413,6 +423,7 @@ def print_table(rows: list[Row], connections: int) -> None:
                 f"{ours.elapsed_s:.2f}",
                 f"{rate:,.0f}",
                 *source,
+                f"{ours.first_accepted_s:.2f}",
                 mb(ours.rss_peak_kb),
                 f"{sent:,}",
                 f"{failed:,}",
@@ -465,6 +476,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="parallel SMTP sessions, for digest and for smtp-source (default 4, as configured)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and print it")
+    parser.add_argument("--json", action="store_true", help="also print each row as JSON")
     parser.add_argument("--port", type=int, help="the sink's port (default: a free one)")
     # Internal: the child mode and what the parent fixes once per run.
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
@@ -543,7 +555,26 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     if rows:
         print_table(rows, args.connections)
+        if args.json:
+            for row in rows:
+                print("BENCH-JSON " + json.dumps(summary(row)), flush=True)
     return 1 if broken else 0
+
+
+def summary(row: Row) -> dict[str, Any]:
+    """The row's headline figures, for bench/table.py."""
+    ours = row.ours
+    rate = ours.counts.get(DeliveryState.SENT, 0) / ours.elapsed_s if ours.elapsed_s else 0.0
+    source = row.source
+    source_rate = source.messages / source.elapsed_s if source and source.ok else None
+    return {
+        "subscribers": ours.subscribers,
+        "msg_per_s": rate,
+        "source_msg_per_s": source_rate,
+        "ratio": rate / source_rate if source_rate else None,
+        "peak_rss_mb": ours.rss_peak_kb / 1024,
+        "first_accepted_s": ours.first_accepted_s,
+    }
 
 
 if __name__ == "__main__":

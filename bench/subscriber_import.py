@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
 import subprocess
@@ -87,11 +88,15 @@ def main() -> None:
     parser.add_argument(
         "--database-url", help="an empty database (one --rows value then; default: a new SQLite)"
     )
+    parser.add_argument("--json", action="store_true", help="also print each row as JSON")
     args = parser.parse_args()
     print(f"{'rows':>10} {'seconds':>8} {'rows/s':>8} {'peak RSS':>9}")
     for rows in args.rows:
         elapsed, rss = measure(rows, args.database_url)
         print(f"{rows:>10,} {elapsed:>8.2f} {rows / elapsed:>8,.0f} {rss:>7.0f} MB", flush=True)
+        if args.json:
+            row = {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed, "rss_mb": rss}
+            print("BENCH-JSON " + json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    COMPLAINED = "complained"  # the reader reported our mail as spam (an ARF complaint)
 
 
 class EditionStatus(StrEnum):
@@ -35,6 +36,13 @@ class EditionStatus(StrEnum):
     SENDING = "sending"
     DONE = "done"
     PAUSED = "paused"
+
+
+class Oversize(StrEnum):
+    """What `send` does with a message over [delivery] max_message_kb."""
+
+    WARN = "warn"
+    REFUSE = "refuse"
 
 
 class SMTPSecurity(StrEnum):
@@ -96,6 +104,9 @@ class Edition:
     article_ids: tuple[str, ...]
     slot_nonce: str
     status: EditionStatus = EditionStatus.READY
+    # Each story's article ids in reading order, representative first; () for an edition made
+    # before stories were recorded, where every article is a story of its own.
+    stories: tuple[tuple[str, ...], ...] = ()
 
 
 class RunOutcome(StrEnum):

@@ -11,21 +11,28 @@ from enum import StrEnum
 
 from digest.models import SubscriptionStatus
 
-SUPPRESSED = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
+SUPPRESSED = (
+    SubscriptionStatus.UNSUBSCRIBED,
+    SubscriptionStatus.BOUNCED,
+    SubscriptionStatus.COMPLAINED,
+)
 
 
 class StatusChange(StrEnum):
     """Who asks for a subscription's status to change, which decides what they may do."""
 
     # The publisher: seeds, imports, `digest subscribers add/remove`, a sign-up request. A
-    # suppression stays unless the new status is itself one; an active reader is never sent
-    # back to pending (they have confirmed already).
+    # suppression stays unless the new status is itself one, and a complaint stays whatever
+    # it is; an active reader is never sent back to pending (they have confirmed already).
     LOAD = "load"
     # The reader's own confirmed choice (a confirmation link, the preferences page): may lift
     # a suppression, because it is the reader who asks.
     READER = "reader"
     UNSUBSCRIBE = "unsubscribe"  # active or pending stop at once; nothing else changes
     BOUNCE = "bounce"  # an active address found dead; nothing else changes
+    # The reader reported our mail as spam: every subscription they have stops, whatever it
+    # was, and is marked so; only their own confirmed choice (READER) lifts it.
+    COMPLAINT = "complaint"
 
 
 def next_status(
@@ -33,8 +40,10 @@ def next_status(
 ) -> SubscriptionStatus | None:
     """The status after `by` asks for `wanted`; None while there is no subscription.
 
-    Unsubscribes and bounces never create a subscription; the others do.
+    Unsubscribes, bounces and complaints never create a subscription; the others do.
     """
+    if by is StatusChange.COMPLAINT:
+        return None if current is None else SubscriptionStatus.COMPLAINED
     if by is StatusChange.UNSUBSCRIBE:
         active = current in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
         return SubscriptionStatus.UNSUBSCRIBED if active else current
@@ -42,6 +51,8 @@ def next_status(
         return SubscriptionStatus.BOUNCED if current == SubscriptionStatus.ACTIVE else current
     if by is StatusChange.READER or current is None:
         return wanted
+    if current == SubscriptionStatus.COMPLAINED:
+        return current  # no import or command of the publisher's overrules a complaint
     if current in SUPPRESSED and wanted not in SUPPRESSED:
         return current
     if current == SubscriptionStatus.ACTIVE and wanted == SubscriptionStatus.PENDING:

@@ -17,8 +17,10 @@ ACTIVE = SubscriptionStatus.ACTIVE
 PENDING = SubscriptionStatus.PENDING
 UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED
 BOUNCED = SubscriptionStatus.BOUNCED
+COMPLAINED = SubscriptionStatus.COMPLAINED
 LOAD, READER = StatusChange.LOAD, StatusChange.READER
 UNSUBSCRIBE, BOUNCE = StatusChange.UNSUBSCRIBE, StatusChange.BOUNCE
+COMPLAINT = StatusChange.COMPLAINT
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,21 @@ UNSUBSCRIBE, BOUNCE = StatusChange.UNSUBSCRIBE, StatusChange.BOUNCE
         (PENDING, BOUNCED, BOUNCE, PENDING),
         (UNSUBSCRIBED, BOUNCED, BOUNCE, UNSUBSCRIBED),
         (None, BOUNCED, BOUNCE, None),
+        # A complaint stops every subscription, whatever it was, and creates none.
+        (ACTIVE, COMPLAINED, COMPLAINT, COMPLAINED),
+        (PENDING, COMPLAINED, COMPLAINT, COMPLAINED),
+        (UNSUBSCRIBED, COMPLAINED, COMPLAINT, COMPLAINED),
+        (BOUNCED, COMPLAINED, COMPLAINT, COMPLAINED),
+        (COMPLAINED, COMPLAINED, COMPLAINT, COMPLAINED),
+        (None, COMPLAINED, COMPLAINT, None),
+        # ... and nothing of the publisher's, nor a bounce or an unsubscribe, overrules it.
+        (COMPLAINED, ACTIVE, LOAD, COMPLAINED),
+        (COMPLAINED, UNSUBSCRIBED, LOAD, COMPLAINED),
+        (COMPLAINED, BOUNCED, LOAD, COMPLAINED),
+        (COMPLAINED, BOUNCED, BOUNCE, COMPLAINED),
+        (COMPLAINED, UNSUBSCRIBED, UNSUBSCRIBE, COMPLAINED),
+        (ACTIVE, COMPLAINED, LOAD, COMPLAINED),  # an import of a suppression list
+        (COMPLAINED, ACTIVE, READER, ACTIVE),  # only the reader's own confirmed choice
     ],
 )
 def test_next_status(

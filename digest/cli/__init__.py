@@ -21,6 +21,7 @@ from digest.cli.bounces import bounces
 from digest.cli.context import Context, context, err, out
 from digest.cli.dkim import dkim_commands
 from digest.cli.editions import edition_commands, preview, resume, retry, send, status
+from digest.cli.editors import editors_commands
 from digest.cli.run import run, worker
 from digest.cli.subscribers import subscribers_commands
 from digest.cli.web import unsubscribe_mail, web
@@ -155,6 +156,7 @@ for command in (send, resume, retry, preview, status):
 commands.add_typer(articles_commands, name="articles")
 commands.add_typer(dkim_commands, name="dkim")
 commands.add_typer(edition_commands, name="edition")
+commands.add_typer(editors_commands, name="editors")
 commands.add_typer(subscribers_commands, name="subscribers")
 commands.command("bounces")(bounces)
 commands.command("run")(run)

@@ -1,4 +1,4 @@
-"""`digest articles`: import a feed, add one article, list what is stored.
+"""`digest articles`: import a feed, add one article, list what is stored, show the feeds.
 
 A thin layer over `digest.operations.ingest` and the store; registered by the main command as
 `commands.add_typer(articles_commands, name="articles")`.
@@ -61,6 +61,7 @@ def import_command(
     source: Annotated[
         str, typer.Argument(help="An RSS 2.0, Atom 1.0 or JSON Feed 1.1 file, or an http(s) URL.")
     ],
+    *,
     feed: Annotated[
         str | None,
         typer.Option("--feed", help="Use this configured feed's id prefix, sections and rules."),
@@ -74,6 +75,10 @@ def import_command(
     section: Annotated[
         str, typer.Option("--section", help="Section of every item of a source not in the config.")
     ] = "News",
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="A file's relative links resolve against this URL."),
+    ] = None,
 ) -> None:
     """Import the articles of a feed file or URL; known items are updated, not duplicated.
 
@@ -84,7 +89,12 @@ def import_command(
     settings = context(ctx).settings
     rules = _rules(settings, source, feed=feed, name=name, section=section)
     report = import_source(
-        source, rules=rules, limits=settings.feeds, store=context(ctx).store, now=datetime.now(UTC)
+        source,
+        rules=rules,
+        limits=settings.feeds,
+        store=context(ctx).store,
+        now=datetime.now(UTC),
+        base_url=base_url,
     )
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -156,3 +166,21 @@ def list_command(
     for article in found:
         when = f"{article.published_at:%Y-%m-%d %H:%M}"
         typer.echo("\t".join((when, article.id, article.section, article.title)))
+
+
+@articles_commands.command("feeds")
+def feeds_command(ctx: typer.Context) -> None:
+    """List the configured feeds with their last poll (UTC) and its error, tab-separated.
+
+    Example: digest articles feeds
+    """
+    sources = context(ctx).settings.feeds.sources
+    if not sources:
+        typer.echo("no feeds configured")
+        return
+    polls = context(ctx).store.feed_polls()
+    for source in sources:
+        polled, error = polls.get(source.url, (None, None))
+        when = f"{polled:%Y-%m-%d %H:%M}" if polled else "never polled"
+        outcome = "failed: " + " ".join(error.split()) if error else ("ok" if polled else "")
+        typer.echo("\t".join((source.name, source.url, when, outcome)).rstrip("\t"))

@@ -1,4 +1,5 @@
-"""`digest bounces PATH`: apply bounce reports, a thin layer over `digest.operations.bounces`.
+"""`digest bounces PATH`: apply bounce reports and complaints, a thin layer over
+`digest.operations.bounces`.
 
 Registered by the main command as `commands.command("bounces")(bounces)`.
 """
@@ -21,12 +22,15 @@ def bounces(
         typer.Argument(help="A maildir, an mbox file, a folder of .eml files or one .eml file."),
     ],
 ) -> None:
-    """Apply bounce reports (RFC 3464 and plain-text ones) to the subscribers they name.
+    """Apply bounce reports (RFC 3464 and plain-text ones) and spam complaints (ARF, RFC 5965)
+    to the subscribers they name.
 
     Hard bounces suppress the subscriber on every list; soft ones count, and
     [bounces] soft_bounce_limit in a row suppress; policy bounces (5.7.x) suppress nobody and
-    are printed on standard error, because the receiver refused us, not the reader. Reading
-    the same mailbox again applies nothing twice.
+    are printed on standard error, because the receiver refused us, not the reader. A
+    complaint marks the subscriber complained on every list; one that names nobody through
+    our VERP address, Message-ID or unsubscribe token is printed and applied to nobody.
+    Reading the same mailbox again applies nothing twice.
 
     Example: digest bounces /var/mail/bounces/Maildir
     """
@@ -38,12 +42,14 @@ def bounces(
     summary = apply_reports(
         store,
         path,
-        secrets=settings.site.unsubscribe_secrets().values(),
+        secrets=settings.site.unsubscribe_secrets(),
         soft_limit=limit,
         now=datetime.now(UTC),
     )
     for line in summary.changes:
         typer.echo(line)
+    for line in summary.forged:
+        typer.echo(f"ignored: {line}", err=True)
     for line in summary.unreadable:
         typer.echo(f"unreadable: {line}", err=True)
     for line in summary.policy_lines:

@@ -67,6 +67,8 @@ def send(
         )
         return
     edition = result.edition
+    if result.size is not None:
+        out.print(f"{list_slug}: {result.size}", markup=False)
     if dry_run:
         what = f"edition #{edition.id} of {edition.edition_date}" if edition else "a new edition"
         if result.recipients:
@@ -177,7 +179,8 @@ def preview(
         str | None, typer.Option("--at", help="Pretend it is this ISO date-time.")
     ] = None,
 ) -> None:
-    """Write the exact HTML, text and .eml that `send` would deliver; records nothing.
+    """Write the exact HTML, text and .eml that `send` would deliver, and the edition's
+    structure as JSON (its stories and their articles); records nothing.
 
     Example: digest preview --list daily --subscriber odon.gyori@example.hu --out /tmp/preview
     """
@@ -197,8 +200,10 @@ def preview(
             markup=False,
         )
     source = "the stored edition" if files.stored else "a draft (not stored)"
-    out.print(f"preview of {source} for {files.recipient}:")
-    for path in (files.html, files.text, files.eml):
+    out.print(f"preview of {source} for {files.recipient}: {files.size}:", markup=False)
+    if files.size.over:
+        err.print(f"digest: warning: {files.size.warning()}", markup=False)
+    for path in (files.html, files.text, files.eml, files.json):
         out.print(f"  {path}")
 
 

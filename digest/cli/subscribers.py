@@ -16,6 +16,7 @@ import typer
 from digest.cli.context import context
 from digest.errors import ExitCode, InvalidInputError
 from digest.models import SubscriptionStatus
+from digest.rules import SUPPRESSED
 
 if TYPE_CHECKING:
     from digest.config import Settings
@@ -29,7 +30,7 @@ subscribers_commands = typer.Typer(
 _LIST = typer.Option("--list", "-l", help="The list's slug, as in the config.")
 _STATUS_HELP = (
     "Status of each new subscription: active (the default: people who already confirmed), "
-    "pending, or unsubscribed / bounced to import a suppression list."
+    "pending, or unsubscribed / bounced / complained to import a suppression list."
 )
 
 
@@ -142,7 +143,7 @@ def remove_command(
     settings = context(ctx).settings
     slug = settings.list(list_slug).slug
     address, before = remove(context(ctx).store, email, list_slug=slug, now=_now())
-    if before in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED):
+    if before in SUPPRESSED:
         typer.echo(f"{address}: already {before} on {slug}")
     else:
         typer.echo(f"{address}: unsubscribed from {slug} (was {before})")

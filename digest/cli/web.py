@@ -9,8 +9,6 @@ Registered by the main command:
 from __future__ import annotations
 
 import errno
-import logging
-import re
 import socket
 import sys
 from datetime import UTC, datetime
@@ -20,20 +18,6 @@ import typer
 
 from digest.cli.context import context
 from digest.errors import ConfigError
-
-# Paths whose last segment is a secret token; the access log shows them cut (EMAIL.md #76).
-_TOKEN_PATH = re.compile(r"^(/(?:u/[^/?]+|confirm|preferences)/)[^?]*")
-
-
-class RedactTokens(logging.Filter):
-    """Replace the token in logged request paths with "[token]"."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            path = _TOKEN_PATH.sub(r"\1[token]", args[2])
-            record.args = (*args[:2], path, *args[3:])
-        return True
 
 
 def web(
@@ -51,21 +35,10 @@ def web(
     settings = context(ctx).settings
     address, number = host or settings.web.host, port or settings.web.port
     listening = _listen(address, number)
-    import uvicorn  # only `digest web` serves
+    from digest.web import create_app  # only `digest web` loads Starlette and uvicorn
+    from digest.web.serving import server
 
-    from digest.web import create_app
-
-    config = uvicorn.Config(
-        create_app(settings),
-        host=address,
-        port=number,
-        proxy_headers=True,
-        server_header=False,
-        log_level="info",
-    )
-    server = uvicorn.Server(config)  # builds uvicorn's loggers, so the filter can go on
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    server.run(sockets=[listening])
+    server(create_app(settings), settings.web, listening).run(sockets=[listening])
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -75,6 +48,8 @@ def _listen(host: str, port: int) -> socket.socket:
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listening.bind((host, port))
+        # Listening from here on: a client that comes while the app starts waits, not refused.
+        listening.listen(2048)
     except OSError as exc:
         listening.close()
         if exc.errno == errno.EADDRINUSE:

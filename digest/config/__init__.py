@@ -3,6 +3,7 @@
 Built once at the edge (CLI, scheduler) and passed down as the sub-object a function needs.
 """
 
+from digest.config.desk import DeskSettings
 from digest.config.feeds import FeedRules, FeedSettings, FeedsSettings
 from digest.config.lists import ListSettings, SchedulerSettings
 from digest.config.loader import DEFAULT_CONFIG, load_settings, masked
@@ -23,6 +24,7 @@ __all__ = [
     "BouncesSettings",
     "CaptureSettings",
     "DeliverySettings",
+    "DeskSettings",
     "DkimSettings",
     "FeedRules",
     "FeedSettings",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import Field, field_validator
 
 from digest.config.checks import HEADER_UNSAFE, Section, http_url, safe_header_text, slug
@@ -51,7 +53,21 @@ class FeedsSettings(Section):
     timeout: float = Field(default=20.0, gt=0)
     max_bytes: int = Field(default=5_000_000, ge=1024)
     user_agent: str = "digest-feeds/0.1"
+    # Feeds on loopback, private, link-local or reserved addresses are refused (a URL or a
+    # redirect must not make the poller reach into this machine's network) unless allowed here.
+    allow_private: bool = False
+    allow_networks: tuple[str, ...] = ()
     sources: tuple[FeedSettings, ...] = ()
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not a network such as 10.1.2.0/24: {exc}") from exc
+        return value
 
     @field_validator("user_agent")
     @classmethod

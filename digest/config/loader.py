@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_origin
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
 from pydantic_settings.exceptions import SettingsError
@@ -115,6 +116,22 @@ def _unparsable_environment(exc: SettingsError) -> str:
     return f"environment: {exc}"
 
 
+MASK = "**********"
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, with every secret shown as '**********'."""
-    return settings.model_dump(mode="json")
+    """The effective settings as plain data, with every secret shown as '**********', the
+    password inside database_url included (it is a plain string, so pydantic cannot tell)."""
+    dumped = settings.model_dump(mode="json")
+    dumped["database_url"] = masked_url(settings.database_url)
+    return dumped
+
+
+def masked_url(url: str) -> str:
+    """`url` with the password of its user info, if it has one, replaced by the mask."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not (at and colon):
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))

@@ -4,6 +4,9 @@ config/digest.toml is shared and committed, so a key in it is everybody's key: a
 forge unsubscribe links for the sequential subscriber ids and empty a list. The secrets file is
 TOML in the same shape (`[site] unsubscribe_secret = "..."`), read after the config file and
 before the environment, and only its owner may read it.
+
+The same holds for every file that carries a reader's address or token (previews, captured
+mail): `write_private` makes them mode 0600 whatever the umask.
 """
 
 from __future__ import annotations
@@ -58,6 +61,14 @@ def write_new_secret(path: Path) -> None:
             "# mail already sent (see previous_unsubscribe_secrets to rotate).\n"
             f'[site]\nunsubscribe_secret = "{secret}"\n'
         )
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` readable by its owner only (0600), also when it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # a file made earlier keeps its mode on O_CREAT
+        handle.write(data)
 
 
 def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

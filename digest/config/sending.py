@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from digest.config.checks import Section, address
-from digest.models import SMTPSecurity
+from digest.models import Oversize, SMTPSecurity
 
 
 def _is_loopback(host: str) -> bool:
@@ -57,6 +57,13 @@ class DeliverySettings(Section):
     retry_first_seconds: float = Field(default=300.0, gt=0)
     retry_max_seconds: float = Field(default=4000.0, gt=0)
     lifetime_hours: float = Field(default=24.0, gt=0)
+    transaction_deadline: float = Field(default=60.0, gt=0)
+    session_deadline: float = Field(default=120.0, gt=0)
+    breaker_after: int = Field(default=5, ge=1)
+    stop_grace: float = Field(default=10.0, ge=0)
+    # Gmail clips a message above about 102 KB (1 KB = 1,000 bytes here).
+    max_message_kb: int = Field(default=100, ge=1)
+    oversize: Oversize = Oversize.WARN
 
 
 class CaptureSettings(Section):
@@ -73,11 +80,21 @@ class DkimSettings(Section):
     domain: str = ""
     selector: str = ""
     private_key: Path | None = None
+    # A second, ed25519-sha256 signature (RFC 8463) with a key published under its own selector.
+    ed25519_selector: str = ""
+    ed25519_private_key: Path | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> DkimSettings:
         if self.private_key is not None and not (self.domain and self.selector):
             raise ValueError("domain and selector must be set when private_key is")
+        if self.ed25519_private_key is not None and not (
+            self.private_key is not None and self.ed25519_selector
+        ):
+            # Receivers that do not know Ed25519 (most, in 2026) need the RSA signature.
+            raise ValueError(
+                "ed25519_private_key needs ed25519_selector, and private_key (RSA) beside it"
+            )
         return self
 
 
@@ -88,15 +105,30 @@ class BouncesSettings(Section):
     # The envelope sender (Return-Path) of every digest, where receivers send bounces, e.g. on
     # a bounce subdomain; empty: each list's From address.
     address: str = ""
+    # VERP: each message's envelope sender becomes address's local+<token>@domain, the token a
+    # signed name of the edition and subscriber, so a bounce is attributed by where it arrives.
+    verp: bool = False
 
     @field_validator("address")
     @classmethod
     def _plain_address(cls, value: str) -> str:
         return address(value) if value else value
 
+    @model_validator(mode="after")
+    def _verp_needs_an_address(self) -> BouncesSettings:
+        if self.verp and not self.address:
+            raise ValueError("verp = true needs [bounces] address, the mailbox bounces reach")
+        # "+" and a 32-character token go after the local part, which may have 64 octets.
+        if self.verp and len(self.address.rpartition("@")[0]) > 64 - 33:
+            raise ValueError("address's local part is too long for VERP (31 characters at most)")
+        return self
+
 
 def signing_state(dkim: DkimSettings) -> str:
     """Whether and how messages are DKIM-signed, as `digest status` and `digest config` say it."""
     if dkim.private_key is None:
         return "DKIM signing: off (Gmail and Yahoo require it for bulk mail: digest dkim keygen)"
-    return f"DKIM signing: on (d={dkim.domain}, s={dkim.selector}, key {dkim.private_key})"
+    state = f"DKIM signing: on (d={dkim.domain}, s={dkim.selector}, key {dkim.private_key}"
+    if dkim.ed25519_private_key is not None:
+        state += f"; ed25519 s={dkim.ed25519_selector}, key {dkim.ed25519_private_key}"
+    return state + ")"

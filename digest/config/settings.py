@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from digest.config.desk import DeskSettings
 from digest.config.feeds import FeedsSettings
 from digest.config.lists import ListSettings, SchedulerSettings
 from digest.config.secrets import DEFAULT_SECRETS_FILE
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     feeds: FeedsSettings = FeedsSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
+    desk: DeskSettings = DeskSettings()
 
     @field_validator("lists")
     @classmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from digest.config.checks import Section, address, http_url, safe_header_text
+from digest.config.checks import Section, address, domain_name, http_url, safe_header_text
 
 # The shipped key: known to everyone, so fit only for mail that never leaves this machine.
 PLACEHOLDER_SECRET = "change-me-in-production"
@@ -79,6 +80,11 @@ class SiteSettings(Section):
     def _https(cls, value: str) -> str:
         return http_url(value).rstrip("/")
 
+    @field_validator("mail_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return domain_name(value)
+
     @field_validator("name", "tagline", "postal_address", "greeting_fallback")
     @classmethod
     def _no_controls(cls, value: str) -> str:
@@ -97,6 +103,23 @@ class WebSettings(Section):
     confirm_hours: float = Field(default=72.0, gt=0)
     confirmation_from_name: str = "Budapest Post subscriptions"
     confirmation_from: str = "subscriptions@budapestpost.example"
+    # Largest request body read, in bytes; a larger one is answered 413 before it is parsed.
+    max_body_bytes: int = Field(default=16_384, ge=1024)
+    # Seconds a client has to send a request's headers (and to start the next on a kept-alive
+    # connection) before the connection is closed.
+    header_timeout: int = Field(default=10, ge=1)
+    # Proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network: {exc}") from exc
+        return value
 
     @field_validator("confirmation_from")
     @classmethod

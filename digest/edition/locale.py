@@ -19,8 +19,8 @@ STRINGS_FILE = "strings.toml"
 FALLBACK = "en"
 KEYS = (
     "date", "published", "greeting", "intro_one", "intro_many", "note", "by", "read_more",
-    "top_story", "in_brief", "view_online", "unsubscribe", "preferences", "visit", "website",
-    "why",
+    "top_story", "in_brief", "also", "view_online", "unsubscribe", "preferences", "visit",
+    "website", "why",
 )  # fmt: skip
 _LANGUAGE = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*$")
 

@@ -6,8 +6,9 @@ then only writes Date, To, Message-ID and List-Unsubscribe and drops the QP-enco
 unsubscribe URL and preferences URL into the slots: no `EmailMessage`, no template and no CSS
 work per subscriber.
 
-The bytes use CRLF, every line is at most 78 octets except List-Unsubscribe (at most 998), and
-the whole message is 7-bit; the SMTP transport dot-stuffs them as it sends.
+The bytes use CRLF, every line is at most 78 octets except one holding a URI longer than that
+(never split, at most 998), and the whole message is 7-bit; the SMTP transport dot-stuffs them
+as it sends.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from digest.edition.render import slot_pattern
 from digest.errors import HeaderInjectionError, InvalidInputError
 
 _UNSAFE = re.compile(r"[\r\n\x00]")
-_ATEXT_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
+_ATEXT_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 _QP_LINE = 76
-# One encoded word holds at most 75 characters: 12 of overhead plus base64 of 45 bytes.
-_WORD_BYTES = 45
+_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be no longer than 78 characters
+# An encoded word of 42 bytes is 68 characters (12 of overhead and 56 of base64), so one fits
+# after "Reply-To: " and on a continuation line.
+_WORD_BYTES = 42
+_ITEM = 68
 
 
 def check_header(name: str, value: str) -> str:
@@ -37,10 +41,11 @@ def check_header(name: str, value: str) -> str:
     return value
 
 
-def _encoded_words(text: str) -> str:
-    """RFC 2047 base64 words of at most 75 characters each, never splitting a character.
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 base64 words of at most 68 characters each, never splitting a character.
 
-    Adjacent words are folded onto separate lines; RFC 2047 6.2 makes readers join them.
+    68 leaves room for the longest header name before the first word ("Reply-To: ").
+    Adjacent words go on separate lines when folded; RFC 2047 6.2 makes readers join them.
     """
     words, chunk = [], b""
     for char in text:
@@ -50,25 +55,50 @@ def _encoded_words(text: str) -> str:
             chunk = b""
         chunk += encoded
     words.append(chunk)
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
+    return [f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words]
 
 
-def _phrase(text: str) -> str:
-    """A display name as a header phrase: plain, quoted, or RFC 2047 words."""
-    if _ATEXT_PHRASE.match(text) and "=?" not in text:
-        return text
-    if text.isascii():
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _fold(header: str, items: list[str]) -> str:
+    """`Header: item item ...` with a fold before an item that would pass column 78.
+
+    An item is never split, so only one longer than a whole line (a long URI) passes 78;
+    one that does not fit after the name goes on the next line (RFC 5322 allows FWS there).
+    """
+    lines = [f"{header}:"]
+    for item in items:
+        if len(lines[-1]) + 1 + len(item) > _LINE:
+            lines.append(" " + item)
+        else:
+            lines[-1] += " " + item
+    return "\r\n".join(lines)
+
+
+def _phrase(text: str) -> list[str]:
+    """A display name as header phrase items: atoms, one quoted string, or RFC 2047 words.
+
+    Text that looks like an encoded word (`=?...?=`) is itself encoded, so a reader that
+    decodes words wherever it finds them shows it as typed instead of decoding it into
+    CR, LF or another header.
+    """
+    if "=?" not in text:
+        atoms = text.split()
+        if _ATEXT_PHRASE.fullmatch(text) and all(len(atom) <= _ITEM for atom in atoms):
+            return atoms
+        quoted = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if text.isascii() and len(quoted) <= _ITEM:
+            return [quoted]
     return _encoded_words(text)
 
 
 def _mailbox(header: str, name: str, address: str) -> str:
-    """`Name <address>`; the address must be ASCII (no SMTPUTF8)."""
+    """The folded `Header: Name <address>` line; the address must be ASCII (no SMTPUTF8)."""
     check_header(header, name)
     check_header(header, address)
     if not address.isascii():
         raise InvalidInputError(f"{address!r} needs SMTPUTF8, which digest does not use")
-    return f"{_phrase(name)} <{address}>" if name else address
+    if not name:
+        return _fold(header, [address])
+    return _fold(header, [*_phrase(name), f"<{address}>"])
 
 
 def _unstructured(header: str, text: str) -> bytes:
@@ -82,32 +112,39 @@ def _unstructured(header: str, text: str) -> bytes:
     items: list[str] = []
     run: list[str] = []
     for word in text.split():
-        if word.isascii() and "=?" not in word:
+        if word.isascii() and "=?" not in word and len(word) <= _ITEM:
             if run:
-                items += _encoded_words(" ".join(run)).split("\r\n ")
+                items += _encoded_words(" ".join(run))
                 run = []
             items.append(word)
         else:
             run.append(word)
     if run:
-        items += _encoded_words(" ".join(run)).split("\r\n ")
-    lines = [f"{header}:"]
-    for item in items:
-        if len(lines[-1]) + 1 + len(item) > 78 and lines[-1] != f"{header}:":
-            lines.append(" " + item)
-        else:
-            lines[-1] += " " + item
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+        items += _encoded_words(" ".join(run))
+    return (_fold(header, items) + "\r\n").encode("ascii")
+
+
+def _list_unsubscribe(url: str, mailto: str) -> str:
+    """RFC 2369 List-Unsubscribe, folded after the comma; the URIs themselves never fold
+    (RFC 2047 words or folded whitespace inside a URI break one-click, EMAIL.md #20)."""
+    check_header("List-Unsubscribe", url + mailto)
+    return _fold("List-Unsubscribe", [f"<{url}>,", f"<{mailto}>"])
 
 
 def _qp(text: str, width: int = _QP_LINE) -> bytes:
-    """Quoted-printable UTF-8 with CRLF and lines of at most `width`."""
+    """Quoted-printable UTF-8 with CRLF and lines of at most `width`.
+
+    A line that would start with "." (CSS rules do) starts with its encoding "=2E" instead, so
+    SMTP has nothing to dot-stuff in our messages and the transport sends them without a copy.
+    """
     if not text:
         return b""
     encoded = quoprimime.body_encode(
-        text.encode("utf-8").decode("latin-1"), maxlinelen=width, eol="\r\n"
+        text.encode("utf-8").decode("latin-1"), maxlinelen=width - 2, eol="\r\n"
     )
-    return encoded.encode("ascii")
+    if encoded.startswith("."):
+        encoded = "=2E" + encoded[1:]
+    return encoded.replace("\r\n.", "\r\n=2E").encode("ascii")
 
 
 def _part_head(content_type: str) -> bytes:
@@ -204,15 +241,13 @@ class MessageTemplate:
         self.sender = sender
         boundary = f"=_digest_{nonce}"
         phrase = _phrase(check_header("List-Id", identity.name))
-        list_id = f"{phrase} <{identity.slug}.{identity.mail_domain}>"
-        reply_to = (
-            f"Reply-To: {_mailbox('Reply-To', '', sender.reply_to)}\r\n" if sender.reply_to else ""
-        )
+        list_id = _fold("List-Id", [*phrase, f"<{identity.slug}.{identity.mail_domain}>"])
+        reply_to = f"{_mailbox('Reply-To', '', sender.reply_to)}\r\n" if sender.reply_to else ""
         fixed = [
-            f"From: {_mailbox('From', sender.name, sender.address)}\r\n".encode("ascii"),
+            f"{_mailbox('From', sender.name, sender.address)}\r\n".encode("ascii"),
             reply_to.encode("ascii"),
             _unstructured("Subject", subject),
-            f"List-Id: {list_id}\r\n".encode("ascii"),
+            f"{list_id}\r\n".encode("ascii"),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             f"Feedback-ID: {check_header('Feedback-ID', feedback_id)}\r\n".encode("ascii"),
             b"Auto-Submitted: auto-generated\r\n",
@@ -244,12 +279,11 @@ class MessageTemplate:
         url = values["unsubscribe"]
         mailto = self.identity.unsubscribe_mailto(recipient.unsubscribe_token)
         # Built by hand: the policy's folding would RFC 2047-encode a long URL (EMAIL.md #20).
-        unsubscribe = check_header("List-Unsubscribe", f"<{url}>, <{mailto}>")
         head = (
             f"Date: {format_datetime(date)}\r\n"
-            f"To: {_mailbox('To', recipient.name, recipient.address)}\r\n"
+            f"{_mailbox('To', recipient.name, recipient.address)}\r\n"
             f"Message-ID: {check_header('Message-ID', recipient.message_id)}\r\n"
-            f"List-Unsubscribe: {unsubscribe}\r\n"
+            f"{_list_unsubscribe(url, mailto)}\r\n"
         ).encode("ascii")
         return b"".join(
             (

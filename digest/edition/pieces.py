@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from digest.edition.selection import Selection
+from digest.edition.stories import Story
 from digest.errors import RenderError
-from digest.models import Article
 
 # Longest first: the pattern must not take "subject" out of "subjectattr".
 VARIABLE_TEXTS = ("subjectattr", "subject", "preheader", "intro")
@@ -43,49 +43,49 @@ class Piece:
     """One row of the body: its form, and the article or section name it shows."""
 
     kind: Kind
-    article: Article | None = None
+    story: Story | None = None
     section: str = ""
 
     @property
     def key(self) -> str:
-        """Names the piece in markers: a digest of the article id or section name, so no
-        feed text ever stands inside an HTML comment."""
-        name = self.article.id if self.article else self.section
+        """Names the piece in markers: a digest of the story's article ids or the section name,
+        so no feed text ever stands inside an HTML comment."""
+        name = " ".join(a.id for a in self.story.articles) if self.story else self.section
         return f"{self.kind}:{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
 def layout(selection: Selection, *, max_cards: int | None) -> list[Piece]:
-    """The body of one copy: the lead, then up to `max_cards` cards under their section
+    """The body of one copy: the lead, then up to `max_cards` story cards under their section
     headings, then the rest as headline-only "In brief" items (in reading order)."""
     pieces = [Piece(Kind.LEAD, selection.lead)] if selection.lead else []
-    brief: list[Article] = []
+    brief: list[Story] = []
     cards = 0
     for group in selection.sections:
         shown = []
-        for article in group.articles:
+        for story in group.stories:
             if max_cards is None or cards < max_cards:
-                shown.append(article)
+                shown.append(story)
                 cards += 1
             else:
-                brief.append(article)
+                brief.append(story)
         if shown:
             pieces.append(Piece(Kind.SECTION, section=group.name))
-            pieces += [Piece(Kind.CARD, article) for article in shown]
+            pieces += [Piece(Kind.CARD, story) for story in shown]
     if brief:
         pieces.append(Piece(Kind.BRIEF_HEAD))
-        pieces += [Piece(Kind.BRIEF, article) for article in brief]
+        pieces += [Piece(Kind.BRIEF, story) for story in brief]
     return [*pieces, Piece(Kind.END)]
 
 
-def library(articles: Sequence[Article]) -> list[Piece]:
-    """Every piece any variant of an edition with these articles can hold."""
-    sections = dict.fromkeys(article.section for article in articles)
+def library(stories: Sequence[Story]) -> list[Piece]:
+    """Every piece any variant of an edition with these stories can hold."""
+    sections = dict.fromkeys(story.main.section for story in stories)
     return [
-        *(Piece(Kind.LEAD, article) for article in articles),
+        *(Piece(Kind.LEAD, story) for story in stories),
         *(Piece(Kind.SECTION, section=name) for name in sections),
-        *(Piece(Kind.CARD, article) for article in articles),
+        *(Piece(Kind.CARD, story) for story in stories),
         Piece(Kind.BRIEF_HEAD),
-        *(Piece(Kind.BRIEF, article) for article in articles),
+        *(Piece(Kind.BRIEF, story) for story in stories),
         Piece(Kind.END),
     ]
 

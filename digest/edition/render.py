@@ -31,7 +31,9 @@ from digest.edition.pieces import (
     text_marker,
 )
 from digest.edition.selection import Selection
+from digest.edition.stories import Story
 from digest.edition.views import (
+    AlsoView,
     ArticleView,
     EditionFacts,
     EditionView,
@@ -41,7 +43,6 @@ from digest.edition.views import (
     SlotsView,
 )
 from digest.errors import RenderError
-from digest.models import Article
 
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -83,7 +84,8 @@ def _wrap(value: str, width: int = 72, indent: str = "") -> str:
     )
 
 
-def _view(article: Article, zone: ZoneInfo, words: Words) -> ArticleView:
+def _view(story: Story, zone: ZoneInfo, words: Words) -> ArticleView:
+    article = story.main
     return ArticleView(
         title=article.title,
         summary=article.summary,
@@ -93,16 +95,15 @@ def _view(article: Article, zone: ZoneInfo, words: Words) -> ArticleView:
         image_alt=article.image_alt,
         author=article.author,
         published_label=words.moment(article.published_at.astimezone(zone)),
+        also=tuple(AlsoView(title=other.title, url=other.url) for other in story.also),
     )
 
 
 def _preheader(selection: Selection) -> str:
-    articles = selection.articles
-    first = articles[0].title if articles else ""
-    sections = ", ".join(dict.fromkeys(a.section for a in articles[1:]))
-    text = (
-        f"{first}. Also: {len(articles) - 1} more from {sections}." if len(articles) > 1 else first
-    )
+    cards = [story.main for story in selection.stories]
+    first = cards[0].title if cards else ""
+    sections = ", ".join(dict.fromkeys(a.section for a in cards[1:]))
+    text = f"{first}. Also: {len(cards) - 1} more from {sections}." if len(cards) > 1 else first
     if len(text) <= PREHEADER_LIMIT:
         return text
     return text[: PREHEADER_LIMIT - 1].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
@@ -159,10 +160,10 @@ class Renderer:
             site_name=facts.site.name,
             date_label=words.day(day),
             date=day,
-            lead_title=lead.title if lead else "",
+            lead_title=lead.main.title if lead else "",
             article_count=len(selection.articles),
         )
-        intro = words.intro(count=len(selection.articles), list_name=facts.list_name)
+        intro = words.intro(count=len(selection.stories), list_name=facts.list_name)
         return _Texts(subject, _preheader(selection), intro)
 
     def _context(
@@ -177,11 +178,11 @@ class Renderer:
         nonce: str,
     ) -> dict[str, object]:
         zone = facts.zone
-        cards = [piece.article for piece in pieces if piece.kind == Kind.CARD]
+        cards = [piece.story for piece in pieces if piece.kind == Kind.CARD]
         groups: dict[str, list[ArticleView]] = {}
-        for article in cards:
-            assert article is not None
-            groups.setdefault(article.section, []).append(_view(article, zone, words))
+        for story in cards:
+            assert story is not None
+            groups.setdefault(story.main.section, []).append(_view(story, zone, words))
         note = facts.note
         return {
             "site": facts.site,
@@ -202,22 +203,22 @@ class Renderer:
                 language=words.locale,
             ),
             "pieces": [
-                (piece, _view(piece.article, zone, words) if piece.article else None)
+                (piece, _view(piece.story, zone, words) if piece.story else None)
                 for piece in pieces
             ],
             "lead": next(
                 (
-                    _view(piece.article, zone, words)
+                    _view(piece.story, zone, words)
                     for piece in pieces
-                    if piece.kind == Kind.LEAD and piece.article
+                    if piece.kind == Kind.LEAD and piece.story
                 ),
                 None,
             ),
             "sections": [SectionView(name, tuple(views)) for name, views in groups.items()],
             "brief": [
-                _view(piece.article, zone, words)
+                _view(piece.story, zone, words)
                 for piece in pieces
-                if piece.kind == Kind.BRIEF and piece.article
+                if piece.kind == Kind.BRIEF and piece.story
             ],
             "slots": SlotsView(
                 greeting_name=slot_marker(nonce, "greeting"),
@@ -265,7 +266,7 @@ class Renderer:
 
     def variants(
         self,
-        articles: Sequence[Article],
+        stories: Sequence[Story],
         *,
         facts: EditionFacts,
         edition_date: date,
@@ -279,7 +280,7 @@ class Renderer:
         context = self._context(
             texts=markers,
             subject_attr=text_marker(nonce, "subjectattr"),
-            pieces=library(articles),
+            pieces=library(stories),
             facts=facts,
             words=words,
             day=edition_date,

@@ -13,7 +13,7 @@ secret can be rotated while links signed with the old key still verify.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import hmac
 import re
 import struct
@@ -25,14 +25,14 @@ _HEAD = struct.Struct(">BBQ")
 _MAC_BYTES = 16
 _DAY = "%Y%m%d"
 _OUR_ID = re.compile(
-    r"^<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.([a-z2-7]{13})\.([a-z2-7]{10})@[^<>@\s]+>$"
+    r"<([a-z0-9][a-z0-9-]{0,62})\.(\d{8})\.([a-z2-7]{13})\.([a-z2-7]{10})@[^<>@\s]+>"
 )
 _ROUNDS = 4
 _HALF = 0xFFFFFFFF
 
 
 def _mac(secret: bytes, head: bytes, list_slug: str) -> bytes:
-    return hmac.new(secret, head + list_slug.encode(), hashlib.sha256).digest()[:_MAC_BYTES]
+    return hmac.digest(secret, head + list_slug.encode(), "sha256")[:_MAC_BYTES]
 
 
 def unsubscribe_token(*, secret: bytes, key_id: int, subscriber_id: int, list_slug: str) -> str:
@@ -57,25 +57,26 @@ def read_unsubscribe_token(token: str, *, list_slug: str, secrets: dict[int, byt
     return subscriber_id if hmac.compare_digest(mac, _mac(secret, head, list_slug)) else None
 
 
-def _round_keys(secret: bytes, list_slug: str, edition_key: str) -> list[bytes]:
-    return [
-        hmac.new(secret, f"seal:{list_slug}:{edition_key}:{n}".encode(), hashlib.sha256).digest()
+@functools.lru_cache(maxsize=64)  # one set per list and day: a send derives it once
+def _round_keys(secret: bytes, list_slug: str, edition_key: str) -> tuple[bytes, ...]:
+    return tuple(
+        hmac.digest(secret, f"seal:{list_slug}:{edition_key}:{n}".encode(), "sha256")
         for n in range(_ROUNDS)
-    ]
+    )
 
 
 def _mix(key: bytes, half: int) -> int:
-    return int.from_bytes(hmac.new(key, half.to_bytes(4, "big"), hashlib.sha256).digest()[:4])
+    return int.from_bytes(hmac.digest(key, half.to_bytes(4, "big"), "sha256")[:4])
 
 
-def _seal(subscriber_id: int, keys: list[bytes]) -> int:
+def _seal(subscriber_id: int, keys: tuple[bytes, ...]) -> int:
     left, right = subscriber_id >> 32, subscriber_id & _HALF
     for key in keys:
         left, right = right, left ^ _mix(key, right)
     return (left << 32) | right
 
 
-def _unseal(sealed: int, keys: list[bytes]) -> int:
+def _unseal(sealed: int, keys: tuple[bytes, ...]) -> int:
     left, right = sealed >> 32, sealed & _HALF
     for key in reversed(keys):
         left, right = right ^ _mix(key, left), left
@@ -89,7 +90,7 @@ def _base32(data: bytes) -> str:
 
 def _tag(secret: bytes, list_slug: str, edition_key: str, subscriber_id: int) -> str:
     text = f"mid:{list_slug}:{edition_key}:{subscriber_id}".encode()
-    return _base32(hmac.new(secret, text, hashlib.sha256).digest()[:6])
+    return _base32(hmac.digest(secret, text, "sha256")[:6])
 
 
 def message_id(
@@ -112,7 +113,7 @@ def read_message_id(value: str | None, *, secrets: Iterable[bytes]) -> tuple[str
 
     A match is a claim, not proof: only the ledger, which holds the IDs really sent, vouches.
     """
-    found = _OUR_ID.match(value or "")
+    found = _OUR_ID.fullmatch((value or "").strip())
     if found is None:
         return None
     try:

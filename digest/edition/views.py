@@ -11,8 +11,17 @@ from digest.edition.note import EditorNote
 
 
 @dataclass(frozen=True, slots=True)
+class AlsoView:
+    """Another article about the same story: an "Also:" link under the card."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleView:
-    """An article as the templates see it: the stored fields plus display labels."""
+    """A story's card as the templates see it: the representative article's stored fields,
+    display labels, and the story's other articles as links."""
 
     title: str
     summary: str
@@ -22,6 +31,7 @@ class ArticleView:
     image_alt: str
     author: str | None
     published_label: str
+    also: tuple[AlsoView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,28 +3,19 @@
 A standard report (RFC 3464 inside an RFC 6522 multipart/report; report-type=delivery-status)
 names each recipient with an Action and an RFC 3463 Status; old MTAs send free text instead,
 which a regex fallback reads. When the report quotes the original headers, their Message-ID
-names the list, edition and subscriber (`digest.edition.tokens.message_id`). Pure parsing:
+names the list, edition and subscriber (`digest.edition.tokens.message_id`); with VERP, the
+address the report came back to names them too (`returned_to`). Pure parsing:
 nothing here changes a subscription; the caller decides what a hard bounce does (EMAIL.md #55, #68).
 """
 
 from __future__ import annotations
 
-import logging
-import mailbox
 import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import policy
-from email.errors import MessageError
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from enum import StrEnum
-from functools import partial
-from pathlib import Path
-
-from digest.errors import ConfigError
-
-_log = logging.getLogger(__name__)
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 # A reply as a server writes it: "550 5.1.1 text" or "550-5.1.1 text" or just "550 text".
@@ -35,6 +26,9 @@ _ORIGINAL_ID_LINE = re.compile(
     r"^Message-ID:\s*(<[^<>\s]+@[^<>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:@]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Headers that name the mailbox a message was delivered to: MTAs add the first four when they
+# deliver (Postfix Delivered-To and X-Original-To, Exim Envelope-To), To is the sender's word.
+_DELIVERED_TO = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 # Only mail that looks like a bounce goes to the fallback: a reader quoting "550" is not one.
 _DAEMON = re.compile(
     r"mailer-daemon|mail-daemon|postmaster|mail delivery (?:system|subsystem)", re.I
@@ -104,6 +98,9 @@ class BounceReport:
     recipients: tuple[RecipientStatus, ...]
     original_message_id: str | None
     structured: bool  # an RFC 3464 report; False when the regex fallback read free text
+    # Where the report was delivered (To, Delivered-To, X-Original-To ...: our envelope sender,
+    # a VERP address if VERP is on) and the quoted original's Return-Path, in that order.
+    returned_to: tuple[str, ...] = ()
 
 
 def _words(value: object) -> str:
@@ -152,14 +149,34 @@ def _quoted_headers(part: Message) -> Message | None:
     return None
 
 
-def _original_id(message: Message) -> str | None:
-    """The Message-ID in the quoted original (message/rfc822 or text/rfc822-headers part)."""
+def quoted_original(message: Message) -> Message | None:
+    """The original's headers as a report quotes them (message/rfc822 or text/rfc822-headers)."""
     for part in message.walk():
         headers = _quoted_headers(part)
         if headers is not None:
-            found = _MESSAGE_ID.search(str(headers.get("Message-ID", "")))
-            return found[0] if found else None
+            return headers
     return None
+
+
+def _original_id(message: Message) -> str | None:
+    """The Message-ID in the quoted original."""
+    headers = quoted_original(message)
+    found = _MESSAGE_ID.search(str(headers.get("Message-ID", ""))) if headers else None
+    return found[0] if found else None
+
+
+def addresses_in(*values: object) -> list[str]:
+    """Every address in these header values, in order, as written."""
+    return [found for value in values for found in _ADDRESS.findall(_words(value))]
+
+
+def returned_to(message: Message) -> tuple[str, ...]:
+    """The addresses a report was delivered to, then the quoted original's Return-Path."""
+    values: list[object] = [v for name in _DELIVERED_TO for v in message.get_all(name, [])]
+    original = quoted_original(message)
+    if original is not None:
+        values.append(original.get("Return-Path"))
+    return tuple(dict.fromkeys(addresses_in(*values)))
 
 
 def _recipients(blocks: list[Message]) -> tuple[RecipientStatus, ...]:
@@ -213,6 +230,7 @@ def _from_text(message: Message) -> BounceReport | None:
         recipients=(RecipientStatus(recipient, action, status, reply[0].strip()),),
         original_message_id=_original_id(message) or (quoted[1] if quoted else None),
         structured=False,
+        returned_to=returned_to(message),
     )
 
 
@@ -234,40 +252,6 @@ def parse_report(raw: bytes) -> BounceReport | None:
                 recipients=_recipients(blocks),
                 original_message_id=_original_id(message),
                 structured=True,
+                returned_to=returned_to(message),
             )
     return _from_text(message)  # labelled a report but without the machine-readable part
-
-
-def _sources(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """Each message under `path` as (name for messages, how to read its bytes)."""
-    if path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir():
-        maildir = mailbox.Maildir(path, factory=None, create=False)
-        for key in sorted(maildir.iterkeys()):
-            yield f"{path} [{key}]", partial(maildir.get_bytes, key)
-    elif path.is_dir():
-        for file in sorted(path.glob("*.eml")):
-            yield str(file), file.read_bytes
-    elif path.is_file():
-        with path.open("rb") as head:
-            is_mbox = head.read(5) == b"From "  # RFC 4155: every message starts "From "
-        if not is_mbox:
-            yield str(path), path.read_bytes
-            return
-        box = mailbox.mbox(path, factory=None, create=False)
-        for number, key in enumerate(box.iterkeys(), start=1):
-            yield f"{path} [message {number}]", partial(box.get_bytes, key)
-    else:
-        raise ConfigError(f"{path} does not exist")
-
-
-def read_reports(path: Path) -> Iterator[tuple[str, BounceReport | None]]:
-    """(source, report) for every message in a maildir, an mbox file, a folder of .eml files or
-    one .eml file; None for mail that is not a bounce. A message that cannot be read is logged
-    with its name and skipped, so one broken file does not stop the rest."""
-    for name, read in _sources(path):
-        try:
-            report = parse_report(read())
-        except (OSError, ValueError, LookupError, MessageError) as exc:
-            _log.warning("%s: cannot be read as mail: %s", name, exc)
-            continue
-        yield name, report

@@ -16,27 +16,30 @@ import re
 import time
 import xml.sax
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.parsers.expat import errors as expat_errors
 
 import feedparser  # type: ignore[import-untyped]
-import nh3
 
 from digest.config import FeedRules
 from digest.errors import FeedError, InvalidInputError
 from digest.intake.articles import SUMMARY_LIMIT, article_from_record, one_line, web_url
+from digest.intake.markup import first_image, html_text
 from digest.models import Article
 
-# What a summary may keep of its markup; other tags go, and _DROPPED ones with their contents.
-SUMMARY_TAGS = frozenset({"a", "b", "blockquote", "br", "em", "i", "li", "ol", "p", "strong", "ul"})
-# Elements whose contents are code or fallback, never the story's text.
-_DROPPED = frozenset({"iframe", "math", "noscript", "object", "script", "style", "svg", "template"})
-_EMAIL_NAME = re.compile(r"^\S+@\S+\s+\((.+)\)$")
-_BREAKS = frozenset({"blockquote", "br", "li", "ol", "p", "ul"})
+_EMAIL_NAME = re.compile(r"\S+@\S+\s+\((.+)\)")
+_PREFIX = re.compile(rb"</?([A-Za-z_][\w.-]*):[A-Za-z_]")
+_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b")
+_KNOWN_NAMESPACES = {
+    b"itunes": b"http://www.itunes.com/dtds/podcast-1.0.dtd",
+    b"media": b"http://search.yahoo.com/mrss/",
+    b"dc": b"http://purl.org/dc/elements/1.1/",
+    b"content": b"http://purl.org/rss/1.0/modules/content/",
+}
+_MAX_DIGITS = 4000  # under Python's own 4,300-digit limit on int(str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class _Raw:
     guid: str = ""
     link: str = ""
     title: str = ""
+    title_is_html: bool = True  # Atom type="text": a literal <b> is text
     summary: str = ""
     summary_is_html: bool = True
     markup: str = ""  # the item's own HTML, searched for a first <img>
@@ -70,46 +74,7 @@ class _Raw:
     categories: tuple[str, ...] = ()
     author: str = ""
     images: tuple[str, ...] = ()
-
-
-class _Scan(HTMLParser):
-    """The text of markup, with a space where a block ends, and its first <img> (src, alt)."""
-
-    def __init__(self, markup: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.image: tuple[str, str] | None = None
-        self.feed(markup)
-        self.close()
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img" and self.image is None:
-            values = dict(attrs)
-            self.image = (values.get("src") or "", values.get("alt") or "")
-        self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BREAKS:
-            self.parts.append(" ")
-
-
-def clean_html(markup: str) -> str:
-    """Markup cut down to the summary allowlist, with only http(s) links."""
-    return nh3.clean(
-        markup,
-        tags=set(SUMMARY_TAGS),
-        clean_content_tags=set(_DROPPED),
-        attributes={"a": {"href"}},
-        url_schemes={"http", "https"},
-    )
-
-
-def html_text(markup: str) -> str:
-    """The plain text of (possibly hostile) markup: tags stripped, entities decoded."""
-    return "".join(_Scan(clean_html(markup)).parts)
+    fault: str = ""  # why the item cannot be used, found while reading it
 
 
 def canonical_link(url: str) -> str:
@@ -139,7 +104,8 @@ def parse_feed(
     for number, raw in enumerate(raws, start=1):
         try:
             item = _item(raw, rules=rules, now=now)
-        except InvalidInputError as exc:
+        except (InvalidInputError, ValueError, OverflowError) as exc:
+            # ValueError: urlsplit on a malformed IPv6 host; the fault is this item's alone.
             warnings.append(f"{label}: item {number}: {exc}; skipped")
             continue
         if item.key in seen:
@@ -152,7 +118,11 @@ def parse_feed(
 
 
 def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
-    link = web_url(raw.link or raw.guid)  # RSS: a guid may be the permalink
+    if raw.fault:
+        raise InvalidInputError(raw.fault)
+    # Never the guid: feedparser already gives a permalink guid as the link, and an
+    # isPermaLink="false" guid is an identity, not an address.
+    link = web_url(raw.link)
     if link is None:
         raise InvalidInputError(
             f"link {one_line(raw.link, limit=80)!r} is not an http(s) URL"
@@ -173,7 +143,8 @@ def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
     section = next(mapped, None) or _own_section(raw.categories, rules)
     record = {
         "id": article_id,
-        "title": html_text(raw.title) or one_line(summary, limit=100),
+        "title": (html_text(raw.title) if raw.title_is_html else raw.title)
+        or one_line(summary, limit=100),
         "summary": one_line(summary, limit=SUMMARY_LIMIT),
         "section": section,
         "url": link,
@@ -200,7 +171,7 @@ def _image(raw: _Raw, *, base: str) -> tuple[str | None, str]:
         url = web_url(urljoin(base, candidate.strip()))
         if url:
             return url, ""
-    found = _Scan(raw.markup).image
+    found = first_image(raw.markup)
     url = web_url(urljoin(base, found[0].strip())) if found else None
     return (url, html_text(found[1])) if url and found else (None, "")
 
@@ -218,6 +189,15 @@ def _xml_items(
     # Its own sanitiser is off: clean_html (nh3) cleans every format the same way.
     parsed = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=False)
     problem = parsed.get("bozo_exception")
+    declared = _declare_prefixes(body) if _unbound_prefix(problem) else None
+    if declared is not None:
+        # Podcast feeds often use itunes: without its xmlns: declare it, and read again.
+        parsed = feedparser.parse(
+            io.BytesIO(declared), response_headers=headers, sanitize_html=False
+        )
+        if not _unbound_prefix(parsed.get("bozo_exception")):
+            warnings.append(f"{label}: a namespace prefix is not declared; declared for it")
+            problem = parsed.get("bozo_exception")
     if not parsed.get("version"):
         raise FeedError(
             f"{label}: not an RSS, Atom or JSON feed" + (f" ({problem})" if problem else "")
@@ -231,8 +211,44 @@ def _xml_items(
         warnings.append(f"{label}: not well-formed XML ({where}); read leniently")
     elif isinstance(problem, feedparser.CharacterEncodingOverride):
         warnings.append(f"{label}: {problem}")
+    # A file has no address of its own: relative links resolve against the one it declares.
+    base = location if web_url(location) else _declared_address(parsed.get("feed") or {})
     for entry in parsed.entries:
-        yield _xml_raw(entry)
+        raw = _xml_raw(entry)
+        try:
+            yield replace(raw, link=urljoin(base, raw.link)) if base and raw.link else raw
+        except ValueError:  # a malformed IPv6 host: the item is skipped, saying so
+            yield raw
+
+
+def _unbound_prefix(problem: object) -> bool:
+    return (
+        isinstance(problem, xml.sax.SAXParseException)
+        and problem.getMessage() == expat_errors.XML_ERROR_UNBOUND_PREFIX
+    )
+
+
+def _declare_prefixes(body: bytes) -> bytes | None:
+    """The body with an xmlns for each element prefix it uses undeclared, on its root element."""
+    used = set(_PREFIX.findall(body)) - {b"xml", b"xmlns"}
+    missing = sorted(p for p in used if b"xmlns:" + p + b"=" not in body)
+    root = _ROOT.search(body)
+    if not missing or root is None:
+        return None
+    names = b"".join(
+        b" xmlns:" + p + b'="' + _KNOWN_NAMESPACES.get(p, b"urn:undeclared:" + p) + b'"'
+        for p in missing
+    )
+    return body[: root.end()] + names + body[root.end() :]
+
+
+def _declared_address(channel: dict[str, Any]) -> str:
+    selves = [link.get("href") for link in channel.get("links") or () if link.get("rel") == "self"]
+    for candidate in (*selves, channel.get("link")):
+        url = web_url(candidate)
+        if url:
+            return url
+    return ""
 
 
 def _xml_raw(entry: dict[str, Any]) -> _Raw:
@@ -248,8 +264,9 @@ def _xml_raw(entry: dict[str, Any]) -> _Raw:
     images += [e.get("href") for e in enclosures if str(e.get("type", "")).startswith("image/")]
     return _Raw(
         guid=str(dict.get(entry, "id") or ""),
-        link=str(dict.get(entry, "link") or ""),
+        link=_link(entry),
         title=str(dict.get(entry, "title") or ""),
+        title_is_html=(dict.get(entry, "title_detail") or {}).get("type") != "text/plain",
         summary=summary or content,
         summary_is_html=not summary or summary_detail.get("type") != "text/plain",
         markup=content or summary,
@@ -261,11 +278,23 @@ def _xml_raw(entry: dict[str, Any]) -> _Raw:
     )
 
 
+def _link(entry: dict[str, Any]) -> str:
+    # feedparser makes only an HTML alternate the link, and else the entry's id; an entry whose
+    # one alternate is a PDF still points there.
+    link = str(dict.get(entry, "link") or "")
+    if link and not dict.get(entry, "guidislink"):
+        return link
+    for alternate in dict.get(entry, "links") or ():
+        if alternate.get("rel", "alternate") == "alternate" and alternate.get("href"):
+            return str(alternate["href"])
+    return link
+
+
 def _byline(author: str) -> str:
     # RSS writes "desk@site (Name)"; feedparser's own split of it mangles some addresses.
     if "@" not in author:
         return author
-    named = _EMAIL_NAME.match(author.strip())
+    named = _EMAIL_NAME.fullmatch(author.strip())
     return named.group(1) if named else ""  # a bare address is no byline
 
 
@@ -289,7 +318,7 @@ def _struct_time(value: time.struct_time | None) -> datetime | None:
 
 def _json_items(body: bytes, label: str, location: str) -> Iterator[_Raw]:
     try:
-        document = json.loads(body.decode("utf-8-sig"))
+        document = json.loads(body.decode("utf-8-sig"), parse_int=_int)
     except UnicodeDecodeError as exc:
         raise FeedError(
             f"{label}: JSON Feed is not UTF-8 (bad byte at offset {exc.start})"
@@ -298,8 +327,9 @@ def _json_items(body: bytes, label: str, location: str) -> Iterator[_Raw]:
         raise FeedError(f"{label}: not valid JSON: line {exc.lineno}: {exc.msg}") from exc
     except RecursionError as exc:  # "[[[[..." a few thousand deep
         raise FeedError(f"{label}: JSON nested too deeply") from exc
+    # Several real feeds declare the version URL with http://.
     if not isinstance(document, dict) or not _str(document.get("version")).startswith(
-        "https://jsonfeed.org/version/1"
+        ("https://jsonfeed.org/version/1", "http://jsonfeed.org/version/1")
     ):
         raise FeedError(f"{label}: not an RSS, Atom or JSON feed (no JSON Feed version)")
     items = document.get("items")
@@ -323,6 +353,7 @@ def _json_raw(item: dict[str, Any], *, base: str) -> _Raw:
     ]
     summary = _str(item.get("summary"))
     guid = item.get("id")
+    huge = [key for key, value in item.items() if isinstance(value, _Huge)]
     link = _str(item.get("url")) or _str(item.get("external_url"))
     return _Raw(
         guid=str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else "",
@@ -338,7 +369,16 @@ def _json_raw(item: dict[str, Any], *, base: str) -> _Raw:
         else (),
         author=_str(first_author.get("name")) if isinstance(first_author, dict) else "",
         images=tuple(url for url in images if url),
+        fault=f"{huge[0]!r} is a number of over {_MAX_DIGITS} digits" if huge else "",
     )
+
+
+class _Huge(int):
+    """A JSON integer too long for int(): Python refuses to convert it (int_max_str_digits)."""
+
+
+def _int(text: str) -> int:
+    return int(text) if len(text) <= _MAX_DIGITS else _Huge(0)
 
 
 def _str(value: object) -> str:
@@ -348,6 +388,7 @@ def _str(value: object) -> str:
 def _rfc3339(value: object) -> datetime | None:
     try:
         moment = datetime.fromisoformat(_str(value))
-    except ValueError:
+        # In UTC, so a date at the calendar's edge (year 1, +01:00) fails here, not in the store.
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -37,9 +37,11 @@ def normalise_address(raw: str) -> str:
     Raises InvalidInputError with the validator's reason for lists, display names, CR/LF,
     non-ASCII local parts (they would need SMTPUTF8) and plain typos.
     """
-    candidate = raw.strip()
-    if _CONTROL.search(candidate):
+    # Control characters are refused before stripping: a line break is no typo but a form
+    # or a file that was tampered with, and must not slip through as a trimmed address.
+    if _CONTROL.search(raw):
         raise InvalidInputError(f"{raw!r} contains control characters")
+    candidate = raw.strip()
     local, at, domain = candidate.rpartition("@")
     if at and len(local) <= _LOCAL_LIMIT and _DOT_ATOM.fullmatch(local):
         ascii_domain = _checked_domain(domain)

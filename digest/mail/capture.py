@@ -18,6 +18,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from digest.config.secrets import write_private
 from digest.errors import TransportError
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -52,7 +53,7 @@ class CaptureHandler:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         first = _UNSAFE_NAME.sub("_", envelope.rcpt_tos[0] if envelope.rcpt_tos else "unknown")
         path = self.directory / f"{stamp}-{number:06d}-{first}.eml"
-        path.write_bytes(data)
+        write_private(path, data)
         raw_subject = message_from_bytes(data).get("Subject", "")
         subject = str(make_header(decode_header(raw_subject))) if raw_subject else ""
         if self.on_message:

@@ -112,6 +112,10 @@ class FakeTransport:
         """End the session; never raises."""
         self._up = False
 
+    def abort(self, reason: str) -> None:
+        """A fake transaction never blocks, so there is nothing in flight to cut."""
+        self.close()
+
     def send(self, sender: str, recipient: str, data: bytes) -> Reply:
         """One transaction, answered as the relay's script says."""
         if not self._up:

@@ -1,28 +1,31 @@
 """The only module that speaks HTTP: fetch a feed with a conditional GET, a deadline, a size cap.
 
-Only http(s) URLs, also after a redirect. No compression is asked for, so the cap counts the very
-bytes that get parsed and a small gzip body cannot unpack into a huge one. Every failure is a
-FeedError naming the URL.
+Only http(s) URLs to public addresses, also after a redirect (see destinations.py). No
+compression is asked for, so the cap counts the very bytes that get parsed and a small gzip
+body cannot unpack into a huge one. Every failure is a FeedError naming the URL.
 """
 
 from __future__ import annotations
 
 import http.client
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from typing import IO
+from urllib.parse import urljoin, urlsplit
 
 from digest.config import FeedsSettings
 from digest.errors import FeedError
 from digest.intake.articles import web_url
+from digest.mail.destinations import Destinations
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json,"
     " application/xml;q=0.9, */*;q=0.5"
 )
 _CHUNK = 64 * 1024
+_REDIRECTS = 5
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,69 +40,146 @@ class Fetched:
     content_type: str = ""
 
 
-class _HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http(s): never to file:, ftp: or data:."""
-
-    def redirect_request(  # noqa: PLR0917 (urllib's signature, positional as it calls it)
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if web_url(newurl) is None:
-            raise FeedError(f"{req.full_url}: redirected to {newurl[:200]!r}, not an http(s) URL")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
 def fetch(
     url: str, *, limits: FeedsSettings, etag: str | None = None, last_modified: str | None = None
 ) -> Fetched:
     """GET `url`, conditionally when validators are given; the whole answer within
-    `limits.timeout` seconds (checked between reads) and at most `limits.max_bytes` long."""
-    if web_url(url) is None:
-        raise FeedError(f"{url[:200]!r} is not an http(s) URL")
+    `limits.timeout` seconds (checked between reads) and at most `limits.max_bytes` long.
+
+    Redirects are followed here, at most `_REDIRECTS` of them, each hop checked as the first
+    (scheme, and the addresses its host resolves to: see destinations.py).
+    """
     headers = {"User-Agent": limits.user_agent, "Accept": ACCEPT, "Accept-Encoding": "identity"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    opener = urllib.request.build_opener(_HTTPOnlyRedirects())
+    destinations = Destinations.of(
+        allow_private=limits.allow_private, networks=limits.allow_networks
+    )
     deadline = time.monotonic() + limits.timeout
-    try:
-        with opener.open(
-            urllib.request.Request(url, headers=headers), timeout=limits.timeout
-        ) as answer:
-            body = _read_capped(answer, url=url, limits=limits, deadline=deadline)
-            return Fetched(
-                url=answer.geturl(),
-                not_modified=False,
-                body=body,
-                etag=answer.headers.get("ETag"),
-                last_modified=answer.headers.get("Last-Modified"),
-                content_type=answer.headers.get("Content-Type", ""),
-            )
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304:
-            # A 304 may carry fresh validators; without them the ones sent stay good.
-            return Fetched(
+    if web_url(url) is None:
+        raise FeedError(f"{url[:200]!r} is not an http(s) URL")
+    current = url
+    for _ in range(_REDIRECTS + 1):
+        if web_url(current) is None:
+            raise FeedError(f"{url}: redirected to {current[:200]!r}, not an http(s) URL")
+        connection = _connection(current, destinations, limits.timeout)
+        try:
+            answer = _request(connection, current, headers, url=url, limits=limits)
+            location = answer.getheader("Location")
+            if answer.status in _REDIRECT_CODES and location:
+                current = urljoin(current, location.strip())
+                continue
+            return _answer(
+                answer,
+                current,
                 url=url,
-                not_modified=True,
-                body=b"",
-                etag=exc.headers.get("ETag") or etag,
-                last_modified=exc.headers.get("Last-Modified") or last_modified,
+                limits=limits,
+                deadline=deadline,
+                etag=etag,
+                last_modified=last_modified,
             )
-        raise FeedError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
-            raise FeedError(f"{url}: no answer within {limits.timeout:g} s") from exc
-        raise FeedError(f"{url}: cannot connect: {exc.reason}") from exc
+        finally:
+            connection.close()
+    raise FeedError(f"{url}: more than {_REDIRECTS} redirects")
+
+
+def _connection(url: str, destinations: Destinations, timeout: float) -> http.client.HTTPConnection:
+    """A connection to the checked address of the URL's host, not yet open."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise FeedError(f"{url}: bad port: {exc}") from exc
+    address = destinations.resolve(url, host, port)
+    if parts.scheme == "https":
+        return _PinnedHTTPS(host, port, address=address, timeout=timeout)
+    return _PinnedHTTP(host, port, address=address, timeout=timeout)
+
+
+def _request(
+    connection: http.client.HTTPConnection,
+    current: str,
+    headers: dict[str, str],
+    *,
+    url: str,
+    limits: FeedsSettings,
+) -> http.client.HTTPResponse:
+    """Send the GET and read the status line and headers, errors as FeedErrors."""
+    parts = urlsplit(current)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("GET", target, headers=headers)
+        return connection.getresponse()
+    except TimeoutError as exc:
+        raise FeedError(f"{url}: no answer within {limits.timeout:g} s") from exc
+    except ssl.SSLError as exc:
+        raise FeedError(f"{url}: cannot connect: TLS: {exc.reason or exc}") from exc
+    except http.client.HTTPException as exc:
+        raise FeedError(f"{url}: broken answer: {exc.__class__.__name__}: {exc}") from exc
+    except OSError as exc:
+        raise FeedError(f"{url}: cannot connect: {exc.strerror or exc}") from exc
+
+
+def _answer(
+    answer: http.client.HTTPResponse,
+    current: str,
+    *,
+    url: str,
+    limits: FeedsSettings,
+    deadline: float,
+    etag: str | None,
+    last_modified: str | None,
+) -> Fetched:
+    if answer.status == 304:
+        # A 304 may carry fresh validators; without them the ones sent stay good.
+        return Fetched(
+            url=current,
+            not_modified=True,
+            body=b"",
+            etag=answer.getheader("ETag") or etag,
+            last_modified=answer.getheader("Last-Modified") or last_modified,
+        )
+    if not 200 <= answer.status < 300:
+        raise FeedError(f"{url}: HTTP {answer.status} {answer.reason}")
+    try:
+        body = _read_capped(answer, url=url, limits=limits, deadline=deadline)
     except TimeoutError as exc:
         raise FeedError(f"{url}: no answer within {limits.timeout:g} s") from exc
     except (http.client.HTTPException, OSError) as exc:
         raise FeedError(f"{url}: broken answer: {exc.__class__.__name__}: {exc}") from exc
+    return Fetched(
+        url=current,
+        not_modified=False,
+        body=body,
+        etag=answer.getheader("ETag"),
+        last_modified=answer.getheader("Last-Modified"),
+        content_type=answer.getheader("Content-Type", ""),
+    )
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """HTTP to an address checked beforehand; the Host header still names the host."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(_PinnedHTTP):
+    """HTTPS to an address checked beforehand; the certificate must name the host."""
+
+    default_port = 443
+
+    def connect(self) -> None:
+        super().connect()
+        context = ssl.create_default_context()
+        self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
 
 
 def _read_capped(

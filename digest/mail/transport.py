@@ -7,6 +7,7 @@ session at all (unreachable, TLS or AUTH refused) raises `TransportError`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import socket
@@ -17,10 +18,12 @@ from types import TracebackType
 
 from digest.config import SMTPSettings
 from digest.errors import ConfigError, TransportError
+from digest.mail.deadline import BoundedSMTP, BoundedSMTPSSL, DeadlineExceeded
 from digest.models import SMTPSecurity
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
-_PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[A-Za-z0-9.-]+$")  # printable ASCII, no <, >, space
+_PLAIN_ADDRESS = re.compile(r"[!-;=?-~]+@[A-Za-z0-9.-]+")  # printable ASCII, no <, >, space
+_QUIT_WAIT = 5.0  # QUIT is a courtesy: a silent server gets no more than this
 
 
 class Stage(StrEnum):
@@ -51,10 +54,16 @@ class Reply:
         return f"{self.code} {self.text}" if self.code else f"no reply at {self.stage}: {self.text}"
 
 
+# A regex finds none faster than bytes.find does on text with a line break every 76 bytes.
+_LINE_STARTS_WITH_DOT = re.compile(rb"\n\.")
+
+
 def dot_stuffed(data: bytes) -> bytes:
     """SMTP transparency (RFC 5321 4.5.2): a line that starts with "." gets another one, and
     the data ends with CRLF so the terminating "." is on a line of its own."""
     data = data if data.endswith(b"\r\n") else data + b"\r\n"
+    if not data.startswith(b".") and _LINE_STARTS_WITH_DOT.search(data) is None:
+        return data  # our own messages: their encoder writes a leading "." as =2E
     stuffed = data.replace(b"\r\n.", b"\r\n..")
     return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
@@ -66,9 +75,20 @@ def tls_context(settings: SMTPSettings) -> ssl.SSLContext:
 
 
 class SMTPConnection:
-    """One SMTP session, reused for many messages; reconnects are the caller's choice."""
+    """One SMTP session, reused for many messages; reconnects are the caller's choice.
 
-    def __init__(self, settings: SMTPSettings) -> None:
+    Opening the session must end within `session_deadline` seconds and each transaction
+    (MAIL to the reply after the final ".") within `transaction_deadline`, however the server
+    paces its replies; `smtp.timeout` still bounds each single read.
+    """
+
+    def __init__(
+        self,
+        settings: SMTPSettings,
+        *,
+        session_deadline: float = 120.0,
+        transaction_deadline: float = 60.0,
+    ) -> None:
         if (
             settings.username
             and settings.security == SMTPSecurity.NONE
@@ -76,7 +96,10 @@ class SMTPConnection:
         ):
             raise ConfigError("smtp: refusing to send a password without TLS; set smtp.security")
         self.settings = settings
-        self._smtp: smtplib.SMTP | None = None
+        self.session_deadline, self.transaction_deadline = session_deadline, transaction_deadline
+        self._smtp: BoundedSMTP | BoundedSMTPSSL | None = None
+        self._opening: BoundedSMTP | BoundedSMTPSSL | None = None  # for abort() during open()
+        self._aborted = ""
         self._stage = Stage.CONNECT
         self.sent_on_connection = 0
 
@@ -100,17 +123,19 @@ class SMTPConnection:
         where = f"{s.host}:{s.port}"
         # Empty only when built without Settings.relay(): then the host's own name.
         helo = s.local_hostname or None
+        smtp: BoundedSMTP | BoundedSMTPSSL
+        if s.security == SMTPSecurity.TLS:
+            smtp = BoundedSMTPSSL(local_hostname=helo, timeout=s.timeout, context=tls_context(s))
+        else:
+            smtp = BoundedSMTP(local_hostname=helo, timeout=s.timeout)
+        self._opening = smtp
+        smtp.deadline.start(
+            self.session_deadline,
+            f"SMTP session set-up took over {self.session_deadline:g} s"
+            " (delivery.session_deadline)",
+        )
         try:
-            if s.security == SMTPSecurity.TLS:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host,
-                    s.port,
-                    local_hostname=helo,
-                    timeout=s.timeout,
-                    context=tls_context(s),
-                )
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, local_hostname=helo, timeout=s.timeout)
+            smtp.connect(s.host, s.port)
             smtp.ehlo()
             if s.security == SMTPSecurity.STARTTLS:
                 if not smtp.has_extn("starttls"):
@@ -127,8 +152,12 @@ class SMTPConnection:
                 f"SMTP server {where} refused the login: {exc.smtp_code} {exc.smtp_error!r}"
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise TransportError(_why_no_session(exc, s)) from exc
+            smtp.close()
+            raise TransportError(self._aborted or _why_no_session(exc, s)) from exc
+        finally:
+            self._opening = None
         self._smtp = smtp
+        self._aborted = ""
         self.sent_on_connection = 0
 
     def close(self) -> None:
@@ -136,6 +165,7 @@ class SMTPConnection:
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return
+        smtp.deadline.start(min(self.settings.timeout, _QUIT_WAIT), "QUIT")
         try:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
@@ -147,6 +177,11 @@ class SMTPConnection:
         if smtp is None:
             raise TransportError("send() on a closed SMTP connection")
         self._stage = Stage.MAIL
+        smtp.deadline.start(
+            self.transaction_deadline,
+            f"SMTP transaction took over {self.transaction_deadline:g} s"
+            " (delivery.transaction_deadline)",
+        )
         try:
             if smtp.does_esmtp and smtp.has_extn("pipelining"):
                 refused = self._envelope_pipelined(smtp, sender, recipient)
@@ -155,17 +190,28 @@ class SMTPConnection:
             if refused is not None:
                 return refused
             self._stage = Stage.DOT
-            assert smtp.sock is not None
-            smtp.sock.sendall(dot_stuffed(data) + b".\r\n")
+            smtp.send(dot_stuffed(data) + b".\r\n")
             code, text = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            return Reply(0, str(exc) or exc.__class__.__name__, self._stage)
+            why = self._aborted or str(exc) or exc.__class__.__name__
+            return Reply(0, why, self._stage)
         if code == 421:
             self.close()
         elif 200 <= code < 300:
             self.sent_on_connection += 1
         return Reply(code, text.decode("utf-8", "replace"), Stage.DOT)
+
+    def abort(self, reason: str) -> None:
+        """Cut the session from another thread: a read or write in progress fails at once and
+        its transaction ends with `reason` (a bounded stop)."""
+        smtp = self._smtp or self._opening
+        sock = smtp.sock if smtp is not None else None
+        self._aborted = reason
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):  # already gone: the sender sees that on its own
+            sock.shutdown(socket.SHUT_RDWR)
 
     def _envelope_in_turn(self, smtp: smtplib.SMTP, sender: str, recipient: str) -> Reply | None:
         """MAIL, RCPT and DATA one after the other; a Reply if the server refused one."""
@@ -187,20 +233,21 @@ class SMTPConnection:
         Saves two round trips per message. The addresses were validated as plain ASCII
         addr-specs, and are checked once more here because they go straight onto the wire.
         """
-        if not (_PLAIN_ADDRESS.match(sender) and _PLAIN_ADDRESS.match(recipient)):
+        if not (_PLAIN_ADDRESS.fullmatch(sender) and _PLAIN_ADDRESS.fullmatch(recipient)):
             return self._envelope_in_turn(smtp, sender, recipient)
-        assert smtp.sock is not None
-        smtp.sock.sendall(
-            f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
-        )
-        mail_code, mail_text = smtp.getreply()
-        self._stage = Stage.RCPT
-        rcpt_code, rcpt_text = smtp.getreply()
-        self._stage = Stage.DATA
-        data_code, data_text = smtp.getreply()
+        smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
+        replies: list[tuple[int, bytes]] = []
+        for stage in (Stage.MAIL, Stage.RCPT, Stage.DATA):
+            self._stage = stage
+            code, text = smtp.getreply()
+            if code == 421:
+                # The server says why and hangs up: the replies after this one never come.
+                return self._reset(code, text, stage)
+            replies.append((code, text))
+        (mail_code, mail_text), (rcpt_code, rcpt_text), (data_code, data_text) = replies
         if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
             # A server that opened DATA despite a refusal: end the empty message, then reset.
-            smtp.sock.sendall(b".\r\n")
+            smtp.send(b".\r\n")
             smtp.getreply()
         if mail_code != 250:
             return self._reset(mail_code, mail_text, Stage.MAIL)
@@ -226,6 +273,8 @@ def _why_no_session(exc: smtplib.SMTPException | OSError, s: SMTPSettings) -> st
     where = f"{s.host}:{s.port}"
     # smtplib turns a read that timed out into "Connection unexpectedly closed".
     cause = exc.__context__ if isinstance(exc, smtplib.SMTPServerDisconnected) else exc
+    if isinstance(cause, DeadlineExceeded):
+        return f"SMTP server {where}: {cause}"
     if isinstance(cause, TimeoutError):
         return f"SMTP server {where} did not answer within {s.timeout:g} s (smtp.timeout)"
     if isinstance(cause, ConnectionRefusedError):

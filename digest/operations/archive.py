@@ -38,17 +38,16 @@ class EditionPage:
     stored: bool
 
 
-def _neutral(settings: Settings, document: str, nonce: str) -> str:
+def neutral_values(settings: Settings, *, for_html: bool) -> dict[str, str]:
+    """Slot values for a copy that belongs to nobody: the fallback greeting, generic links."""
     site = settings.site
-    return fill_slots(
-        document,
-        nonce,
-        {
-            "greeting": html.escape(site.greeting_fallback),
-            "unsubscribe": html.escape(site.base_url + GENERIC_UNSUBSCRIBE_PATH),
-            "preferences": html.escape(site.base_url + GENERIC_UNSUBSCRIBE_PATH),
-        },
-    )
+    generic = site.base_url + GENERIC_UNSUBSCRIBE_PATH
+    values = {"greeting": site.greeting_fallback, "unsubscribe": generic, "preferences": generic}
+    return {k: html.escape(v) for k, v in values.items()} if for_html else values
+
+
+def _neutral(settings: Settings, document: str, nonce: str) -> str:
+    return fill_slots(document, nonce, neutral_values(settings, for_html=True))
 
 
 def archive_index(store: Store, list_slug: str) -> list[ArchiveEntry]:

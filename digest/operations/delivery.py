@@ -9,6 +9,7 @@ reclaims: nobody is lost, and at most (connections + commit group) messages can 
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -16,7 +17,8 @@ from digest.edition.message import MessageTemplate, Recipient
 from digest.models import Edition, EditionStatus, Subscriber
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
-from digest.operations.sessions import Job, Transport, start_workers, take_all
+from digest.operations.sessions import Job, Transport, Worker, start_workers, take_all
+from digest.store import Claim
 
 __all__ = [
     "OPEN_STATES",
@@ -35,7 +37,7 @@ def deliver(
     *,
     templates: Callable[[tuple[str, ...] | None, str], MessageTemplate | None],
     recipient: Callable[[Subscriber], Recipient],
-    envelope_from: str,
+    envelope_from: Callable[[Claim], str],
     connect: Callable[[], Transport],
     clock: Callable[[], datetime],
     options: DeliveryOptions,
@@ -45,11 +47,14 @@ def deliver(
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
     `templates(sections, locale)` gives the message for a subscriber's section choice (None:
-    all) in their language.
+    all) in their language; `envelope_from(claim)` the envelope sender of that delivery (with
+    VERP, its own).
 
     Raises TransportError before claiming anything if the relay cannot be reached at all.
-    Setting `watch.stop` (SIGTERM) ends claiming; what is in flight finishes and is recorded,
-    and claims not yet handed to a connection go back to the queue.
+    Setting `watch.stop` (SIGTERM) ends claiming; what is in flight gets `stop_grace` seconds
+    to finish, then its sessions are cut and those rows recorded as their stage left them
+    (after the final ".": unknown, resent under the same Message-ID); claims not yet handed
+    to a connection go back to the queue.
     """
     reclaim_from_the_dead(ledger, edition.id, now=clock())
     probe = connect()
@@ -71,7 +76,6 @@ def deliver(
         jobs=jobs,
         results=results,
         build=build,
-        envelope_from=envelope_from,
         options=options,
     )
     recorder = Recorder(
@@ -103,7 +107,7 @@ def deliver(
                 break
             for index, claim in enumerate(claims):
                 while handed - recorder.committed >= window and not halted():
-                    recorder.drain(results, block=True, until=recorder.done + 1)
+                    recorder.drain(results, block=True, until=recorder.done + 1, give_up=halted)
                 if halted():
                     ledger.release(claims[index:], owner=options.owner, now=clock())
                     break
@@ -112,24 +116,52 @@ def deliver(
                 if template is None:  # their sections have nothing today
                     recorder.skip(claim, "no article in the subscriber's chosen sections")
                     continue
-                jobs.put(Job(claim, template))
+                jobs.put(Job(claim, template, envelope_from(claim)))
                 recorder.drain(results, block=False)
         while recorder.done < handed and not halted():  # let the last claims finish
-            recorder.drain(results, block=True, until=recorder.done + 1)
+            recorder.drain(results, block=True, until=recorder.done + 1, give_up=halted)
     finally:
         # Claims not yet picked up by a connection go back to the queue; the rest finish.
         unsent = take_all(jobs)
         ledger.release(unsent, owner=options.owner, now=clock())
         handed -= len(unsent)
-        for _ in workers:
-            jobs.put(None)
-        recorder.drain(results, block=True, until=handed)
-        for worker in workers:
-            worker.join()
-        recorder.flush()
+        _wind_down(
+            workers,
+            jobs,
+            results,
+            recorder,
+            handed=handed,
+            grace=options.stop_grace if stop.is_set() else None,
+        )
     report.stopped = stop.is_set()
     _settle(ledger, edition, report)
     return report
+
+
+def _wind_down(
+    workers: list[Worker],
+    jobs: queue.Queue[Job | None],
+    results: queue.Queue[Result],
+    recorder: Recorder,
+    *,
+    handed: int,
+    grace: float | None,
+) -> None:
+    """Let the transactions in flight end and record them all. On a stop they get `grace`
+    seconds; then their sessions are cut, so a stalled relay cannot hold the process."""
+    for _ in workers:
+        jobs.put(None)
+    if grace is not None:
+        grace_ends = time.monotonic() + grace
+        recorder.drain(
+            results, block=True, until=handed, give_up=lambda: time.monotonic() >= grace_ends
+        )
+        for worker in workers:
+            worker.abort(f"stopped: still in flight after {grace:g} s (delivery.stop_grace)")
+    recorder.drain(results, block=True, until=handed)
+    for worker in workers:
+        worker.join()
+    recorder.flush()
 
 
 def _settle(ledger: Ledger, edition: Edition, report: DeliveryReport) -> None:

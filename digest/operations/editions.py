@@ -9,18 +9,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
-from digest.config import ListSettings, SiteSettings
+from digest.config import ListSettings, Settings, SiteSettings
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
+from digest.edition.names import clean_name
 from digest.edition.note import editor_note
 from digest.edition.render import Renderer, VariantMaker
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
+from digest.edition.stories import Story
 from digest.edition.tokens import message_id, unsubscribe_token
+from digest.edition.verp import verp_address
 from digest.edition.views import EditionFacts, SiteView
 from digest.models import Article, Edition, Subscriber
 from digest.store import Store
 
-# How far back "no repeats" looks for articles a list already sent.
+# How far back "no repeats" looks for articles a list already sent, and so how old a late
+# arrival may be and still join an edition: an older one could not be told from a repeat.
 REPEAT_WINDOW = timedelta(days=31)
 
 
@@ -94,18 +98,27 @@ def draft_edition(
     *,
     now: datetime,
 ) -> Draft:
-    """Select and render what the list's edition would hold at `now`; stores nothing."""
+    """Select and render what the list's edition would hold at `now`; stores nothing.
+
+    The candidates are the articles published since the previous edition's cutoff and those
+    first stored since it was made (late or backdated), less what the list already sent.
+    """
     day = edition_date(mailing_list, now)
     previous = store.latest_edition(mailing_list.slug, before=day)
     since = previous.cutoff if previous else now - timedelta(hours=mailing_list.lookback_hours)
-    candidates = store.articles_published(after=since, until=now)
+    candidates = store.edition_candidates(
+        published_after=since,
+        seen_after=previous.created_at if previous else None,
+        oldest=now - REPEAT_WINDOW,
+        until=now,
+    )
     selection = select_articles(
         candidates,
-        since=since,
         now=now,
         sections=mailing_list.sections,
         limit=mailing_list.max_articles,
         exclude_ids=store.sent_article_ids(mailing_list.slug, since=now - REPEAT_WINDOW),
+        story_threshold=mailing_list.story_grouping,
     )
     nonce = slot_nonce(site, mailing_list.slug, day)
     note = store.edition_note(mailing_list.slug, day)
@@ -137,7 +150,26 @@ def store_edition(store: Store, draft: Draft, *, now: datetime) -> tuple[Edition
         text=draft.text,
         article_ids=[article.id for article in draft.selection.articles],
         slot_nonce=draft.slot_nonce,
+        stories=story_ids(draft.selection),
     )
+
+
+def story_ids(selection: Selection) -> tuple[tuple[str, ...], ...]:
+    """Each story's article ids in reading order: what an edition records of its structure."""
+    return tuple(tuple(a.id for a in story.articles) for story in selection.stories)
+
+
+def stored_stories(edition: Edition, articles: Sequence[Article]) -> list[Story]:
+    """A stored edition's stories rebuilt from its articles (an article since deleted is left
+    out); an edition made before stories were recorded has one story per article."""
+    found = {article.id: article for article in articles}
+    groups = edition.stories or tuple((article_id,) for article_id in edition.article_ids)
+    stories = []
+    for ids in groups:
+        present = [found[i] for i in ids if i in found]
+        if present:
+            stories.append(Story(main=present[0], also=tuple(present[1:])))
+    return stories
 
 
 def message_template(
@@ -190,6 +222,7 @@ def template_for(
 class Variant:
     """One rendering of an edition: the bodies (with slot markers) and their message template."""
 
+    subject: str
     html: str
     text: str
     template: MessageTemplate
@@ -219,11 +252,13 @@ class Variants:
             edition.edition_date,
             note=store.edition_note(mailing_list.slug, edition.edition_date),
         )
-        full = Variant(edition.html, edition.text, template_for(site, mailing_list, edition))
+        full = Variant(
+            edition.subject, edition.html, edition.text, template_for(site, mailing_list, edition)
+        )
         home = renderer.language("", self.facts.site)
         self._made: dict[tuple[str, frozenset[str] | None], Variant | None] = {(home, None): full}
         self._makers: dict[str, VariantMaker] = {}
-        self._articles: list[Article] | None = None
+        self._stories: list[Story] | None = None
 
     def variant(self, sections: Sequence[str] | None, locale: str = "") -> Variant | None:
         """The rendering for this choice and locale; None if it leaves nothing to send."""
@@ -238,16 +273,23 @@ class Variants:
         chosen = self.variant(sections, locale)
         return chosen.template if chosen else None
 
+    def selection(self, sections: Sequence[str] | None) -> Selection:
+        """The edition's stories cut down to this choice (None or empty: every section)."""
+        return restrict(self._all_stories(), sections or None)
+
+    def _all_stories(self) -> list[Story]:
+        if self._stories is None:
+            articles = self.store.articles_by_id(self.edition.article_ids)
+            self._stories = stored_stories(self.edition, articles)
+        return self._stories
+
     def _render(self, language: str, sections: frozenset[str] | None) -> Variant | None:
-        if self._articles is None:
-            self._articles = self.store.articles_by_id(self.edition.article_ids)
-        articles = self._articles
-        selection = restrict(articles, sections or {a.section.casefold() for a in articles})
-        if not selection:
-            return None
+        selection = self.selection(sorted(sections) if sections else None)
+        if sections and not selection:
+            return None  # an empty whole edition still renders (send_when_empty, previews)
         if language not in self._makers:
             self._makers[language] = self.renderer.variants(
-                articles,
+                self._all_stories(),
                 facts=self.facts,
                 edition_date=self.edition.edition_date,
                 nonce=self.edition.slot_nonce,
@@ -263,7 +305,7 @@ class Variants:
             text=rendered.text,
             nonce=rendered.nonce,
         )
-        return Variant(rendered.html, rendered.text, template)
+        return Variant(rendered.subject, rendered.html, rendered.text, template)
 
 
 def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
@@ -279,6 +321,7 @@ def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
         text=draft.text,
         article_ids=tuple(article.id for article in draft.selection.articles),
         slot_nonce=draft.slot_nonce,
+        stories=story_ids(draft.selection),
     )
 
 
@@ -294,11 +337,16 @@ def stable_message_id(site: SiteSettings, list_slug: str, day: date, subscriber_
 
 
 def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscriber) -> Recipient:
-    """One subscriber's per-message values for a list's edition of `day`."""
+    """One subscriber's per-message values for a list's edition of `day`.
+
+    The stored name is cleaned for header and greeting; one that cannot be used at all gives
+    the greeting fallback and a bare To address, so that delivery still goes out.
+    """
+    name = clean_name(subscriber.name)
     return Recipient(
         address=subscriber.email,
-        name=subscriber.name,
-        greeting_name=subscriber.name or site.greeting_fallback,
+        name=name,
+        greeting_name=name or site.greeting_fallback,
         message_id=stable_message_id(site, list_slug, day, subscriber.id),
         unsubscribe_token=unsubscribe_token(
             secret=_secret(site),
@@ -309,4 +357,17 @@ def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscri
         preferences_token=preferences_token(
             subscriber.id, secret=_secret(site), key_id=site.unsubscribe_key_id
         ),
+    )
+
+
+def envelope_sender(
+    settings: Settings, mailing_list: ListSettings, edition_id: int, subscriber_id: int
+) -> str:
+    """Where one delivery's bounces go: [bounces] address (else the list's From); with VERP,
+    that address's own variant for this edition and subscriber."""
+    base = settings.envelope_sender(mailing_list)
+    if not settings.bounces.verp:
+        return base
+    return verp_address(
+        base, secret=_secret(settings.site), edition_id=edition_id, subscriber_id=subscriber_id
     )

@@ -7,13 +7,13 @@ its `feed_state` row and reported; the other feeds go on.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 from digest.config import FeedRules, FeedSettings, FeedsSettings
-from digest.errors import DigestError, FeedError
+from digest.errors import DigestError, FeedError, InvalidInputError
 from digest.intake.articles import web_url
 from digest.intake.feeds import parse_feed
 from digest.mail.fetching import fetch
@@ -46,12 +46,21 @@ class FeedReport:
 
 
 def import_source(
-    source: str, *, rules: FeedRules, limits: FeedsSettings, store: Store, now: datetime
+    source: str,
+    *,
+    rules: FeedRules,
+    limits: FeedsSettings,
+    store: Store,
+    now: datetime,
+    base_url: str | None = None,
 ) -> FeedReport:
     """Store the items of the feed in a file or at an http(s) URL (fetched unconditionally).
 
-    Raises FeedError naming the source when it cannot be read or is no feed at all.
+    A file's relative links resolve against `base_url` if given, else the address the feed
+    declares. Raises FeedError naming the source when it cannot be read or is no feed at all.
     """
+    if base_url is not None and web_url(base_url) is None:
+        raise InvalidInputError(f"--base-url {base_url!r} is not an http(s) URL")
     if web_url(source):
         fetched = fetch(source, limits=limits)
         return _save(
@@ -62,14 +71,15 @@ def import_source(
             store=store,
             now=now,
         )
-    return _save(
+    report = _save(
         _read_file(Path(source), limits.max_bytes),
         rules=rules,
-        location=source,
+        location=base_url or source,
         content_type="",
         store=store,
         now=now,
     )
+    return replace(report, source=source)
 
 
 def poll_feeds(settings: FeedsSettings, store: Store, *, now: datetime) -> list[FeedReport]:
@@ -96,7 +106,9 @@ def _poll(feed: FeedSettings, limits: FeedsSettings, store: Store, now: datetime
                 store=store,
                 now=now,
             )
-    except DigestError as exc:
+    except Exception as exc:  # one feed's fault, whatever it is, stays with it
+        if not isinstance(exc, DigestError):
+            exc = FeedError(f"feed {feed.name!r}: {exc.__class__.__name__}: {exc}")
         log.warning("feed %s: %s", feed.name, exc)
         # The old validators stay: the next poll fetches the whole feed again.
         store.record_feed_poll(

@@ -5,11 +5,15 @@ bulk mail). A local test server (the capture server, aiosmtpd, smtp-sink) is exe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.config import Settings
 from digest.config.secrets import write_new_secret
 from digest.config.site import PLACEHOLDER_SECRET
 from digest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from digest.mail.dkim import DkimSigner
 
 
 def refuse_shipped_examples(settings: Settings) -> None:
@@ -44,3 +48,12 @@ def ensure_secret(settings: Settings) -> Path | None:
         return None
     write_new_secret(settings.secrets_file)
     return settings.secrets_file
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The DKIM signer (its key read now, so a bad key fails at start), or None when off."""
+    if settings.dkim.private_key is None:
+        return None
+    from digest.mail.dkim import build_signer
+
+    return build_signer(settings.dkim)

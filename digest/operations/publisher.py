@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.config import ListSettings, Settings
+from digest.config.secrets import write_private
 from digest.edition.render import Renderer, fill_slots
+from digest.edition.structure import edition_data, to_json
 from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
 from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
@@ -35,18 +37,19 @@ from digest.operations.editions import (
     Variants,
     draft_edition,
     edition_date,
+    envelope_sender,
     message_template,
     recipient,
     stable_message_id,
     store_edition,
     unsaved_edition,
 )
-from digest.operations.production import refuse_shipped_examples, unsigned_warning
+from digest.operations.production import dkim_signer, refuse_shipped_examples, unsigned_warning
+from digest.operations.sizing import MessageSize, checked_size, sample_copy
 from digest.store import EditionSummary, Store
 from digest.store.schema import make_engine, upgrade
 
 if TYPE_CHECKING:
-    from digest.mail.dkim import DkimSigner
     from digest.mail.transport import Reply
     from digest.operations.seeding import SeedReport
 
@@ -62,6 +65,7 @@ class SendResult:
     queued: int = 0
     recipients: int = 0
     report: DeliveryReport = field(default_factory=DeliveryReport)
+    size: MessageSize | None = None  # one copy's size; None when nothing is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +75,10 @@ class PreviewFiles:
     html: Path
     text: Path
     eml: Path
+    json: Path  # the edition's structure (digest.edition.structure) the bodies come from
     recipient: str
     stored: bool
+    size: MessageSize
     skipped_by_send: bool = False  # a draft with nothing new: `send` would make no edition
 
 
@@ -95,7 +101,7 @@ class Publisher:
         self.connect = connect or self._connect_to_relay
         self.store = Store(make_engine(settings.database_url))
         self._renderer: Renderer | None = None
-        self.signer = _signer(settings)
+        self.signer = dkim_signer(settings)
         self._warned_unsigned = False
 
     def _connect_to_relay(self) -> Transport:
@@ -107,7 +113,11 @@ class Publisher:
         if warning and not self._warned_unsigned:
             self._warned_unsigned = True
             log.warning(warning)
-        return SMTPConnection(self.settings.relay())
+        return SMTPConnection(
+            self.settings.relay(),
+            session_deadline=self.settings.delivery.session_deadline,
+            transaction_deadline=self.settings.delivery.transaction_deadline,
+        )
 
     @property
     def renderer(self) -> Renderer:
@@ -152,10 +162,14 @@ class Publisher:
         result = SendResult(
             list_slug=list_slug, edition=found if isinstance(found, Edition) else None
         )
+        if isinstance(found, Draft) and not found.selection and not mailing_list.send_when_empty:
+            result.nothing_new = True
+            return result
+        # Measured, and refused when too big, before anything is stored or queued.
+        result.size = self._size(
+            self._signed(sample_copy(self.settings.site, mailing_list, found, now=now))
+        )
         if isinstance(found, Draft):
-            if not found.selection and not mailing_list.send_when_empty:
-                result.nothing_new = True
-                return result
             if dry_run:
                 result.recipients = len(self.store.active_subscribers(list_slug))
                 return result
@@ -181,6 +195,16 @@ class Publisher:
         if deliver:
             result.report = self.deliver(edition, now=now, watch=watch)
         return result
+
+    def _signed(self, data: bytes) -> bytes:
+        return self.signer.sign(data) if self.signer else data
+
+    def _size(self, signed: bytes, *, sending: bool = True) -> MessageSize:
+        """One copy's size as sent; over the limit, `send` warns once or refuses."""
+        size = checked_size(signed, self.settings.delivery, sending=sending)
+        if size.over and sending:
+            log.warning("%s", size.warning())
+        return size
 
     def _would_go(self, edition: Edition, *, now: datetime) -> int:
         """How many copies `send` would hand to the relay now: the active subscribers not yet
@@ -239,7 +263,9 @@ class Publisher:
             recipient=lambda who: recipient(
                 self.settings.site, edition.list_slug, edition.edition_date, who
             ),
-            envelope_from=self.settings.envelope_sender(mailing_list),
+            envelope_from=lambda claim: envelope_sender(
+                self.settings, mailing_list, claim.edition_id, claim.subscriber.id
+            ),
             connect=self.connect,
             clock=_clock_from(now),
             options=DeliveryOptions.from_settings(self.settings.delivery, owner=owner_name()),
@@ -290,7 +316,7 @@ class Publisher:
         data = template.personalise(
             replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
         )
-        data = self.signer.sign(data) if self.signer else data
+        data = self._signed(data)
         connection = self.connect()
         connection.open()
         try:
@@ -315,11 +341,10 @@ class Publisher:
             )
         edition = found if isinstance(found, Edition) else unsaved_edition(found, now=now)
         day, nonce = edition.edition_date, edition.slot_nonce
-        chosen = Variants(
-            self.settings.site, mailing_list, self.store, self.renderer, edition
-        ).variant(
-            self.store.subscription_sections(who.id, list_slug) if who.id else None, who.locale
-        )
+        variants = Variants(self.settings.site, mailing_list, self.store, self.renderer, edition)
+        choice = self.store.subscription_sections(who.id, list_slug) if who.id else None
+        # An empty draft still previews (as the whole edition), so an editor sees what is skipped.
+        chosen = variants.variant(choice if edition.article_ids else None, who.locale)
         if chosen is None:
             raise NotFoundError(
                 f"{who.email} chose sections with nothing in this edition; nothing would be sent"
@@ -329,37 +354,38 @@ class Publisher:
         values = template.slot_values(personal)
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = out_dir / f"{list_slug}-{day.isoformat()}"
+        data = self._signed(template.personalise(personal, date=now))
         files = PreviewFiles(
             html=stem.with_suffix(".html"),
             text=stem.with_suffix(".txt"),
             eml=stem.with_suffix(".eml"),
+            json=stem.with_suffix(".json"),
             recipient=who.email,
             stored=isinstance(found, Edition),
+            size=self._size(data, sending=False),
             skipped_by_send=isinstance(found, Draft)
             and not found.selection
             and not mailing_list.send_when_empty,
         )
-        files.html.write_text(
-            fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}),
-            encoding="utf-8",
+        # Each file holds the reader's address and unsubscribe token: only the owner reads them.
+        write_private(
+            files.html,
+            fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}).encode(),
         )
-        files.text.write_text(fill_slots(chosen.text, nonce, values), encoding="utf-8")
-        data = template.personalise(personal, date=now)
-        files.eml.write_bytes(self.signer.sign(data) if self.signer else data)
+        write_private(files.text, fill_slots(chosen.text, nonce, values).encode())
+        structure = edition_data(
+            variants.selection(choice),
+            list_slug=list_slug,
+            edition_date=day,
+            subject=chosen.subject,
+        )
+        write_private(files.json, to_json(structure).encode())
+        write_private(files.eml, data)
         return files
 
     def status(self, *, limit: int = 20) -> list[EditionSummary]:
         """The newest editions with their delivery counts."""
         return self.store.editions_with_counts(limit=limit)
-
-
-def _signer(settings: Settings) -> DkimSigner | None:
-    """The DKIM signer (its key read now, so a bad key fails at start), or None when off."""
-    if settings.dkim.private_key is None:
-        return None
-    from digest.mail.dkim import build_signer
-
-    return build_signer(settings.dkim)
 
 
 def _clock_from(start: datetime) -> Callable[[], datetime]:

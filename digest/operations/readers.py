@@ -27,13 +27,13 @@ from digest.intake.people import clean_name, normalise_address
 from digest.mail.transport import SMTPConnection
 from digest.models import SubscriptionStatus
 from digest.operations.production import refuse_shipped_examples
-from digest.rules import StatusChange
+from digest.rules import SUPPRESSED, StatusChange
 from digest.store import Store
 
 # Sections a list without its own section list offers: those of the last month's articles.
 SECTION_WINDOW = timedelta(days=31)
 _TOKEN_LIMIT = 512
-_MAILTO_LOCAL = re.compile(r"^unsubscribe\+([a-z0-9][a-z0-9-]{0,62})\.([A-Za-z0-9_-]{1,200})$")
+_MAILTO_LOCAL = re.compile(r"unsubscribe\+([a-z0-9][a-z0-9-]{0,62})\.([A-Za-z0-9_-]{1,200})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,7 @@ class Subscriptions:
         for item in self._lists(found.list_slugs):
             status, _, updated_at = current.get(item.slug, (None, None, None))
             later = updated_at is not None and updated_at.timestamp() > found.issued_at + 1
-            if status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED) and later:
+            if status in SUPPRESSED and later:
                 continue
             self.store.set_subscription_status(
                 found.subscriber_id,
@@ -186,7 +186,7 @@ class Subscriptions:
     def unsubscribe_address(self, address: str, *, now: datetime) -> bool:
         """Act on a mail to unsubscribe+<list>.<token>@<mail_domain>; True if it was genuine."""
         local, _, domain = address.strip().strip("<>").rpartition("@")
-        match = _MAILTO_LOCAL.match(local)
+        match = _MAILTO_LOCAL.fullmatch(local)
         if match is None or domain.lower() != self.settings.site.mail_domain.lower():
             return False
         list_slug, token = match.groups()

@@ -20,6 +20,7 @@ from digest.store import Claim, Outcome
 
 # Delivery logs under one name, whichever of its modules writes: operators filter on it.
 log = logging.getLogger("digest.operations.delivery")
+_TICK = 0.1  # how often a wait for results looks whether it should give up
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,8 @@ class DeliveryOptions:
     commit_group: int = 50
     lease: timedelta = timedelta(minutes=10)
     pause_after_failures: int = 50
+    breaker_after: int = 5
+    stop_grace: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
@@ -52,6 +55,8 @@ class DeliveryOptions:
             commit_group=settings.commit_group,
             lease=timedelta(seconds=settings.lease_seconds),
             pause_after_failures=settings.pause_after_failures,
+            breaker_after=settings.breaker_after,
+            stop_grace=settings.stop_grace,
             retry=RetryPolicy(
                 first=timedelta(seconds=settings.retry_first_seconds),
                 maximum=timedelta(seconds=settings.retry_max_seconds),
@@ -118,12 +123,26 @@ class Recorder:
         self.done = 0
         self.committed = 0
         self.failures_in_a_row = 0
+        self.silences_in_a_row = 0
 
-    def drain(self, results: queue.Queue[Result], *, block: bool, until: int = 0) -> None:
-        """Judge the results that have come; with `block`, wait until `until` are done."""
+    def drain(
+        self,
+        results: queue.Queue[Result],
+        *,
+        block: bool,
+        until: int = 0,
+        give_up: Callable[[], bool] | None = None,
+    ) -> None:
+        """Judge the results that have come; with `block`, wait until `until` are done, or
+        until `give_up()` says to stop waiting (a stop, a grace period run out)."""
         while True:
             if block and self.done < until:
-                item = results.get()
+                try:
+                    item = results.get(timeout=_TICK if give_up else None)
+                except queue.Empty:
+                    if give_up is not None and give_up():
+                        return
+                    continue
             else:
                 try:
                     item = results.get_nowait()
@@ -150,6 +169,7 @@ class Recorder:
             log.log(level, "delivery to %s: %s -> %s", claim.subscriber.email, reply, state)
         if reply.stage == Stage.CONNECT:
             self.report.relay_down = str(reply)
+        self._watch_for_silence(reply)
         if verdict == Verdict.BOUNCE:
             self.ledger.mark_bounced(claim.subscriber.id, now=now)
         self.failures_in_a_row = self.failures_in_a_row + 1 if state == DeliveryState.FAILED else 0
@@ -172,6 +192,19 @@ class Recorder:
                 next_attempt_at=retry_at,
             )
         )
+
+    def _watch_for_silence(self, reply: Reply) -> None:
+        """The circuit breaker: a relay that times out or drops the connection on message
+        after message would cost a full deadline each, so after `breaker_after` in a row the
+        run stops as if the relay were down, and the rest waits for the next run."""
+        silent = reply.code == 0 and reply.stage not in (Stage.PREPARE, Stage.CONNECT)
+        self.silences_in_a_row = self.silences_in_a_row + 1 if silent else 0
+        if self.silences_in_a_row >= self.options.breaker_after and not self.report.relay_down:
+            self.report.relay_down = (
+                f"the relay timed out or dropped the connection {self.silences_in_a_row}"
+                f" times in a row (delivery.breaker_after), last: {reply}"
+            )
+            log.error("edition %s: %s", self.edition.id, self.report.relay_down)
 
     def skip(self, claim: Claim, reason: str) -> None:
         """Record a claim that needs no message."""

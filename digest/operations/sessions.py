@@ -35,14 +35,17 @@ class Transport(Protocol):
     def open(self) -> None: ...
     def close(self) -> None: ...
     def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
+    def abort(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One claim to send, with the message variant its subscriber gets."""
+    """One claim to send, with the message variant its subscriber gets and its envelope
+    sender (one per message with VERP)."""
 
     claim: Claim
     template: MessageTemplate
+    envelope_from: str
 
 
 class Worker(threading.Thread):
@@ -55,13 +58,12 @@ class Worker(threading.Thread):
         jobs: queue.Queue[Job | None],
         results: queue.Queue[Result],
         build: Callable[[Job], bytes],
-        envelope_from: str,
         pacer: Pacer,
         options: DeliveryOptions,
     ) -> None:
         super().__init__(daemon=True)
         self.connect, self.jobs, self.results, self.build = connect, jobs, results, build
-        self.envelope_from, self.pacer, self.options = envelope_from, pacer, options
+        self.pacer, self.options = pacer, options
         self.transport: Transport | None = None
         self.opened_at = 0.0
 
@@ -75,10 +77,17 @@ class Worker(threading.Thread):
             transport.close()
             transport = None
         if transport is None:
-            transport = self.connect()
+            # Held before it opens, so that abort() can cut a session set-up as well.
+            self.transport = transport = self.connect()
             transport.open()
-            self.transport, self.opened_at = transport, time.monotonic()
+            self.opened_at = time.monotonic()
         return transport
+
+    def abort(self, reason: str) -> None:
+        """End whatever this worker is waiting for on the network, from another thread."""
+        transport = self.transport
+        if transport is not None:
+            transport.abort(reason)
 
     def run(self) -> None:
         """Send jobs until the None that says the run is over, then close the session."""
@@ -101,7 +110,7 @@ class Worker(threading.Thread):
             return Reply(0, str(exc), Stage.CONNECT)
         self.pacer.wait()
         try:
-            return transport.send(self.envelope_from, job.claim.subscriber.email, data)
+            return transport.send(job.envelope_from, job.claim.subscriber.email, data)
         except Exception as exc:  # a bug must not hang the run; the message may have gone
             log.exception("unexpected error sending to %s", job.claim.subscriber.email)
             transport.close()
@@ -114,7 +123,6 @@ def start_workers(
     jobs: queue.Queue[Job | None],
     results: queue.Queue[Result],
     build: Callable[[Job], bytes],
-    envelope_from: str,
     options: DeliveryOptions,
 ) -> list[Worker]:
     """One thread per connection, sharing one pacer so the rate limit holds for the run."""
@@ -130,7 +138,6 @@ def start_workers(
             jobs=jobs,
             results=results,
             build=build,
-            envelope_from=envelope_from,
             pacer=pacer,
             options=options,
         )

@@ -33,7 +33,7 @@ from digest.store import SUPPRESSED, Enrolled, Enrolment, Store
 COLUMNS = ("email", "name", "locale", "timezone", "list", "status")  # what export writes
 _KNOWN = frozenset(COLUMNS)
 _BATCH = 2000  # rows per transaction: one fsync per row would make a big import crawl
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 _HEADER_BREAKERS = re.compile(r"[\r\n\x00]")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): export
 # puts a ' before it, and import takes that ' off again, so a file round-trips.
@@ -219,7 +219,7 @@ def enrolment(
     for what, value in (("name", name), ("locale", locale), ("timezone", timezone)):
         if _HEADER_BREAKERS.search(value):
             raise HeaderInjectionError(f"{what} {value[:40]!r} contains a line break or NUL")
-    if locale.strip() and not _LOCALE.match(locale.strip()):
+    if locale.strip() and not _LOCALE.fullmatch(locale.strip()):
         raise InvalidInputError(f"locale {locale!r} is not a language tag such as hu or en-GB")
     who = person(email=email, name=name, locale=locale, timezone=timezone)
     return Enrolment(

@@ -1,7 +1,7 @@
 """All SQL lives here, one module per aggregate; `Store` is their one face.
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
-(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule) owns
+(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors) owns
 its tables' queries and nothing else.
 """
 
@@ -11,7 +11,16 @@ from digest.rules import SUPPRESSED, BounceAction, BounceEffect
 from digest.store.articles import ArticleStore
 from digest.store.base import StoreBase
 from digest.store.bounces import AppliedBounce, BounceEvent, BounceStore
+from digest.store.complaints import (
+    AppliedComplaint,
+    Attribution,
+    ComplaintEffect,
+    ComplaintEvent,
+    ComplaintStore,
+    NamedBy,
+)
 from digest.store.editions import EditionStore, EditionSummary
+from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
@@ -21,14 +30,20 @@ from digest.store.subscriptions import SubscriptionStore
 __all__ = [
     "SUPPRESSED",
     "AppliedBounce",
+    "AppliedComplaint",
+    "Attribution",
     "BounceAction",
     "BounceEffect",
     "BounceEvent",
     "Claim",
+    "ComplaintEffect",
+    "ComplaintEvent",
     "EditionSummary",
+    "Editor",
     "Enrolled",
     "Enrolment",
     "Leadership",
+    "NamedBy",
     "Outcome",
     "Store",
     "SubscriptionRow",
@@ -43,7 +58,9 @@ class Store(
     EditionStore,
     LedgerStore,
     BounceStore,
+    ComplaintStore,
     ScheduleStore,
+    EditorStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""

@@ -40,6 +40,9 @@ class BounceEvent:
     list_slug: str | None = None
     edition_date: date | None = None
     subscriber_id: int | None = None
+    # From a VERP token the report came back to: the edition and (in subscriber_id) the
+    # subscriber. Trusted if the ledger holds that delivery, and then it wins over the address.
+    edition_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +62,13 @@ class BounceStore(StoreBase):
     def apply_bounce(self, event: BounceEvent, *, soft_limit: int, now: datetime) -> AppliedBounce:
         """Apply one bounce event once: a second call with the same key changes nothing.
 
-        The subscriber is the one with the reported address, else the one the ledger's
-        Message-ID names. SUPPRESS marks every active subscription bounced. COUNT adds one to
-        the soft bounces in a row, unless a message sent since the last counted one did not
-        bounce (it got through: the count starts again); the `soft_limit`-th suppresses. A
-        bounce whose Message-ID is not in the ledger counts against the subscriber's latest
-        sent message. All in one transaction, with the event's key, so a crash counts nothing.
+        The subscriber is the one whose delivery a VERP token names, else the one with the
+        reported address, else the one the ledger's Message-ID names. SUPPRESS marks every
+        active subscription bounced. COUNT adds one to the soft bounces in a row, unless a
+        message sent since the last counted one did not bounce (it got through: the count
+        starts again); the `soft_limit`-th suppresses. A bounce whose Message-ID is not in the
+        ledger counts against the subscriber's latest sent message. All in one transaction,
+        with the event's key, so a crash counts nothing.
         """
         with self._tx() as tx:
             recorded = tx.execute(
@@ -82,7 +86,9 @@ class BounceStore(StoreBase):
                 return AppliedBounce(BounceEffect.SEEN)
             delivery = self._bounced_delivery(tx, event)
             person = None
-            if event.recipient:
+            if event.edition_id is not None and delivery is not None:
+                person = self._person(tx, delivery.subscriber_id)
+            elif event.recipient:
                 person = (
                     tx.execute(
                         select(subscribers).where(
@@ -93,13 +99,7 @@ class BounceStore(StoreBase):
                     .first()
                 )
             if person is None and delivery is not None:
-                person = (
-                    tx.execute(
-                        select(subscribers).where(subscribers.c.id == delivery.subscriber_id)
-                    )
-                    .mappings()
-                    .first()
-                )
+                person = self._person(tx, delivery.subscriber_id)
             if (
                 person is not None
                 and delivery is not None
@@ -108,7 +108,7 @@ class BounceStore(StoreBase):
                 delivery = None  # the address wins; the Message-ID named someone else
             result = AppliedBounce(BounceEffect.UNKNOWN)
             if person is not None:
-                named = delivery is not None
+                named = delivery.edition_id if delivery is not None else None
                 if delivery is None:
                     delivery = tx.execute(
                         select(
@@ -126,11 +126,12 @@ class BounceStore(StoreBase):
                 effect, count = self._bounce_effect(
                     tx, event, person, delivery, soft_limit=soft_limit, now=now
                 )
+                slug, day = edition_of(tx, named) if named is not None else (None, None)
                 result = AppliedBounce(
                     effect,
                     email=person["email"],
-                    list_slug=event.list_slug if named else None,
-                    edition_date=event.edition_date if named else None,
+                    list_slug=slug,
+                    edition_date=day,
                     soft_bounces=count,
                 )
             tx.execute(
@@ -144,14 +145,30 @@ class BounceStore(StoreBase):
             )
             return result
 
+    def _person(self, tx: Connection, subscriber_id: int) -> RowMapping | None:
+        return (
+            tx.execute(select(subscribers).where(subscribers.c.id == subscriber_id))
+            .mappings()
+            .first()
+        )
+
     def _bounced_delivery(self, tx: Connection, event: BounceEvent) -> Row[Any, Any, Any] | None:
-        """The ledger row of the message the Message-ID names, if it is really one of ours."""
+        """The ledger row of the message the VERP token or the Message-ID names, if it is
+        really one of ours."""
+        columns = (deliveries.c.edition_id, deliveries.c.subscriber_id, deliveries.c.sent_at)
+        if event.edition_id is not None and event.subscriber_id is not None:
+            return tx.execute(
+                select(*columns).where(
+                    deliveries.c.edition_id == event.edition_id,
+                    deliveries.c.subscriber_id == event.subscriber_id,
+                )
+            ).first()
         if not (
             event.message_id and event.list_slug and event.edition_date and event.subscriber_id
         ):
             return None
         return tx.execute(
-            select(deliveries.c.edition_id, deliveries.c.subscriber_id, deliveries.c.sent_at)
+            select(*columns)
             .join(editions, editions.c.id == deliveries.c.edition_id)
             .join(lists, lists.c.id == editions.c.list_id)
             .where(
@@ -211,3 +228,13 @@ class BounceStore(StoreBase):
         if effect is BounceEffect.SUPPRESSED:
             write_status_everywhere(tx, subscriber_id, by=StatusChange.BOUNCE, now=now)
         return effect, count
+
+
+def edition_of(tx: Connection, edition_id: int) -> tuple[str | None, date | None]:
+    """The list slug and date of an edition, for the lines `digest bounces` prints."""
+    found = tx.execute(
+        select(lists.c.slug, editions.c.edition_date)
+        .join(lists, lists.c.id == editions.c.list_id)
+        .where(editions.c.id == edition_id)
+    ).first()
+    return (found[0], found[1]) if found else (None, None)

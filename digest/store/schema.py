@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,8 @@ articles = Table(
     Column("summary", Text, nullable=False, default=""),
     Column("section", String(100), nullable=False),
     Column("url", Text, nullable=False),
+    # The URL without tracking parameters and case noise (digest.store.urls): one page, one row.
+    Column("canonical_url", Text),
     Column("image_url", Text),
     Column("image_alt", Text, nullable=False, default=""),
     Column("author", Text),
@@ -81,6 +84,8 @@ articles = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_articles_published_at", "published_at"),
+    Index("ix_articles_canonical_url", "canonical_url"),
+    Index("ix_articles_first_seen_at", "first_seen_at"),
 )
 
 lists = Table(
@@ -132,6 +137,8 @@ editions = Table(
     Column("html", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("article_ids", JSON, nullable=False),
+    # The article ids of each story in reading order (representative first); NULL before 0004.
+    Column("stories", JSON),
     Column("slot_nonce", String(64), nullable=False),
     Column("status", String(20), nullable=False),
     UniqueConstraint("list_id", "edition_date", name="uq_editions_list_date"),
@@ -195,6 +202,26 @@ bounce_events = Table(
     Index("ix_bounce_events_subscriber_edition", "subscriber_id", "edition_id"),
 )
 
+# One row per ARF complaint `digest bounces` read (once-only, like bounce_events): its type and
+# date as the report gives them, whom it named and how (verp, message-id, unsubscribe-token, or
+# "" when nothing we signed named anyone), and what it did.
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("feedback_type", String(32), nullable=False),
+    Column("user_agent", Text, nullable=False),
+    Column("reported_domain", String(255), nullable=False),
+    Column("arrived_at", UTCDateTime),
+    Column("subscriber_id", ForeignKey("subscribers.id")),
+    Column("edition_id", ForeignKey("editions.id")),
+    Column("named_by", String(20), nullable=False),
+    Column("effect", String(20), nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
+    Index("ix_complaints_subscriber", "subscriber_id"),
+)
+
 
 # One row per slot of a list's schedule that `digest run` handled (ran, nothing new, missed,
 # failed): the newest tells a restarted scheduler what is still due. The key makes two
@@ -209,6 +236,23 @@ schedule_runs = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("owner", String(100)),
     Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+# The people who may sign in to the desk (`digest editors add`); readers never are here.
+editors = Table(
+    "editors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # Failed sign-ins in a row, and until when the account is locked after too many.
+    Column("failed_sign_ins", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("locked_until", UTCDateTime),
+    # Raised by sign-out: every session cookie issued before it stops working.
+    Column("session_epoch", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("last_sign_in_at", UTCDateTime),
 )
 
 
@@ -316,6 +360,9 @@ def upgrade(engine: Engine, *, now: datetime) -> str:
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Made here, mode 0600, before SQLite opens it: SQLite gives the -wal and -shm
+            # files the database's own mode, so the subscribers stay the owner's alone.
+            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
         except OSError as exc:
             raise StoreError(f"cannot create the database at {path}: {exc.strerror}") from exc
     try:

@@ -157,10 +157,12 @@ def write_status(
 def write_status_everywhere(
     tx: Connection, subscriber_id: int, *, by: StatusChange, now: datetime
 ) -> None:
-    """Apply an unsubscribe or a bounce (`by`) to every subscription the subscriber has."""
-    wanted = (
-        SubscriptionStatus.BOUNCED if by is StatusChange.BOUNCE else SubscriptionStatus.UNSUBSCRIBED
-    )
+    """Apply an unsubscribe, a bounce or a complaint (`by`) to every subscription the
+    subscriber has."""
+    wanted = {
+        StatusChange.BOUNCE: SubscriptionStatus.BOUNCED,
+        StatusChange.COMPLAINT: SubscriptionStatus.COMPLAINED,
+    }.get(by, SubscriptionStatus.UNSUBSCRIBED)
     rows = tx.execute(
         select(subscriptions.c.list_id, subscriptions.c.status).where(
             subscriptions.c.subscriber_id == subscriber_id

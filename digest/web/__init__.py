@@ -11,6 +11,7 @@
     GET  /archive, /archive/<list>     indexes of sent editions
     GET  /archive/<list>/<YYYY-MM-DD>  a sent edition, slots filled neutrally
     GET  /editor/preview/<list>        the next edition; X-Editor-Token header or ?token=
+    /desk, /desk/...                   the editors' desk, behind a sign-in (digest.web.desk)
 
 Known and unknown unsubscribe tokens get byte-identical answers. Nothing is cached that
 belongs to one reader; no page holds a script.
@@ -34,6 +35,8 @@ from digest.config import ListSettings, Settings
 from digest.errors import DigestError, NotFoundError
 from digest.operations.archive import archive_index, archived_page, editor_preview
 from digest.web.context import WebContext, web_context
+from digest.web.desk import DESK_ROUTES
+from digest.web.edge import BodyLimit, TrustedProxies
 from digest.web.guard import client_address, editor_allowed
 from digest.web.pages import EDITION_POLICY, PRIVATE, SecurityHeaders
 from digest.web.signup import SIGNUP_ROUTES
@@ -154,6 +157,7 @@ async def failure(request: Request, exc: Exception) -> Response:
 
 ROUTES = [
     *SIGNUP_ROUTES,
+    *DESK_ROUTES,
     Route("/u/{list}/{token}", unsubscribe_page, methods=["GET"]),
     Route("/u/{list}/{token}", unsubscribe, methods=["POST"]),
     Route("/unsubscribe", generic_unsubscribe, methods=["GET"]),
@@ -172,7 +176,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     """
     web = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(SecurityHeaders)],
+        # Outermost first: a too-large body is refused before anything else is done.
+        middleware=[
+            Middleware(BodyLimit, limit=settings.web.max_body_bytes),
+            Middleware(TrustedProxies, proxies=settings.web.trusted_proxies),
+            Middleware(SecurityHeaders),
+        ],
         exception_handlers={
             NotFoundError: not_found,
             HTTPException: http_error,

@@ -21,6 +21,8 @@ from digest.web.pages import Pages
 
 log = logging.getLogger("digest.web")
 HOUR, MINUTE = 3600.0, 60.0
+# Attempts one address may make at the desk's sign-in form; the lock-out guards each account.
+DESK_SIGN_INS_PER_IP_PER_MINUTE = 20
 
 
 def _utc_now() -> datetime:
@@ -39,6 +41,7 @@ class WebContext:
     signups_by_ip: RateLimiter
     signups_by_address: RateLimiter
     unsubscribes_by_ip: RateLimiter
+    desk_sign_ins_by_ip: RateLimiter
     clock: Callable[[], datetime] = field(default=_utc_now)
     ticker: Callable[[], float] = field(default=time.monotonic)
 
@@ -66,6 +69,7 @@ class WebContext:
             signups_by_ip=RateLimiter(web.signups_per_ip_per_hour, HOUR),
             signups_by_address=RateLimiter(web.signups_per_address_per_hour, HOUR),
             unsubscribes_by_ip=RateLimiter(web.unsubscribes_per_ip_per_minute, MINUTE),
+            desk_sign_ins_by_ip=RateLimiter(DESK_SIGN_INS_PER_IP_PER_MINUTE, MINUTE),
             clock=clock or _utc_now,
         )
 

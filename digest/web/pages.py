@@ -29,6 +29,8 @@ _DEFAULT_HEADERS = (
     # Token-bearing URLs (/u/..., /confirm/..., /preferences/...) must not leak as Referer.
     ("referrer-policy", "no-referrer"),
 )
+# Over https (directly, or as a trusted proxy says), browsers keep to https for a year.
+HSTS = ("strict-transport-security", "max-age=31536000")
 # Pages for one reader or one link: never cached, never indexed.
 PRIVATE = {"cache-control": "no-store", "x-robots-tag": "noindex, nofollow"}
 
@@ -66,7 +68,8 @@ class Pages:
 
 
 class SecurityHeaders:
-    """ASGI middleware: add the default security headers a response does not set itself."""
+    """ASGI middleware: add the default security headers a response does not set itself, and
+    HSTS when the request came over https (TrustedProxies, outside it, has set the scheme)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -81,6 +84,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in _DEFAULT_HEADERS:
                     headers.setdefault(name, value)
+                if scope.get("scheme") == "https":
+                    headers.setdefault(*HSTS)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -122,3 +122,36 @@ def test_every_command_has_help_and_an_example() -> None:
     for command in articles_commands.registered_commands:
         assert command.callback is not None and command.callback.__doc__
         assert "Example: digest articles " in command.callback.__doc__
+
+
+def test_feeds_shows_each_configured_feeds_last_poll_and_its_error(config: Path) -> None:
+    from digest.store import Store
+
+    assert run(config, "feeds").output.strip().endswith("never polled")
+    database = config.read_text(encoding="utf-8").split('"')[1]
+    url = "https://budapestpost.example/politics.xml"
+    Store(make_engine(database)).record_feed_poll(
+        url,
+        now=datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
+        etag=None,
+        last_modified=None,
+        error="feed 'bp-politics': ValueError: Invalid IPv6 URL",
+    )
+    shown = run(config, "feeds")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.strip() == (
+        f"bp-politics\t{url}\t2026-11-26 09:30\t"
+        "failed: feed 'bp-politics': ValueError: Invalid IPv6 URL"
+    )
+
+
+def test_import_base_url_resolves_a_files_relative_links(config: Path) -> None:
+    source = str(FEEDS / "wild" / "relative-no-address.xml")
+    without = run(config, "import", source)
+    assert "0 new" in without.output and "no link" not in without.output
+    imported = run(config, "import", source, "--base-url", "https://budapestpost.example/")
+    assert imported.exit_code == 0, imported.output
+    assert "1 new" in imported.output
+    assert "Relative without an address" in run(config, "list").output
+    refused = run(config, "import", source, "--base-url", "ftp://x")
+    assert isinstance(refused.exception, InvalidInputError)

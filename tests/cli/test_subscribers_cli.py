@@ -120,7 +120,8 @@ def test_bounces_then_the_same_again(env: dict[str, str], tmp_path: Path) -> Non
     again = run("bounces", str(FIXTURES), env=env)
     assert again.stdout.splitlines() == [
         "8 reports read: 0 hard, 0 soft (0 reached the limit), 0 policy, 0 unknown recipients, "
-        "1 informational, 7 already processed; 1 other messages, 0 unreadable files"
+        "1 informational, 7 already processed; 0 complaints (0 suppressed, 0 unattributed); "
+        "1 other messages, 0 unreadable files"
     ]
     assert again.stderr == ""
 

@@ -17,8 +17,9 @@ from digest.intake.bounce_reports import (
     BounceReport,
     classify,
     parse_report,
-    read_reports,
 )
+from digest.intake.complaints import Complaint
+from digest.intake.inbox import read_reports
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
 
@@ -184,11 +185,13 @@ def test_classify(action: Action, status: str, kind: BounceKind) -> None:
     assert classify(action, status) is kind
 
 
-def summary(found: list[tuple[str, BounceReport | None]]) -> list[tuple[str | None, str, str]]:
+def summary(
+    found: list[tuple[str, BounceReport | Complaint | None]],
+) -> list[tuple[str | None, str, str]]:
     return sorted(
         (report.original_message_id, item.recipient, item.status)
         for _, report in found
-        if report is not None
+        if isinstance(report, BounceReport)
         for item in report.recipients
     )
 
@@ -232,7 +235,7 @@ def test_an_unreadable_file_is_named_and_the_rest_go_on(
 ) -> None:
     shutil.copy(FIXTURES / "gmail-5.1.1.eml", tmp_path / "b.eml")
     (tmp_path / "a.eml").mkdir()  # reading it fails the way an unreadable file does
-    with caplog.at_level(logging.WARNING, logger="digest.intake.bounce_reports"):
+    with caplog.at_level(logging.WARNING, logger="digest.intake.inbox"):
         found = list(read_reports(tmp_path))
     assert [Path(name).name for name, _ in found] == ["b.eml"]
     assert str(tmp_path / "a.eml") in caplog.text

@@ -289,3 +289,52 @@ def test_categories_give_sections_unless_the_rules_say_otherwise() -> None:
     plain = RULES.model_copy(update={"sections_from_categories": False})
     metro = parse_feed((FEEDS / "rss.xml").read_bytes(), rules=plain, now=NOW).items[1]
     assert metro.article.section == "Budapest"  # unmapped: the default section
+
+
+def test_an_items_fault_stays_with_the_item() -> None:
+    parsed = parse("wild/item-faults.xml")
+    assert [item.article.title for item in parsed.items] == ["The good one"]
+    assert parsed.warnings == (
+        "feed 'bp': item 1: Invalid IPv6 URL; skipped",
+        "feed 'bp': item 2: Invalid IPv6 URL; skipped",
+        "feed 'bp': item 3: no link; skipped",  # an isPermaLink="false" guid is no URL
+    )
+
+
+def test_json_feed_faults_stay_with_their_items_and_http_version_urls_are_accepted() -> None:
+    parsed = parse("wild/item-faults.json")
+    assert parsed.warnings == ("feed 'bp': item 1: 'id' is a number of over 4000 digits; skipped",)
+    year_one, good = (item.article for item in parsed.items)
+    assert year_one.published_at == NOW  # a date the store cannot hold counts as undated
+    assert good.title == "Good JSON item"
+
+
+def test_atom_text_titles_stay_literal_and_a_pdf_alternate_is_the_link() -> None:
+    parsed = parse("wild/atom-links-and-titles.xml")
+    pdf, html = (item.article for item in parsed.items)
+    assert (pdf.title, pdf.url) == (
+        "Why <b> is not bold",
+        "https://budapestpost.example/reports/1.pdf",
+    )
+    assert html.title == "Markup here goes"
+
+
+def test_tracking_pixels_and_emoji_are_never_the_image() -> None:
+    real, pixel_only = (item.article for item in parse("wild/pixels.xml").items)
+    assert (real.image_url, real.image_alt) == (
+        "https://budapestpost.example/img/real.jpg",
+        "The real picture",
+    )
+    assert pixel_only.image_url is None
+
+
+def test_relative_links_in_a_file_resolve_against_the_feeds_own_address() -> None:
+    (item,) = parse("wild/relative-links.xml", location="/tmp/relative-links.xml").items
+    assert item.article.url == "https://budapestpost.example/a/1"
+    assert item.article.image_url == "https://budapestpost.example/img/r1.jpg"
+
+
+def test_an_undeclared_itunes_prefix_is_declared_not_a_refusal() -> None:
+    parsed = parse("wild/podcast-undeclared-itunes.xml")
+    assert [item.article.title for item in parsed.items] == ["Episode one"]
+    assert parsed.warnings == ("feed 'bp': a namespace prefix is not declared; declared for it",)

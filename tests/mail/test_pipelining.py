@@ -81,3 +81,21 @@ def test_a_hang_up_mid_envelope_is_no_reply_before_the_data(sink: tuple[int, lis
     reply = connection.send("news@budapestpost.example", "b@example.com", MESSAGE)
     assert reply.code == 0 and reply.stage in (Stage.RCPT, Stage.DATA)
     assert not connection.is_open
+
+
+@pytest.mark.parametrize(
+    ("sink", "stage"),
+    [(["-Q", "mail"], Stage.MAIL), (["-Q", "rcpt"], Stage.RCPT), (["-Q", "data"], Stage.DATA)],
+    ids=["421-at-mail", "421-at-rcpt", "421-at-data"],
+    indirect=["sink"],
+)
+def test_a_421_mid_pipeline_keeps_its_text(sink: tuple[int, list[str]], stage: Stage) -> None:
+    # The server says why it closes and hangs up: the replies after it never come, and the
+    # ledger must record the 421 and its text, not "connection unexpectedly closed".
+    port, _ = sink
+    connection = SMTPConnection(SMTPSettings(port=port, timeout=5))
+    connection.open()
+    reply = connection.send("news@budapestpost.example", "b@example.com", MESSAGE)
+    assert (reply.code, reply.stage) == (421, stage), reply
+    assert reply.text and "unexpectedly" not in reply.text
+    assert not connection.is_open

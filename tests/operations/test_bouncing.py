@@ -80,7 +80,7 @@ SECOND_READ = {**FIRST_READ, "hard": 0, "soft": 0, "policy": 0, "unknown": 0, "s
 
 def test_fixture_reports_are_applied(store: Store) -> None:
     enrol(store, *KNOWN)
-    summary = apply_reports(store, FIXTURES, secrets=[SECRET], soft_limit=3, now=NOW)
+    summary = apply_reports(store, FIXTURES, secrets={1: SECRET}, soft_limit=3, now=NOW)
     assert counts(summary) == FIRST_READ
     for email in KNOWN:
         expected = (BOUNCED, BOUNCED) if email in HARD_ONES else (ACTIVE, ACTIVE)
@@ -98,7 +98,7 @@ def test_fixture_reports_are_applied(store: Store) -> None:
 @pytest.mark.parametrize("form", ["same-folder", "maildir", "mbox"], ids=str)
 def test_reading_again_counts_nothing_twice(store: Store, tmp_path: Path, form: str) -> None:
     enrol(store, *KNOWN)
-    apply_reports(store, FIXTURES, secrets=[SECRET], soft_limit=3, now=NOW)
+    apply_reports(store, FIXTURES, secrets={1: SECRET}, soft_limit=3, now=NOW)
     again = FIXTURES
     if form == "maildir":
         again = tmp_path / "Maildir"
@@ -112,7 +112,7 @@ def test_reading_again_counts_nothing_twice(store: Store, tmp_path: Path, form: 
             box.add(file.read_bytes())
         box.close()
     summary = apply_reports(
-        store, again, secrets=[SECRET], soft_limit=3, now=NOW + timedelta(hours=1)
+        store, again, secrets={1: SECRET}, soft_limit=3, now=NOW + timedelta(hours=1)
     )
     assert counts(summary) == SECOND_READ
     assert state(store, "nagy.eva@freemail.example") == (ACTIVE, ACTIVE, 1)
@@ -188,7 +188,11 @@ class Inbox:
         self.count += 1
         (self.folder / f"{self.count:03}.eml").write_bytes(raw)
         return apply_reports(
-            self.store, self.folder, secrets=[SECRET], soft_limit=limit, now=at + timedelta(hours=2)
+            self.store,
+            self.folder,
+            secrets={1: SECRET},
+            soft_limit=limit,
+            now=at + timedelta(hours=2),
         )
 
 
@@ -251,7 +255,7 @@ def test_reports_without_a_message_id_count_against_the_latest_message(
         inbox.receive(dsn(EVA, "5.2.2", original=None), at=at)
     assert state(store, EVA) == (ACTIVE, ACTIVE, 2)
     assert (
-        counts(apply_reports(store, tmp_path / "in", secrets=[SECRET], soft_limit=3, now=NOW))[
+        counts(apply_reports(store, tmp_path / "in", secrets={1: SECRET}, soft_limit=3, now=NOW))[
             "seen"
         ]
         == 2
@@ -307,7 +311,7 @@ def test_an_unreadable_file_is_counted_and_the_rest_go_on(store: Store, tmp_path
     enrol(store, "kovacs.anna@example.hu")
     shutil.copy(FIXTURES / "postfix-5.1.1.eml", tmp_path / "b.eml")
     (tmp_path / "a.eml").mkdir()  # reading it fails the way an unreadable file does
-    summary = apply_reports(store, tmp_path, secrets=[SECRET], soft_limit=3, now=NOW)
+    summary = apply_reports(store, tmp_path, secrets={1: SECRET}, soft_limit=3, now=NOW)
     assert (summary.hard, len(summary.unreadable)) == (1, 1)
     assert "a.eml" in summary.unreadable[0]
 

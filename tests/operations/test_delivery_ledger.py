@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.mail.fake import FakeRelay, deferred, refused
@@ -109,7 +110,14 @@ def people(count: int) -> MemoryLedger:
     )
 
 
-def run(ledger: Ledger, relay: FakeRelay, at: datetime, **options: object) -> DeliveryReport:
+def run(
+    ledger: Ledger,
+    relay: FakeRelay,
+    at: datetime,
+    *,
+    sign: Callable[[bytes], bytes] | None = None,
+    **options: object,
+) -> DeliveryReport:
     return deliver(
         ledger,
         EDITION,
@@ -122,10 +130,11 @@ def run(ledger: Ledger, relay: FakeRelay, at: datetime, **options: object) -> De
             unsubscribe_token="T",
             preferences_token="P",
         ),
-        envelope_from="news@budapestpost.example",
+        envelope_from=lambda claim: "news@budapestpost.example",
         connect=relay.connect,
         clock=lambda: at,
         options=DeliveryOptions(owner="test", connections=2, **options),
+        sign=sign,
     )
 
 
@@ -144,9 +153,8 @@ def test_a_4xx_is_deferred_then_sent_and_a_5xx_bounces_once() -> None:
     assert second.counts == {DeliveryState.SENT: 1}
     assert len(relay.to("reader1@example.hu")) == 1 and not relay.to("reader2@example.hu")
     assert ledger.status == EditionStatus.DONE
-    assert all(
-        b"\r\n.\r\n" in item.data for item in relay.sent
-    )  # the bytes keep the dot; SMTP stuffs it
+    # the line holding only "." is written =2E: nothing for SMTP to stuff, and it reads as "."
+    assert all(b"\r\n=2E\r\n" in item.data for item in relay.sent)
 
 
 def test_permanent_failures_in_a_row_pause_the_edition() -> None:
@@ -157,3 +165,29 @@ def test_permanent_failures_in_a_row_pause_the_edition() -> None:
     assert report.paused and ledger.status == EditionStatus.PAUSED
     assert 3 <= report.counts[DeliveryState.FAILED] < 20 and not ledger.bounced
     assert not ledger.sending_owners(EDITION.id)  # what was not sent went back to the queue
+
+
+def test_signed_messages_verify_and_a_bad_one_fails_alone(tmp_path: Path) -> None:
+    # Signing runs in the connection threads: a message that cannot be made fails its own
+    # delivery only, and every other message goes out signed over the bytes sent.
+    import dkim
+
+    from digest.mail.dkim import DkimSigner, generate_key, load_private_key
+
+    key = generate_key(tmp_path, selector="d2026", domain="budapestpost.example")
+    signer = DkimSigner(
+        domain="budapestpost.example",
+        selector="d2026",
+        private_key=load_private_key(key.private_key_path),
+    )
+    ledger, relay = people(30), FakeRelay()
+    ledger.rows[4].subscriber = Subscriber(id=4, email="reader4@example.hu", name="Evil\r\nBcc: x")
+    report = run(ledger, relay, NOW, sign=signer.sign)
+    assert report.counts == {DeliveryState.SENT: 29, DeliveryState.FAILED: 1}
+    assert ledger.rows[4].state == DeliveryState.FAILED and not relay.to("reader4@example.hu")
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return key.record.encode()
+
+    assert len(relay.sent) == 29
+    assert all(dkim.verify(item.data, dnsfunc=dns) for item in relay.sent)

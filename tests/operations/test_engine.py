@@ -95,29 +95,45 @@ def test_every_message_is_dkim_signed_over_the_bytes_sent(
 
     server, port = smtp_server
     key = generate_key(tmp_path / "keys", selector="d2026", domain="budapestpost.example")
+    ed_key = generate_key(
+        tmp_path / "keys", selector="e2026", domain="budapestpost.example", ed25519_key=True
+    )
     base = settings_for(tmp_path, port, database_url=database_url)
     signed = base.model_copy(
         update={
             "dkim": DkimSettings(
-                domain="budapestpost.example", selector="d2026", private_key=key.private_key_path
+                domain="budapestpost.example",
+                selector="d2026",
+                private_key=key.private_key_path,
+                ed25519_selector="e2026",
+                ed25519_private_key=ed_key.private_key_path,
             )
         }
     )
     publisher = Publisher(signed)
     publisher.init(seed=True, now=NOW)
     publisher.send("daily", now=NOW)
-    record = "".join(key.chunks).encode()
+    records = {f"{k.record_name}.".encode(): "".join(k.chunks).encode() for k in (key, ed_key)}
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"d2026._domainkey.budapestpost.example."
-        return record
+        return records[name]
+
+    def verdicts(data: bytes) -> list[bool]:
+        verifier = dkim.DKIM(data)
+        found = []
+        for index in range(2):  # the rsa-sha256 signature, then the ed25519-sha256 one
+            try:
+                found.append(bool(verifier.verify(idx=index, dnsfunc=dns)))
+            except dkim.DKIMException:
+                found.append(False)
+        return found
 
     assert server.messages
     for message in server.messages:
-        assert message.data.startswith(b"DKIM-Signature:")
-        assert dkim.verify(message.data, dnsfunc=dns)
+        assert message.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+        assert verdicts(message.data) == [True, True]
         tampered = message.data.replace(b"/u/daily/", b"/u/weekly/", 1)
-        assert not dkim.verify(tampered, dnsfunc=dns)
+        assert verdicts(tampered) == [False, False]
 
 
 def test_status_shows_the_most_recent_errors(
@@ -164,17 +180,26 @@ def test_section_choices_render_once_per_distinct_choice(
                 .where(subscriptions.c.subscriber_id == sid)
                 .values(sections=sections)
             )
-    renders = 0
-    real_render = publisher.renderer.render
+    calls = {"render": 0, "variants": 0}
+    renderer = publisher.renderer
+    real_render, real_variants = renderer.render, renderer.variants
 
     def counting_render(*args: object, **kwargs: object) -> object:
-        nonlocal renders
-        renders += 1
+        calls["render"] += 1
         return real_render(*args, **kwargs)  # type: ignore[arg-type]
 
-    publisher.renderer.render = counting_render  # type: ignore[method-assign]
+    def counting_variants(*args: object, **kwargs: object) -> object:
+        calls["variants"] += 1
+        return real_variants(*args, **kwargs)  # type: ignore[arg-type]
+
+    renderer.render = counting_render  # type: ignore[method-assign]
+    renderer.variants = counting_variants  # type: ignore[method-assign]
     result = publisher.send("daily", now=NOW)
-    assert renders == 1 + 2  # the edition itself, then Business+Technology and Europe
+    # The edition is rendered once; each language's variants come from one inlined library,
+    # never a render per choice or per subscriber.
+    languages = {s.locale or "" for s in publisher.store.active_subscribers("daily")}
+    assert calls["render"] == 1
+    assert 1 <= calls["variants"] <= len(languages)
     assert result.report.counts[DeliveryState.SKIPPED] == 1  # nothing in "Nonexistent"
     edition = result.edition
     assert edition is not None

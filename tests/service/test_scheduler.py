@@ -328,7 +328,7 @@ def feed_url() -> Iterator[str]:
 
 def test_the_feed_job_polls_each_configured_feed(publisher: Publisher, feed_url: str) -> None:
     feeds = publisher.settings.feeds.model_copy(
-        update={"sources": (FeedSettings(name="bp-rss", url=feed_url),)}
+        update={"sources": (FeedSettings(name="bp-rss", url=feed_url),), "allow_private": True}
     )
     polling = Publisher(publisher.settings.model_copy(update={"feeds": feeds}))
     runner = Runner(polling, clock=Clock(NOW))

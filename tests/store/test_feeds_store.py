@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from digest.config import FeedRules, FeedsSettings
+from digest.config import FeedRules, FeedSettings, FeedsSettings
 from digest.edition.selection import select_articles
 from digest.errors import FeedError
 from digest.intake.feeds import parse_feed
-from digest.operations.ingest import PollStatus, import_source
+from digest.operations.ingest import PollStatus, import_source, poll_feeds
 from digest.store import Store
-from digest.store.schema import make_engine, upgrade
+from digest.store.schema import feed_state, make_engine, upgrade
 
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -84,9 +89,7 @@ def test_an_updated_item_updates_its_row_and_keeps_its_publish_time(store: Store
     # Already sent by the list at 07:00: the update is not offered again.
     since_last_edition = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
     candidates = store.articles_published(after=since_last_edition, until=later)
-    assert not select_articles(
-        candidates, since=since_last_edition, now=later, sections=(), limit=10
-    )
+    assert not select_articles(candidates, now=later, sections=(), limit=10)
 
 
 def test_resend_updated_makes_a_modified_item_a_new_article_once(store: Store) -> None:
@@ -107,11 +110,9 @@ def test_resend_updated_makes_a_modified_item_a_new_article_once(store: Store) -
     )  # one row, not two
     assert revised.id == f"{sent.id}~20261126T123000Z"
     assert revised.published_at == datetime(2026, 11, 26, 12, 30, tzinfo=UTC)
-    # The selection sees a new article: not among the ids sent, and inside the new window.
-    selection = select_articles(
-        [revised], since=NOW, now=later, sections=(), limit=10, exclude_ids={sent.id}
-    )
-    assert selection.lead == revised
+    # The selection sees a new article: not among the ids sent.
+    selection = select_articles([revised], now=later, sections=(), limit=10, exclude_ids={sent.id})
+    assert selection.lead is not None and selection.lead.main == revised
     # The same revision polled again is just unchanged.
     assert (
         save(
@@ -142,3 +143,61 @@ def test_a_missing_file_is_a_feed_error(store: Store, tmp_path: Path) -> None:
             store=store,
             now=NOW,
         )
+
+
+def test_a_json_item_dated_in_year_one_is_stored_with_the_feeds_other_items(store: Store) -> None:
+    report = import_source(
+        str(FEEDS / "wild" / "item-faults.json"),
+        rules=FeedRules(name="bp"),
+        limits=LIMITS,
+        store=store,
+        now=NOW,
+    )
+    assert (report.new, len(report.warnings)) == (2, 1)
+    stored = store.articles_published(after=NOW - timedelta(days=1), until=NOW)
+    assert sorted(a.title for a in stored) == ["Good JSON item", "Year one"]
+
+
+@pytest.fixture
+def feeds_url() -> Iterator[str]:
+    """tests/fixtures/feeds over real HTTP."""
+    serve = partial(SimpleHTTPRequestHandler, directory=str(FEEDS))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), serve)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_a_feed_the_store_refuses_between_two_good_ones_leaves_both_polled(
+    tmp_path: Path, feeds_url: str
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/d.sqlite3")
+    upgrade(engine, now=NOW)
+    with engine.begin() as tx:  # the database itself refuses the middle feed's rows
+        tx.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON articles WHEN NEW.id LIKE 'hostile:%' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    store = Store(engine)
+    sources = (
+        FeedSettings(name="first", url=f"{feeds_url}/rss.xml"),
+        FeedSettings(name="hostile", url=f"{feeds_url}/wild/item-faults.xml"),
+        FeedSettings(name="third", url=f"{feeds_url}/atom.xml"),
+    )
+    reports = poll_feeds(FeedsSettings(sources=sources, allow_private=True), store, now=NOW)
+    assert [r.status for r in reports] == [
+        PollStatus.FETCHED,
+        PollStatus.FAILED,
+        PollStatus.FETCHED,
+    ]
+    assert reports[2].new == 2
+    assert "refused" in (reports[1].error or "")
+    with engine.begin() as tx:
+        errors = dict(tx.execute(select(feed_state.c.url, feed_state.c.last_error)).all())
+    assert errors[sources[0].url] is None and errors[sources[2].url] is None
+    assert "refused" in errors[sources[1].url]

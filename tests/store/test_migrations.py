@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -39,14 +40,9 @@ def revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-# Tables that later migrations add: the hand-made upgrades never knew them.
-AFTER_0001 = {"edition_notes"}
-
-
 def make_legacy(engine: Engine, version: int) -> None:
-    """A database as the hand-made upgrades left it at `version`: on a new database their first
-    step was `metadata.create_all` (every table of revision 0001), and each one recorded its
-    number."""
+    """A database as the hand-made upgrades left it at `version`: the tables of revision 0001
+    (which they ended at), and the number each one recorded."""
     legacy = MetaData()
     record = Table(
         "schema_version",
@@ -55,9 +51,8 @@ def make_legacy(engine: Engine, version: int) -> None:
         Column("applied_at", UTCDateTime, nullable=False),
     )
     with engine.begin() as connection:
-        metadata.create_all(
-            connection, tables=[t for t in metadata.sorted_tables if t.name not in AFTER_0001]
-        )
+        command.upgrade(alembic_config(connection), "0001")
+        connection.execute(text("DROP TABLE alembic_version"))
         legacy.create_all(connection)
         connection.execute(
             record.insert(), [{"version": v, "applied_at": NOW} for v in range(1, version + 1)]

@@ -61,11 +61,12 @@ def _decoded(data: bytes) -> str:
 
 
 def run(
-    *args: str, env: dict[str, str | None] | None = None, cwd: Path = ROOT
+    *args: str, env: dict[str, str | None] | None = None, cwd: Path = ROOT, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """`python -m digest ARGS`, output captured as text; never raises for a non-zero exit.
 
-    `env` adds to this process's environment; a None value removes that variable.
+    `env` adds to this process's environment; a None value removes that variable. `stdin` is
+    what the command reads on its standard input (a few KB at most).
     """
     environment = {**os.environ, **(env or {})}
     request = {
@@ -75,11 +76,16 @@ def run(
     }
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
-    stdin = os.open(os.devnull, os.O_RDONLY)
+    if stdin:
+        source, sink = os.pipe()
+        os.write(sink, stdin.encode())  # fits in the pipe's buffer: nobody reads it yet
+        os.close(sink)
+    else:
+        source = os.open(os.devnull, os.O_RDONLY)
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as connection:
         connection.connect(_warm().path)
-        socket.send_fds(connection, [json.dumps(request).encode()], [stdin, out_write, err_write])
-        for fd in (stdin, out_write, err_write):
+        socket.send_fds(connection, [json.dumps(request).encode()], [source, out_write, err_write])
+        for fd in (source, out_write, err_write):
             os.close(fd)
         pid = json.loads(connection.recv(4096))["pid"]
         output = _read_until_closed(out_read, err_read, pid, args)

@@ -13,14 +13,16 @@ import pytest
 from lxml import html as lxml_html
 from starlette.testclient import TestClient
 
+from digest.edition.locale import Catalogue, Words
 from digest.operations.publisher import Publisher
 from digest.web import create_app
-from tests.conftest import NOW, RecordingHandler, SeededTemplates
+from tests.conftest import NOW, ROOT, RecordingHandler, SeededTemplates
 from tests.support.web import web_settings
 
 BASE = "http://testserver"
 READER = "odon.gyori@example.hu"  # a seeded reader, active on daily, business and weekly
 OTHER = "reka.kovary@example.com"  # another seeded reader of daily
+WORDS = Catalogue(ROOT / "templates")  # the footer's link texts, in each reader's language
 PREFERENCES = re.compile(rf"{re.escape(BASE)}/preferences/[A-Za-z0-9_-]+")
 
 
@@ -68,12 +70,20 @@ def plain(message: EmailMessage) -> str:
     return str(part.get_content())  # type: ignore[attr-defined]
 
 
+def words(message: EmailMessage) -> Words:
+    """The fixed words of the language the copy is written in."""
+    part = message.get_body(("html",))
+    assert part is not None
+    return WORDS[lxml_html.fromstring(part.get_content()).get("lang")]  # type: ignore[attr-defined]
+
+
 def preferences_link(message: EmailMessage) -> str:
     """The link from the HTML footer, checked to be the very one the text part gives."""
-    html_link = footer_links(message)["Manage your subscription"]
+    label = words(message).preferences
+    html_link = footer_links(message)[label]
     text_links = PREFERENCES.findall(plain(message))
     assert text_links == [html_link], plain(message)
-    assert f"Manage your subscription: {html_link}" in plain(message)
+    assert f"{label}: {html_link}" in plain(message)
     return html_link
 
 
@@ -82,7 +92,7 @@ def test_each_digest_links_to_its_readers_own_preferences(site: Site) -> None:
     mine, theirs = site.sent_to(READER), site.sent_to(OTHER)
     link = preferences_link(mine)
     assert link != preferences_link(theirs)
-    assert footer_links(mine)["Unsubscribe"].startswith(f"{BASE}/u/daily/")
+    assert footer_links(mine)[words(mine).unsubscribe].startswith(f"{BASE}/u/daily/")
 
     page = site.client.get(link.removeprefix(BASE))
     assert page.status_code == 200
@@ -122,7 +132,8 @@ def test_a_preview_shows_the_previewed_readers_link(site: Site, tmp_path: Path) 
     html_file = files.html.read_text(encoding="utf-8")
     text_file = files.text.read_text(encoding="utf-8")
     (link,) = PREFERENCES.findall(text_file)
-    assert links_by_text(html_file)["Manage your subscription"] == link
+    label = WORDS[lxml_html.fromstring(html_file).get("lang")].preferences
+    assert links_by_text(html_file)[label] == link
     assert "xdigestslot" not in html_file + text_file
     page = site.client.get(link.removeprefix(BASE))
     assert page.status_code == 200 and OTHER in page.text

@@ -200,8 +200,10 @@ def test_one_address_gets_few_confirmations(site: Site) -> None:
         ({"email": "a@b.c, evil@x.y"}, "valid email address"),
         ({"email": "x\r\nBcc: evil@example.com@example.com"}, "valid email address"),
         ({"list": "nonexistent"}, "choose at least one"),
+        ({"email": "ok@example.com\n"}, "valid email address"),
+        ({"list": "daily\n"}, "choose at least one"),
     ],
-    ids=["two-addresses", "header-injection", "unknown-list"],
+    ids=["two-addresses", "header-injection", "unknown-list", "address-newline", "list-newline"],
 )
 def test_bad_sign_up_shows_the_form_again(site: Site, fields: dict[str, str], message: str) -> None:
     form = {"csrf_token": site.csrf(), "email": "ok@example.com", "list": "daily", **fields}

@@ -11,13 +11,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from digest.cli.web import RedactTokens, unsubscribe_mail, web
+from digest.cli.web import unsubscribe_mail, web
 from digest.edition.confirmation import ConfirmationMail
 from digest.mail.capture import CaptureServer
 from digest.mail.transport import free_port
 from digest.operations.inbound import unsubscribe_by_mail, unsubscribe_hook
 from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
+from digest.web.serving import RedactTokens
 from tests.conftest import NOW, RecordingHandler, SeededTemplates
 from tests.support.web import status_of, token_for, web_settings
 
@@ -111,8 +112,10 @@ def test_web_commands_have_help_with_an_example() -> None:
         ("/confirm/AQEAAAAA?x=1", "/confirm/[token]?x=1"),
         ("/preferences/AQEAAAAA", "/preferences/[token]"),
         ("/archive/daily/2026-03-02", "/archive/daily/2026-03-02"),
+        ("/editor/preview/daily?token=s3cret&at=x", "/editor/preview/daily?token=[token]&at=x"),
+        ("/editor/preview/daily?at=x&TOKEN=s3cret", "/editor/preview/daily?at=x&TOKEN=[token]"),
     ],
-    ids=["unsubscribe", "confirm", "preferences", "archive"],
+    ids=["unsubscribe", "confirm", "preferences", "archive", "editor-token", "editor-token-last"],
 )
 def test_the_access_log_never_shows_a_token(path: str, logged: str) -> None:
     record = logging.LogRecord(

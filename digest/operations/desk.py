@@ -1,0 +1,65 @@
+"""What the editors' desk shows: each list's next run and the edition it would send now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from digest.config import ListSettings, Settings
+from digest.edition.render import Renderer, fill_slots
+from digest.edition.timing import next_slot
+from digest.operations.archive import neutral_values
+from digest.operations.editions import draft_edition, edition_date
+from digest.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class DeskDraft:
+    """One list's edition as it would go out now (the stored one, once it is made)."""
+
+    mailing_list: ListSettings
+    next_run: datetime | None  # in the list's own zone
+    edition_date: date
+    stored: bool
+    subject: str
+    html: str  # slots filled with neutral values, as the archive shows them
+    text: str
+    article_count: int
+
+    @property
+    def size_kb(self) -> float:
+        """The HTML part's size: Gmail clips a message past about 100 KB."""
+        return len(self.html.encode()) / 1024
+
+
+def desk_draft(
+    settings: Settings, store: Store, renderer: Renderer, list_slug: str, *, now: datetime
+) -> DeskDraft:
+    """The list's edition for today's date at `now`: stored if made, else a fresh draft."""
+    mailing_list = settings.list(list_slug)
+    upcoming = next_slot(mailing_list, now)
+    next_run = upcoming.astimezone(mailing_list.zone) if upcoming else None
+    in_html, in_text = (neutral_values(settings, for_html=flag) for flag in (True, False))
+    stored = store.edition_for(list_slug, edition_date(mailing_list, now))
+    if stored is not None:
+        return DeskDraft(
+            mailing_list=mailing_list,
+            next_run=next_run,
+            edition_date=stored.edition_date,
+            stored=True,
+            subject=stored.subject,
+            html=fill_slots(stored.html, stored.slot_nonce, in_html),
+            text=fill_slots(stored.text, stored.slot_nonce, in_text),
+            article_count=len(stored.article_ids),
+        )
+    draft = draft_edition(settings.site, store, renderer, mailing_list, now=now)
+    return DeskDraft(
+        mailing_list=mailing_list,
+        next_run=next_run,
+        edition_date=draft.edition_date,
+        stored=False,
+        subject=draft.subject,
+        html=fill_slots(draft.html, draft.slot_nonce, in_html),
+        text=fill_slots(draft.text, draft.slot_nonce, in_text),
+        article_count=len(draft.selection.articles),
+    )
