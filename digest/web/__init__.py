@@ -76,10 +76,7 @@ async def unsubscribe(request: Request) -> Response:
     if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
         return ctx.pages.response("bad_request.html.j2", status=400, headers=PRIVATE)
     if subscriber_id is not None:
-        reader = subscriber_id
-        await run_in_threadpool(
-            lambda: ctx.subscriptions.store.unsubscribe(reader, slug, now=ctx.clock())
-        )
+        await ctx.one_click.unsubscribe(subscriber_id, slug)
     return ctx.pages.response("unsubscribed.html.j2", headers=PRIVATE, mailing_list=mailing_list)
 
 
