@@ -9,16 +9,20 @@ reclaims: nobody is lost, and at most (connections + commit group) messages can 
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 
 from digest.edition.message import MessageTemplate, Recipient
+from digest.errors import TransportError
 from digest.models import Edition, EditionStatus, Subscriber
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
 from digest.operations.sessions import Job, Transport, Worker, start_workers, take_all
 from digest.store import Claim
+
+_TICK = 0.1  # how often the wait for the first session looks whether to stop
 
 __all__ = [
     "OPEN_STATES",
@@ -57,12 +61,12 @@ def deliver(
     to a connection go back to the queue.
     """
     reclaim_from_the_dead(ledger, edition.id, now=clock())
-    probe = connect()
-    probe.open()  # unreachable: TransportError before anything is claimed
-    probe.close()
     watch = watch or Watch()
     stop = watch.stop
     report = DeliveryReport(due=ledger.due_count(edition, now=clock()))
+    if not _probe(connect, stop):
+        report.stopped = True
+        return report
     ledger.set_edition_status(edition.id, EditionStatus.SENDING)
     jobs: queue.Queue[Job | None] = queue.Queue()
     results: queue.Queue[Result] = queue.Queue()
@@ -136,6 +140,36 @@ def deliver(
     report.stopped = stop.is_set()
     _settle(ledger, edition, report)
     return report
+
+
+def _probe(connect: Callable[[], Transport], stop: threading.Event) -> bool:
+    """Open and close one session before anything is claimed; False if stopped meanwhile.
+
+    Raises TransportError if the relay cannot be reached. The session opens on a thread of
+    its own so that a stop cuts a set-up the relay trickles at once: nothing is in flight yet.
+    """
+    probe = connect()
+    failed: list[TransportError] = []
+
+    def attempt() -> None:
+        try:
+            probe.open()
+            probe.close()
+        except TransportError as exc:  # raised again on the caller's thread
+            failed.append(exc)
+
+    opening = threading.Thread(target=attempt, name="probe", daemon=True)
+    opening.start()
+    while opening.is_alive() and not stop.is_set():
+        opening.join(_TICK)
+    if opening.is_alive():
+        probe.abort("stopped during the first session's set-up")
+        opening.join()
+    if stop.is_set():
+        return False
+    if failed:
+        raise failed[0]
+    return True
 
 
 def _wind_down(

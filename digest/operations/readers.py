@@ -172,16 +172,15 @@ class Subscriptions:
 
     # -- unsubscribe -------------------------------------------------------------------------
 
-    def unsubscribe(self, list_slug: str, token: str, *, now: datetime) -> None:
-        """Unsubscribe the reader a genuine token names from that one list; idempotent.
+    def unsubscribe_reader(self, list_slug: str, token: str) -> int | None:
+        """The subscriber a genuinely signed token names for the list, or None; no database.
 
-        Returns nothing on purpose: a caller cannot learn whether the token was genuine.
+        Only the signature is checked, so it tells a caller nothing it did not already know:
+        whether the link was made with the site's secret, not whether the reader still exists.
         """
         if len(token) > _TOKEN_LIMIT:
-            return
-        subscriber_id = read_unsubscribe_token(token, list_slug=list_slug, secrets=self._secrets)
-        if subscriber_id is not None:
-            self.store.unsubscribe(subscriber_id, list_slug, now=now)
+            return None
+        return read_unsubscribe_token(token, list_slug=list_slug, secrets=self._secrets)
 
     def unsubscribe_address(self, address: str, *, now: datetime) -> bool:
         """Act on a mail to unsubscribe+<list>.<token>@<mail_domain>; True if it was genuine."""

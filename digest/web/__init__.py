@@ -65,13 +65,18 @@ async def unsubscribe(request: Request) -> Response:
     # RFC 8058: no cookie, no CSRF token, no redirect; the token is the authority.
     mailing_list = known_list(request)
     slug = mailing_list.slug
-    if not ctx.unsubscribes_by_ip.allow(client_address(request), ctx.ticker()):
+    # A mailbox provider posts for many readers from a few servers: only forged or mangled
+    # tokens count against the address, so a genuine one is never refused.
+    subscriber_id = ctx.subscriptions.unsubscribe_reader(slug, str(request.path_params["token"]))
+    if subscriber_id is None and not ctx.unsubscribes_by_ip.allow(
+        client_address(request), ctx.ticker()
+    ):
         return ctx.pages.response("too_many.html.j2", status=429, headers={"retry-after": "60"})
     form = await request.form(max_files=0, max_fields=20)
     if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
         return ctx.pages.response("bad_request.html.j2", status=400, headers=PRIVATE)
-    token = str(request.path_params["token"])
-    await run_in_threadpool(lambda: ctx.subscriptions.unsubscribe(slug, token, now=ctx.clock()))
+    if subscriber_id is not None:
+        await ctx.one_click.unsubscribe(subscriber_id, slug)
     return ctx.pages.response("unsubscribed.html.j2", headers=PRIVATE, mailing_list=mailing_list)
 
 

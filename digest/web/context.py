@@ -17,6 +17,7 @@ from digest.errors import DigestError
 from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
 from digest.web.guard import CSRF_COOKIE, CSRF_FIELD, Csrf, RateLimiter
+from digest.web.oneclick import OneClickWriter
 from digest.web.pages import Pages
 
 log = logging.getLogger("digest.web")
@@ -42,6 +43,7 @@ class WebContext:
     signups_by_address: RateLimiter
     unsubscribes_by_ip: RateLimiter
     desk_sign_ins_by_ip: RateLimiter
+    one_click: OneClickWriter
     clock: Callable[[], datetime] = field(default=_utc_now)
     ticker: Callable[[], float] = field(default=time.monotonic)
 
@@ -52,6 +54,7 @@ class WebContext:
         """Everything the handlers need, from the settings."""
         publisher = Publisher(settings)
         site, web = settings.site, settings.web
+        now = clock or _utc_now
         return cls(
             settings=settings,
             publisher=publisher,
@@ -70,7 +73,10 @@ class WebContext:
             signups_by_address=RateLimiter(web.signups_per_address_per_hour, HOUR),
             unsubscribes_by_ip=RateLimiter(web.unsubscribes_per_ip_per_minute, MINUTE),
             desk_sign_ins_by_ip=RateLimiter(DESK_SIGN_INS_PER_IP_PER_MINUTE, MINUTE),
-            clock=clock or _utc_now,
+            one_click=OneClickWriter(
+                lambda readers: publisher.store.unsubscribe_all(readers, now=now())
+            ),
+            clock=now,
         )
 
     def form_page(

@@ -8,6 +8,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections import Counter
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,8 @@ from digest.mail.transport import free_port
 from digest.models import DeliveryState
 from digest.operations.publisher import Publisher
 from tests.conftest import ROOT, settings_for
+from tests.support.cli import run
+from tests.support.stalling import Misbehaviour, StallingRelay
 
 
 class SlowHandler:
@@ -95,3 +101,82 @@ def test_a_signal_drains_and_leaves_no_duplicate(tmp_path: Path, signum: int) ->
         assert sorted(handler.message_ids) == sorted(row["message_id"] for row in rows)
     finally:
         controller.stop()
+
+
+def message_id(data: bytes) -> str:
+    return str(BytesParser(policy=policy.default).parsebytes(data)["Message-ID"])
+
+
+@pytest.mark.parametrize(
+    ("fault", "in_flight"),
+    [
+        (Misbehaviour.TRICKLE_EHLO, DeliveryState.QUEUED),
+        (Misbehaviour.TRICKLE_DOT, DeliveryState.UNKNOWN),
+    ],
+    ids=["trickle-ehlo", "trickle-dot"],
+)
+def test_sigterm_ends_a_send_held_by_a_trickling_relay(
+    tmp_path: Path, fault: Misbehaviour, in_flight: DeliveryState
+) -> None:
+    grace = 1.0
+    database = f"sqlite:///{tmp_path / 'd.sqlite3'}"
+    with StallingRelay(fault, healthy=1, interval=0.1) as relay:
+        env = {
+            **os.environ,
+            "DIGEST_DATABASE_URL": database,
+            "DIGEST_SMTP__PORT": str(relay.port),
+            "DIGEST_DELIVERY__CONNECTIONS": "1",
+            # Far beyond the test: only SIGTERM and the grace can end the wait. Each trickled
+            # line resets the per-read timeout, so it never fires either.
+            "DIGEST_SMTP__TIMEOUT": "120",
+            "DIGEST_DELIVERY__TRANSACTION_DEADLINE": "120",
+            "DIGEST_DELIVERY__SESSION_DEADLINE": "120",
+            "DIGEST_DELIVERY__STOP_GRACE": str(grace),
+        }
+        init = run("init", "--seed", env={"DIGEST_DATABASE_URL": database})
+        assert init.returncode == 0, init.stderr
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "digest", "send", "--list", "daily"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert relay.faulted.acquire(timeout=30), "the relay never began to trickle"
+            signalled = time.monotonic()
+            sender.send_signal(signal.SIGTERM)
+            _, stderr = sender.communicate(timeout=30)
+            took = time.monotonic() - signalled
+        finally:
+            if sender.poll() is None:
+                sender.kill()
+                sender.wait()
+
+    assert took < 30, stderr
+    assert "stopped on request" in stderr
+    publisher = Publisher(
+        settings_for(tmp_path, relay.port).model_copy(update={"database_url": database})
+    )
+    everyone = len(publisher.store.active_subscribers("daily"))
+    edition = publisher.store.latest_edition("daily")
+    assert edition is not None
+    rows = publisher.store.deliveries(edition.id)
+    assert len(rows) == everyone  # nobody lost from the ledger
+    states = Counter(row["state"] for row in rows)
+    sent = {row["message_id"] for row in rows if row["state"] == DeliveryState.SENT}
+    if fault == Misbehaviour.TRICKLE_DOT:
+        # The first message was answered; the second reached the relay and is left unknown,
+        # to be retried under the same Message-ID.
+        assert len(sent) == 1 and len(relay.messages) == 2
+        unknown = [row for row in rows if row["state"] == DeliveryState.UNKNOWN]
+        assert [row["message_id"] for row in unknown] == [message_id(relay.messages[1])]
+    else:
+        assert not sent and not relay.messages
+    assert set(states) <= {
+        DeliveryState.SENT,
+        in_flight,
+        DeliveryState.QUEUED,
+        DeliveryState.DEFERRED,
+    }

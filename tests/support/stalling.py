@@ -33,7 +33,8 @@ class StallingRelay:
         self.fault, self.healthy, self.interval = fault, healthy, interval
         self.port = free_port()
         self.messages: list[bytes] = []
-        self.faulted = threading.Semaphore(0)  # released once per message it misbehaved on
+        # Released once per message (or, trickling EHLO, per session) it misbehaved on.
+        self.faulted = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._connections: list[socket.socket] = []
@@ -73,6 +74,7 @@ class StallingRelay:
                 verb = line[:4].upper()
                 if verb in (b"EHLO", b"HELO"):
                     if self.fault == Misbehaviour.TRICKLE_EHLO:
+                        self.faulted.release()
                         return self._trickle(conn)
                     conn.sendall(b"250-stalling.test\r\n250 8BITMIME\r\n")
                 elif verb == b"DATA":

@@ -21,6 +21,7 @@ from digest.operations.publisher import Publisher
 from digest.store import Store
 from digest.web import create_app
 from tests.conftest import NOW, RecordingHandler, SeededTemplates
+from tests.support.bulk import add_subscribers
 from tests.support.web import (
     CSRF_INPUT,
     EDITOR_TOKEN,
@@ -283,15 +284,40 @@ def test_links_signed_with_a_retired_key_still_work(
     assert status_of(site.store, READER, "daily") == "unsubscribed"
 
 
-def test_one_click_is_rate_limited_per_ip(
+def test_one_click_with_forged_tokens_is_rate_limited_per_ip(
     tmp_path: Path, smtp_server: tuple[RecordingHandler, int], seeded_templates: SeededTemplates
 ) -> None:
     site = make_site(tmp_path, smtp_server, seeded_templates, unsubscribes_per_ip_per_minute=3)
+    token = token_for(site.settings, site.store, READER, "daily")
     codes = [
-        site.client.post("/u/daily/abc", data={"List-Unsubscribe": "One-Click"}).status_code
-        for _ in range(5)
+        site.client.post(f"/u/daily/{forged}", data={"List-Unsubscribe": "One-Click"}).status_code
+        for forged in ("abc", token[:-2], f"{token}x", "abc", "abc")
     ]
     assert codes == [200, 200, 200, 429, 429]
+    # Over the limit for forgeries, the address may still post a genuine token.
+    genuine = site.client.post(f"/u/daily/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert genuine.status_code == 200
+    assert status_of(site.store, READER, "daily") == "unsubscribed"
+
+
+def test_a_mailbox_provider_posts_for_many_readers_from_one_ip(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int], seeded_templates: SeededTemplates
+) -> None:
+    readers = 400
+    site = make_site(tmp_path, smtp_server, seeded_templates)  # 300 a minute per IP
+    add_subscribers(site.store.engine, readers, now=NOW)
+    emails = [f"reader{i}@example.com" for i in range(readers)]
+    codes = [
+        site.client.post(
+            f"/u/daily/{token_for(site.settings, site.store, email, 'daily')}",
+            data={"List-Unsubscribe": "One-Click"},
+        ).status_code
+        for email in emails
+    ]
+    assert codes == [200] * readers
+    assert {status_of(site.store, email, "daily") for email in emails} == {"unsubscribed"}
+    forged = site.client.post("/u/daily/abc", data={"List-Unsubscribe": "One-Click"})
+    assert forged.status_code == 200  # genuine tokens did not use up the forgeries' allowance
 
 
 # -- preferences -------------------------------------------------------------------------------

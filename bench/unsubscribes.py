@@ -1,0 +1,234 @@
+"""How many RFC 8058 one-click unsubscribes a `digest web` process answers, and how fast.
+
+A mailbox provider posts one-click unsubscribes for many readers from a few servers, so the
+load here comes from one client address. The script:
+
+1. makes a temp dir with a new SQLite database and secrets file, runs `digest init --seed`
+   and adds `--readers` active subscribers of `daily` in one bulk transaction (not timed);
+2. starts `digest web` (uvicorn, as it is run) on a free loopback port;
+3. from `--connections` keep-alive HTTP/1.1 connections of one asyncio client, POSTs
+   `List-Unsubscribe=One-Click` to each reader's genuine `/u/daily/<token>` once, timing each
+   request from its first byte written to its last byte read;
+4. prints the POSTs/s over the whole run, the median and p99 latency, the answers by status,
+   and how many of the readers the database then shows unsubscribed.
+
+Nothing is asserted; the target is 1,000 POSTs/s with a p99 under 100 ms.
+
+    .venv/bin/python bench/unsubscribes.py
+    .venv/bin/python bench/unsubscribes.py --readers 50000 --connections 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+from digest.config import load_settings
+from digest.edition.tokens import unsubscribe_token
+from digest.mail.transport import free_port
+from digest.models import SubscriptionStatus
+from digest.operations.publisher import Publisher
+from digest.store.schema import lists, subscribers, subscriptions
+
+ROOT = Path(__file__).resolve().parent.parent
+LIST_SLUG = "daily"
+BODY = b"List-Unsubscribe=One-Click"
+START_TIMEOUT = 30.0
+
+
+def add_readers(publisher: Publisher, count: int) -> list[int]:
+    """`count` active subscribers of the list in one transaction; their ids."""
+    now = datetime.now(UTC)
+    with publisher.store.engine.begin() as tx:
+        list_id = tx.execute(select(lists.c.id).where(lists.c.slug == LIST_SLUG)).scalar_one()
+        first = int(tx.execute(select(func.coalesce(func.max(subscribers.c.id), 0))).scalar_one())
+        ids = list(range(first + 1, first + 1 + count))
+        tx.execute(
+            insert(subscribers),
+            [
+                {
+                    "id": i,
+                    "email": f"reader{i}@example.com",
+                    "email_key": f"reader{i}@example.com",
+                    "name": "",
+                    "locale": "en",
+                    "timezone": "",
+                    "created_at": now,
+                }
+                for i in ids
+            ],
+        )
+        tx.execute(
+            insert(subscriptions),
+            [
+                {
+                    "subscriber_id": i,
+                    "list_id": list_id,
+                    "status": SubscriptionStatus.ACTIVE.value,
+                    "sections": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in ids
+            ],
+        )
+    return ids
+
+
+def unsubscribed(publisher: Publisher, ids: list[int]) -> int:
+    """How many of `ids` the database shows unsubscribed from the list."""
+    with publisher.store.engine.begin() as tx:
+        list_id = tx.execute(select(lists.c.id).where(lists.c.slug == LIST_SLUG)).scalar_one()
+        return int(
+            tx.execute(
+                select(func.count()).where(
+                    subscriptions.c.list_id == list_id,
+                    subscriptions.c.subscriber_id.between(ids[0], ids[-1]),
+                    subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED.value,
+                )
+            ).scalar_one()
+        )
+
+
+async def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until `digest web` answers a request (its socket listens before the app is ready)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"digest web exited with {process.returncode}")
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)  # not bound yet: nothing to wait on but time
+            continue
+        writer.write(b"GET /unsubscribe HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        await reader.read()
+        writer.close()
+        return
+    raise SystemExit("digest web did not start")
+
+
+async def read_answer(reader: asyncio.StreamReader) -> int:
+    """One HTTP/1.1 answer with a Content-Length body; its status code."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(
+        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+    )
+    await reader.readexactly(length)
+    return int(lines[0].split(" ", 2)[1])
+
+
+async def client(
+    port: int, paths: list[str], latencies: list[float], statuses: Counter[int]
+) -> None:
+    """POST to each path in turn over one keep-alive connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for path in paths:
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: bench\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n"
+        ).encode() + BODY
+        began = time.perf_counter()
+        writer.write(request)
+        statuses[await read_answer(reader)] += 1
+        latencies.append(time.perf_counter() - began)
+    writer.close()
+
+
+async def load(
+    port: int, paths: list[str], connections: int
+) -> tuple[float, list[float], Counter[int]]:
+    """Every path POSTed once, spread over the connections; (seconds, latencies, statuses)."""
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    shares = [paths[i::connections] for i in range(connections)]
+    began = time.perf_counter()
+    await asyncio.gather(*(client(port, share, latencies, statuses) for share in shares))
+    return time.perf_counter() - began, latencies, statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--readers", type=int, default=20_000, help="POSTs, one per reader")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--json", action="store_true", help="also print the row as JSON")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="digest-unsub-") as folder:
+        env = {
+            **os.environ,
+            "DIGEST_DATABASE_URL": f"sqlite:///{Path(folder) / 'digest.db'}",
+            "DIGEST_SECRETS_FILE": str(Path(folder) / "secrets.toml"),
+            "DIGEST_PREVIEW_DIR": str(Path(folder) / "preview"),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "digest", "init", "--seed"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the seeds' deliberately bad rows
+        )
+        os.environ.update(env)
+        settings = load_settings(ROOT / "config" / "digest.toml")
+        publisher = Publisher(settings)
+        ids = add_readers(publisher, args.readers)
+        site = settings.site
+        secret = site.unsubscribe_secret.get_secret_value().encode()
+        paths = [
+            f"/u/{LIST_SLUG}/"
+            + unsubscribe_token(
+                secret=secret, key_id=site.unsubscribe_key_id, subscriber_id=i, list_slug=LIST_SLUG
+            )
+            for i in ids
+        ]
+        port = free_port()
+        web = subprocess.Popen(
+            [sys.executable, "-m", "digest", "web", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the access log: a line per request
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            asyncio.run(wait_until_listening(port, web))
+            seconds, latencies, statuses = asyncio.run(load(port, paths, args.connections))
+        finally:
+            web.terminate()
+            web.wait(timeout=30)
+        done = unsubscribed(publisher, ids)
+    cuts = statistics.quantiles(latencies, n=100)
+    row = {
+        "label": f"one-click unsubscribes, {args.readers:,} from one IP",
+        "posts_per_s": len(latencies) / seconds,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": cuts[98] * 1000,
+        "refused": sum(n for status, n in statuses.items() if status != 200),
+        "unsubscribed": done,
+    }
+    print(
+        f"{len(latencies):,} POSTs over {args.connections} connections in {seconds:.2f} s:"
+        f" {row['posts_per_s']:,.0f}/s, p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms"
+        " (target 1,000/s, p99 under 100 ms)"
+    )
+    print(f"answers: {dict(sorted(statuses.items()))}; unsubscribed: {done:,} of {len(ids):,}")
+    if args.json:
+        print("BENCH-JSON " + json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
