@@ -104,6 +104,9 @@ class Edition:
     article_ids: tuple[str, ...]
     slot_nonce: str
     status: EditionStatus = EditionStatus.READY
+    # Each story's article ids in reading order, representative first; () for an edition made
+    # before stories were recorded, where every article is a story of its own.
+    stories: tuple[tuple[str, ...], ...] = ()
 
 
 class RunOutcome(StrEnum):

@@ -179,7 +179,8 @@ def preview(
         str | None, typer.Option("--at", help="Pretend it is this ISO date-time.")
     ] = None,
 ) -> None:
-    """Write the exact HTML, text and .eml that `send` would deliver; records nothing.
+    """Write the exact HTML, text and .eml that `send` would deliver, and the edition's
+    structure as JSON (its stories and their articles); records nothing.
 
     Example: digest preview --list daily --subscriber odon.gyori@example.hu --out /tmp/preview
     """
@@ -202,7 +203,7 @@ def preview(
     out.print(f"preview of {source} for {files.recipient}: {files.size}:", markup=False)
     if files.size.over:
         err.print(f"digest: warning: {files.size.warning()}", markup=False)
-    for path in (files.html, files.text, files.eml):
+    for path in (files.html, files.text, files.eml, files.json):
         out.print(f"  {path}")
 
 

@@ -30,6 +30,15 @@ class ListSettings(Section):
     grace_hours: float = Field(default=6.0, gt=0, le=24 * 7)
     deliver_at: time | None = None
     per_subscriber_timezone: bool = False
+    # Articles about the same news share one card (digest.edition.stories) when their
+    # similarity reaches story_threshold: lower merges more, higher keeps more apart.
+    stories: bool = True
+    story_threshold: float = Field(default=0.25, gt=0, le=1)
+
+    @property
+    def story_grouping(self) -> float | None:
+        """The threshold selection groups stories at, or None when the list keeps them apart."""
+        return self.story_threshold if self.stories else None
 
     @field_validator("subject")
     @classmethod

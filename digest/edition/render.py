@@ -18,8 +18,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from digest.config import subject_environment
 from digest.edition.selection import Selection
+from digest.edition.stories import Story
 from digest.errors import RenderError
-from digest.models import Article
 
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -62,8 +62,17 @@ def _wrap(value: str, width: int = 72, indent: str = "") -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AlsoView:
+    """Another article about the same story: an "Also:" link under the card."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class ArticleView:
-    """An article as the templates see it: the stored fields plus display labels."""
+    """A story's card as the templates see it: the representative article's stored fields,
+    display labels, and the story's other articles as links."""
 
     title: str
     summary: str
@@ -73,6 +82,7 @@ class ArticleView:
     image_alt: str
     author: str | None
     published_label: str
+    also: tuple[AlsoView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +155,8 @@ _MONTHS = (
 )  # fmt: skip
 
 
-def _view(article: Article, zone: ZoneInfo) -> ArticleView:
+def _view(story: Story, zone: ZoneInfo) -> ArticleView:
+    article = story.main
     local = article.published_at.astimezone(zone)
     return ArticleView(
         title=article.title,
@@ -156,16 +167,15 @@ def _view(article: Article, zone: ZoneInfo) -> ArticleView:
         image_alt=article.image_alt,
         author=article.author,
         published_label=f"{local.day} {_MONTHS[local.month - 1][:3]}, {local:%H:%M}",
+        also=tuple(AlsoView(title=other.title, url=other.url) for other in story.also),
     )
 
 
 def _preheader(selection: Selection) -> str:
-    articles = selection.articles
-    first = articles[0].title if articles else ""
-    sections = ", ".join(dict.fromkeys(a.section for a in articles[1:]))
-    text = (
-        f"{first}. Also: {len(articles) - 1} more from {sections}." if len(articles) > 1 else first
-    )
+    cards = [story.main for story in selection.stories]
+    first = cards[0].title if cards else ""
+    sections = ", ".join(dict.fromkeys(a.section for a in cards[1:]))
+    text = f"{first}. Also: {len(cards) - 1} more from {sections}." if len(cards) > 1 else first
     if len(text) <= PREHEADER_LIMIT:
         return text
     return text[: PREHEADER_LIMIT - 1].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
@@ -208,7 +218,7 @@ class Renderer:
             site_name=facts.site.name,
             date_label=label,
             date=edition_date,
-            lead_title=lead.title if lead else "",
+            lead_title=lead.main.title if lead else "",
             article_count=len(selection.articles),
         )
         preheader = _preheader(selection)
@@ -222,11 +232,11 @@ class Renderer:
                 preheader=preheader,
                 why=facts.why,
                 archive_url=facts.archive_url,
-                article_count=len(selection.articles),
+                article_count=len(selection.stories),
             ),
             "lead": _view(lead, facts.zone) if lead else None,
             "sections": [
-                SectionView(group.name, tuple(_view(a, facts.zone) for a in group.articles))
+                SectionView(group.name, tuple(_view(s, facts.zone) for s in group.stories))
                 for group in selection.sections
             ],
             "slots": SlotsView(

@@ -1,4 +1,4 @@
-"""Which articles go into an edition: pure, given the candidates, the window and the rules."""
+"""Which articles go into an edition: pure, given the candidates, the moment and the rules."""
 
 from __future__ import annotations
 
@@ -6,29 +6,35 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from digest.edition.stories import Story, group_stories
 from digest.models import Article
 
 
 @dataclass(frozen=True, slots=True)
 class SectionGroup:
-    """The articles of one section, newest first."""
+    """The stories of one section, newest first."""
 
     name: str
-    articles: tuple[Article, ...]
+    stories: tuple[Story, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Selection:
     """An edition's content: the lead story, then the rest grouped by section."""
 
-    lead: Article | None
+    lead: Story | None
     sections: tuple[SectionGroup, ...]
 
     @property
-    def articles(self) -> list[Article]:
-        """Every selected article in reading order."""
-        rest = [article for group in self.sections for article in group.articles]
+    def stories(self) -> list[Story]:
+        """Every story in reading order."""
+        rest = [story for group in self.sections for story in group.stories]
         return ([self.lead] if self.lead else []) + rest
+
+    @property
+    def articles(self) -> list[Article]:
+        """Every selected article in reading order, each story's representative first."""
+        return [article for story in self.stories for article in story.articles]
 
     def __bool__(self) -> bool:
         return self.lead is not None or bool(self.sections)
@@ -37,38 +43,48 @@ class Selection:
 def select_articles(
     candidates: Sequence[Article],
     *,
-    since: datetime,
     now: datetime,
     sections: Sequence[str],
     limit: int,
     exclude_ids: Collection[str] = frozenset(),
+    story_threshold: float | None = None,
 ) -> Selection:
-    """Pick what is new since `since` (and not yet sent) in the list's sections, capped at `limit`.
+    """Pick the candidates published by `now`, not yet sent, in the list's sections, as at most
+    `limit` stories.
 
-    The lead story is the newest article the site marked as lead, else the newest article.
-    The others follow grouped by section: in the list's section order when it names sections,
-    otherwise the section with the freshest news first; newest first within a section.
+    The candidates are what the store found new for the list (published or first stored since
+    its last edition). With a `story_threshold`, articles about the same news share one story
+    (digest.edition.stories); without, every article is a story of its own. The lead story is
+    the newest one the site marked as lead, else the newest. The others follow grouped by
+    section: in the list's section order when it names sections, otherwise the section with
+    the freshest news first; newest first within a section.
     """
     wanted = {name.casefold() for name in sections}
     fresh = sorted(
         (
             article
             for article in candidates
-            if since < article.published_at <= now
+            if article.published_at <= now
             and article.id not in exclude_ids
             and (not wanted or article.section.casefold() in wanted)
         ),
         key=lambda article: (article.published_at, article.id),
         reverse=True,
     )
-    if not fresh:
+    if story_threshold is None:
+        stories = [Story(main=article) for article in fresh]
+    else:
+        stories = group_stories(fresh, threshold=story_threshold)  # newest first, as given
+    if not stories:
         return Selection(lead=None, sections=())
-    lead = next((article for article in fresh if article.lead), fresh[0])
-    rest = [article for article in fresh if article is not lead][: limit - 1]
+    lead = next((story for story in stories if story.main.lead), stories[0])
+    return _arranged(lead, [s for s in stories if s is not lead][: limit - 1], sections)
 
-    groups: dict[str, list[Article]] = {}
-    for article in rest:  # newest first, so dict order is "freshest section first"
-        groups.setdefault(article.section, []).append(article)
+
+def _arranged(lead: Story, rest: list[Story], sections: Sequence[str]) -> Selection:
+    groups: dict[str, list[Story]] = {}
+    for story in rest:  # in reading order, so dict order is "freshest section first"
+        groups.setdefault(story.main.section, []).append(story)
     if sections:
         rank = {name.casefold(): index for index, name in enumerate(sections)}
         order = sorted(groups, key=lambda name: rank.get(name.casefold(), len(rank)))
@@ -79,19 +95,15 @@ def select_articles(
     )
 
 
-def restrict(articles: Sequence[Article], sections: Collection[str]) -> Selection:
-    """An edition's articles (in reading order) cut down to the chosen sections.
+def restrict(stories: Sequence[Story], sections: Collection[str] | None) -> Selection:
+    """An edition's stories (in reading order) cut down to the chosen sections (None: all).
 
-    The first article kept leads; the rest keep their order and grouping. Used for a
-    subscriber who picked sections, so their copy is the edition minus what they left out.
+    A story stays when its representative's section is chosen. The first story kept leads;
+    the rest keep their order and grouping. Used for a subscriber who picked sections, so their
+    copy is the edition minus what they left out, and to rebuild a stored edition.
     """
-    wanted = {name.casefold() for name in sections}
-    kept = [article for article in articles if article.section.casefold() in wanted]
+    wanted = None if sections is None else {name.casefold() for name in sections}
+    kept = [s for s in stories if wanted is None or s.main.section.casefold() in wanted]
     if not kept:
         return Selection(lead=None, sections=())
-    groups: dict[str, list[Article]] = {}
-    for article in kept[1:]:
-        groups.setdefault(article.section, []).append(article)
-    return Selection(
-        lead=kept[0], sections=tuple(SectionGroup(n, tuple(a)) for n, a in groups.items())
-    )
+    return _arranged(kept[0], kept[1:], sections=())

@@ -15,12 +15,14 @@ from digest.edition.names import clean_name
 from digest.edition.render import EditionFacts, Renderer, SiteView
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
+from digest.edition.stories import Story
 from digest.edition.tokens import message_id, unsubscribe_token
 from digest.edition.verp import verp_address
 from digest.models import Article, Edition, Subscriber
 from digest.store import Store
 
-# How far back "no repeats" looks for articles a list already sent.
+# How far back "no repeats" looks for articles a list already sent, and so how old a late
+# arrival may be and still join an edition: an older one could not be told from a repeat.
 REPEAT_WINDOW = timedelta(days=31)
 
 
@@ -93,18 +95,27 @@ def draft_edition(
     *,
     now: datetime,
 ) -> Draft:
-    """Select and render what the list's edition would hold at `now`; stores nothing."""
+    """Select and render what the list's edition would hold at `now`; stores nothing.
+
+    The candidates are the articles published since the previous edition's cutoff and those
+    first stored since it was made (late or backdated), less what the list already sent.
+    """
     day = edition_date(mailing_list, now)
     previous = store.latest_edition(mailing_list.slug, before=day)
     since = previous.cutoff if previous else now - timedelta(hours=mailing_list.lookback_hours)
-    candidates = store.articles_published(after=since, until=now)
+    candidates = store.edition_candidates(
+        published_after=since,
+        seen_after=previous.created_at if previous else None,
+        oldest=now - REPEAT_WINDOW,
+        until=now,
+    )
     selection = select_articles(
         candidates,
-        since=since,
         now=now,
         sections=mailing_list.sections,
         limit=mailing_list.max_articles,
         exclude_ids=store.sent_article_ids(mailing_list.slug, since=now - REPEAT_WINDOW),
+        story_threshold=mailing_list.story_grouping,
     )
     nonce = slot_nonce(site, mailing_list.slug, day)
     rendered = renderer.render(
@@ -135,7 +146,26 @@ def store_edition(store: Store, draft: Draft, *, now: datetime) -> tuple[Edition
         text=draft.text,
         article_ids=[article.id for article in draft.selection.articles],
         slot_nonce=draft.slot_nonce,
+        stories=story_ids(draft.selection),
     )
+
+
+def story_ids(selection: Selection) -> tuple[tuple[str, ...], ...]:
+    """Each story's article ids in reading order: what an edition records of its structure."""
+    return tuple(tuple(a.id for a in story.articles) for story in selection.stories)
+
+
+def stored_stories(edition: Edition, articles: Sequence[Article]) -> list[Story]:
+    """A stored edition's stories rebuilt from its articles (an article since deleted is left
+    out); an edition made before stories were recorded has one story per article."""
+    found = {article.id: article for article in articles}
+    groups = edition.stories or tuple((article_id,) for article_id in edition.article_ids)
+    stories = []
+    for ids in groups:
+        present = [found[i] for i in ids if i in found]
+        if present:
+            stories.append(Story(main=present[0], also=tuple(present[1:])))
+    return stories
 
 
 def message_template(
@@ -188,6 +218,7 @@ def template_for(
 class Variant:
     """One rendering of an edition: the bodies (with slot markers) and their message template."""
 
+    subject: str
     html: str
     text: str
     template: MessageTemplate
@@ -210,9 +241,11 @@ class Variants:
     ) -> None:
         self.site, self.mailing_list, self.edition = site, mailing_list, edition
         self.store, self.renderer = store, renderer
-        full = Variant(edition.html, edition.text, template_for(site, mailing_list, edition))
+        full = Variant(
+            edition.subject, edition.html, edition.text, template_for(site, mailing_list, edition)
+        )
         self._made: dict[frozenset[str] | None, Variant | None] = {None: full}
-        self._articles: list[Article] | None = None
+        self._stories: list[Story] | None = None
 
     def variant(self, sections: Sequence[str] | None) -> Variant | None:
         """The rendering for this choice; None if it leaves nothing to send."""
@@ -226,10 +259,15 @@ class Variants:
         chosen = self.variant(sections)
         return chosen.template if chosen else None
 
+    def selection(self, sections: Sequence[str] | None) -> Selection:
+        """The edition's stories cut down to this choice (None or empty: every section)."""
+        if self._stories is None:
+            articles = self.store.articles_by_id(self.edition.article_ids)
+            self._stories = stored_stories(self.edition, articles)
+        return restrict(self._stories, sections or None)
+
     def _render(self, sections: frozenset[str]) -> Variant | None:
-        if self._articles is None:
-            self._articles = self.store.articles_by_id(self.edition.article_ids)
-        selection = restrict(self._articles, sections)
+        selection = self.selection(sorted(sections))
         if not selection:
             return None
         rendered = self.renderer.render(
@@ -247,7 +285,7 @@ class Variants:
             text=rendered.text,
             nonce=rendered.nonce,
         )
-        return Variant(rendered.html, rendered.text, template)
+        return Variant(rendered.subject, rendered.html, rendered.text, template)
 
 
 def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
@@ -263,6 +301,7 @@ def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
         text=draft.text,
         article_ids=tuple(article.id for article in draft.selection.articles),
         slot_nonce=draft.slot_nonce,
+        stories=story_ids(draft.selection),
     )
 
 

@@ -21,16 +21,11 @@ from typing import TYPE_CHECKING
 from digest.config import ListSettings, Settings
 from digest.config.secrets import write_private
 from digest.edition.render import Renderer, fill_slots
+from digest.edition.structure import edition_data, to_json
 from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
 from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
-from digest.operations.delivery import (
-    DeliveryOptions,
-    DeliveryReport,
-    Transport,
-    Watch,
-    deliver,
-)
+from digest.operations.delivery import DeliveryOptions, DeliveryReport, Transport, Watch, deliver
 from digest.operations.editions import (
     Draft,
     Variants,
@@ -75,6 +70,7 @@ class PreviewFiles:
     html: Path
     text: Path
     eml: Path
+    json: Path  # the edition's structure (digest.edition.structure) the bodies come from
     recipient: str
     stored: bool
     size: MessageSize
@@ -340,9 +336,9 @@ class Publisher:
             )
         edition = found if isinstance(found, Edition) else unsaved_edition(found, now=now)
         day, nonce = edition.edition_date, edition.slot_nonce
-        chosen = Variants(
-            self.settings.site, mailing_list, self.store, self.renderer, edition
-        ).variant(self.store.subscription_sections(who.id, list_slug) if who.id else None)
+        variants = Variants(self.settings.site, mailing_list, self.store, self.renderer, edition)
+        choice = self.store.subscription_sections(who.id, list_slug) if who.id else None
+        chosen = variants.variant(choice)
         if chosen is None:
             raise NotFoundError(
                 f"{who.email} chose sections with nothing in this edition; nothing would be sent"
@@ -357,6 +353,7 @@ class Publisher:
             html=stem.with_suffix(".html"),
             text=stem.with_suffix(".txt"),
             eml=stem.with_suffix(".eml"),
+            json=stem.with_suffix(".json"),
             recipient=who.email,
             stored=isinstance(found, Edition),
             size=self._size(data, sending=False),
@@ -370,6 +367,11 @@ class Publisher:
             fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}).encode(),
         )
         write_private(files.text, fill_slots(chosen.text, nonce, values).encode())
+        shown = variants.selection(choice)
+        structure = edition_data(
+            shown, list_slug=list_slug, edition_date=day, subject=chosen.subject
+        )
+        write_private(files.json, to_json(structure).encode())
         write_private(files.eml, data)
         return files
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
 
 from digest.models import (
     Article,
@@ -24,17 +25,21 @@ class ArticleStore(StoreBase):
     def save_articles(
         self, items: Sequence[Article], *, now: datetime, update_existing: bool
     ) -> tuple[int, int]:
-        """Insert new articles (and update known ones if asked); returns (inserted, updated)."""
+        """Insert new articles (and update known ones if asked); returns (inserted, updated).
+
+        An article whose canonical URL is already stored is that article: the stored id stays.
+        """
         inserted = updated = 0
         with self._tx() as tx:
             for item in items:
                 values = {**_content(item), "published_at": item.published_at, "updated_at": now}
                 exists = tx.execute(select(articles.c.id).where(articles.c.id == item.id)).first()
-                if exists is None:
+                known = item.id if exists else _same_page(tx, values["canonical_url"])
+                if known is None:
                     tx.execute(insert(articles).values(id=item.id, first_seen_at=now, **values))
                     inserted += 1
                 elif update_existing:
-                    tx.execute(update(articles).where(articles.c.id == item.id).values(**values))
+                    tx.execute(update(articles).where(articles.c.id == known).values(**values))
                     updated += 1
         return inserted, updated
 
@@ -43,6 +48,33 @@ class ArticleStore(StoreBase):
         query = (
             select(articles)
             .where(articles.c.published_at > after, articles.c.published_at <= until)
+            .order_by(articles.c.published_at.desc(), articles.c.id)
+        )
+        with self._tx() as tx:
+            return [_article(row) for row in tx.execute(query).mappings()]
+
+    def edition_candidates(
+        self,
+        *,
+        published_after: datetime,
+        seen_after: datetime | None,
+        oldest: datetime,
+        until: datetime,
+    ) -> list[Article]:
+        """What may go into an edition made at `until`, newest first: articles published in
+        (published_after, until], and those first stored in (seen_after, until] that were
+        published after `oldest`, so an item that arrived late or backdated is not lost."""
+        published = articles.c.published_at > published_after
+        if seen_after is not None:
+            late = and_(
+                articles.c.first_seen_at > seen_after,
+                articles.c.first_seen_at <= until,
+                articles.c.published_at > oldest,
+            )
+            published = or_(published, late)
+        query = (
+            select(articles)
+            .where(articles.c.published_at <= until, published)
             .order_by(articles.c.published_at.desc(), articles.c.id)
         )
         with self._tx() as tx:
@@ -84,7 +116,9 @@ class ArticleStore(StoreBase):
                     .mappings()
                     .first()
                 )
-                if row is None:
+                if row is None and _same_page(tx, values["canonical_url"]) is not None:
+                    counts["unchanged"] += 1  # another source's copy of a stored article
+                elif row is None:
                     tx.execute(
                         insert(articles).values(
                             id=item.id,
@@ -160,3 +194,13 @@ class ArticleStore(StoreBase):
                     .order_by(articles.c.section)
                 ).scalars()
             )
+
+
+def _same_page(tx: Connection, canonical: str) -> str | None:
+    """The id of the article first stored under this canonical URL, if any."""
+    return tx.execute(
+        select(articles.c.id)
+        .where(articles.c.canonical_url == canonical)
+        .order_by(articles.c.first_seen_at, articles.c.id)
+        .limit(1)
+    ).scalar()

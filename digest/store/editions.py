@@ -89,6 +89,7 @@ class EditionStore(StoreBase):
         text: str,
         article_ids: Sequence[str],
         slot_nonce: str,
+        stories: Sequence[Sequence[str]] = (),
     ) -> tuple[Edition, bool]:
         """Store a new edition; if the list already has one for that date, return that instead.
 
@@ -108,6 +109,7 @@ class EditionStore(StoreBase):
                         html=html,
                         text=text,
                         article_ids=list(article_ids),
+                        stories=[list(ids) for ids in stories],
                         slot_nonce=slot_nonce,
                         status=EditionStatus.READY,
                     )

@@ -12,6 +12,7 @@ from digest.models import (
     Edition,
     EditionStatus,
 )
+from digest.store.urls import canonical_url
 
 
 def _article(row: RowMapping) -> Article:
@@ -37,6 +38,7 @@ def _content(item: Article) -> dict[str, Any]:
         "summary": item.summary,
         "section": item.section,
         "url": item.url,
+        "canonical_url": canonical_url(item.url),
         "image_url": item.image_url,
         "image_alt": item.image_alt,
         "author": item.author,
@@ -58,4 +60,5 @@ def _edition(row: RowMapping, slug: str) -> Edition:
         article_ids=tuple(row["article_ids"]),
         slot_nonce=row["slot_nonce"],
         status=EditionStatus(row["status"]),
+        stories=tuple(tuple(ids) for ids in row["stories"] or ()),
     )

@@ -73,6 +73,8 @@ articles = Table(
     Column("summary", Text, nullable=False, default=""),
     Column("section", String(100), nullable=False),
     Column("url", Text, nullable=False),
+    # The URL without tracking parameters and case noise (digest.store.urls): one page, one row.
+    Column("canonical_url", Text),
     Column("image_url", Text),
     Column("image_alt", Text, nullable=False, default=""),
     Column("author", Text),
@@ -82,6 +84,8 @@ articles = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_articles_published_at", "published_at"),
+    Index("ix_articles_canonical_url", "canonical_url"),
+    Index("ix_articles_first_seen_at", "first_seen_at"),
 )
 
 lists = Table(
@@ -133,6 +137,8 @@ editions = Table(
     Column("html", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("article_ids", JSON, nullable=False),
+    # The article ids of each story in reading order (representative first); NULL before 0004.
+    Column("stories", JSON),
     Column("slot_nonce", String(64), nullable=False),
     Column("status", String(20), nullable=False),
     UniqueConstraint("list_id", "edition_date", name="uq_editions_list_date"),

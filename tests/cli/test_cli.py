@@ -184,7 +184,7 @@ def test_send_then_status_and_preview(
     preview = run("preview", "--list", "daily", "--out", str(tmp_path / "p"), env=cli_env)
     assert preview.returncode == 0
     paths = [Path(line.strip()) for line in preview.stdout.splitlines() if line.startswith("  ")]
-    assert [p.suffix for p in paths] == [".html", ".txt", ".eml"] and all(
+    assert [p.suffix for p in paths] == [".html", ".txt", ".eml", ".json"] and all(
         p.is_file() for p in paths
     )
 

@@ -1,0 +1,92 @@
+"""How long story grouping takes for an edition's candidates (the target: under 50 ms for 500).
+
+The candidates are the 53 seed articles, then made-up ones until there are `--count`: titles of
+8-14 and summaries of 18-30 words, half drawn (with a fixed seed) from every word of the seed
+titles and summaries, so common words keep the frequencies real headlines give them, and half
+made-up words standing for the names and terms that make a week of news a large vocabulary.
+`--closed` draws every word from the seeds: a worst case where all articles share a small
+vocabulary. Grouping runs `--runs` times; the median and fastest are printed, with the number
+of stories found. The machine is shared: the fastest run is the best estimate.
+
+    .venv/bin/python bench/stories.py
+    .venv/bin/python bench/stories.py --count 1000 --runs 21
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import string
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from digest.config import ListSettings
+from digest.edition.stories import group_stories
+from digest.intake.articles import article_from_record
+from digest.models import Article
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 3, 2, 6, tzinfo=UTC)
+
+
+def candidates(count: int, *, closed: bool = False) -> list[Article]:
+    """The seed articles, then made-up ones from their words, `count` in all."""
+    records = json.loads((ROOT / "seeds" / "articles.json").read_text(encoding="utf-8"))
+    seeds = [article_from_record(record, now=NOW) for record in records]
+    words = [word for a in seeds for word in f"{a.title} {a.summary}".split()]
+    pick = random.Random(15)
+
+    def words_of(k: int) -> str:
+        drawn = pick.choices(words, k=k)
+        if not closed:
+            drawn = [
+                word
+                if pick.random() < 0.5
+                else "".join(pick.choices(string.ascii_lowercase, k=pick.randint(4, 10)))
+                for word in drawn
+            ]
+        return " ".join(drawn)
+
+    made = list(seeds[:count])
+    while len(made) < count:
+        number = len(made)
+        made.append(
+            replace(
+                seeds[number % len(seeds)],
+                id=f"made-{number}",
+                title=words_of(pick.randint(8, 14)),
+                summary=words_of(pick.randint(18, 30)),
+                url=f"https://budapestpost.example/made/{number}",
+                published_at=NOW - timedelta(minutes=number),
+                lead=False,
+            )
+        )
+    return made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--closed", action="store_true", help="every word from the seeds")
+    args = parser.parse_args()
+    articles = candidates(args.count, closed=args.closed)
+    threshold = ListSettings.model_fields["story_threshold"].default
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        stories = group_stories(articles, threshold=threshold)
+        times.append((time.perf_counter() - start) * 1000)
+    grouped = sum(1 for story in stories if story.also)
+    print(
+        f"{len(articles)} candidates -> {len(stories)} stories ({grouped} with Also: links): "
+        f"median {statistics.median(times):.1f} ms, fastest {min(times):.1f} ms (target 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
