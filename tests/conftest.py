@@ -238,3 +238,29 @@ def decoded_header(data: bytes, name: str) -> str:
 
     raw = BytesParser(policy=policy.compat32).parsebytes(data, headersonly=True)[name]
     return str(make_header(decode_header(raw)))
+
+
+# The seeded reader whose copy of the daily digest the content tests look at (a name with ő).
+DIGEST_READER = "odon.gyori@example.hu"
+
+
+@pytest.fixture(scope="session")
+def daily_digest_as_sent(
+    tmp_path_factory: pytest.TempPathFactory, seeded_templates: SeededTemplates
+) -> bytes:
+    """The seeded daily digest for DIGEST_READER, the bytes a real SMTP server received from
+    `Publisher.send` on the repo's own config: what spam filters and mail clients get."""
+    folder = tmp_path_factory.mktemp("daily-digest")
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
+    controller.start()
+    try:
+        settings = settings_for(folder, port)
+        seeded_templates.copy_into(settings)
+        result = Publisher(settings).send("daily", now=NOW)
+    finally:
+        controller.stop()
+    assert result.created
+    (received,) = handler.for_address(DIGEST_READER)
+    return received.data

@@ -25,13 +25,7 @@ from digest.edition.structure import edition_data, to_json
 from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
 from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
-from digest.operations.delivery import (
-    DeliveryOptions,
-    DeliveryReport,
-    Transport,
-    Watch,
-    deliver,
-)
+from digest.operations.delivery import DeliveryOptions, DeliveryReport, Transport, Watch, deliver
 from digest.operations.editions import (
     Draft,
     Variants,
@@ -373,11 +367,9 @@ class Publisher:
             fill_slots(chosen.html, nonce, {k: html.escape(v) for k, v in values.items()}).encode(),
         )
         write_private(files.text, fill_slots(chosen.text, nonce, values).encode())
+        shown = variants.selection(choice)
         structure = edition_data(
-            variants.selection(choice),
-            list_slug=list_slug,
-            edition_date=day,
-            subject=chosen.subject,
+            shown, list_slug=list_slug, edition_date=day, subject=chosen.subject
         )
         write_private(files.json, to_json(structure).encode())
         write_private(files.eml, data)
