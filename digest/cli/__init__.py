@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from digest.cli.approval import edition_commands
 from digest.cli.articles import articles_commands
 from digest.cli.bounces import bounces
 from digest.cli.context import Context, context, err, out
@@ -155,6 +156,7 @@ for command in (send, resume, retry, preview, status):
     commands.command()(command)
 commands.add_typer(articles_commands, name="articles")
 commands.add_typer(dkim_commands, name="dkim")
+commands.add_typer(edition_commands, name="edition")
 commands.add_typer(editors_commands, name="editors")
 commands.add_typer(subscribers_commands, name="subscribers")
 commands.command("bounces")(bounces)

@@ -67,6 +67,13 @@ def send(
         )
         return
     edition = result.edition
+    if edition is not None and (result.waiting or result.skipped):
+        what = f"{list_slug}: edition #{edition.id} of {edition.edition_date}"
+        if result.waiting:
+            out.print(f"{what} waits for approval: digest edition approve --list {list_slug}")
+        else:
+            out.print(f"{what} was skipped: not approved by its deadline; nothing sent")
+        return
     if result.size is not None:
         out.print(f"{list_slug}: {result.size}", markup=False)
     if dry_run:
@@ -80,7 +87,7 @@ def send(
         return
     assert edition is not None
     made = "new edition" if result.created else "edition"
-    _print_report(
+    print_report(
         f"{list_slug}: {made} #{edition.id} of {edition.edition_date} "
         f"({len(edition.article_ids)} articles)",
         result.report,
@@ -88,7 +95,7 @@ def send(
     )
 
 
-def _print_report(prefix: str, report: DeliveryReport, *, edition_id: int) -> None:
+def print_report(prefix: str, report: DeliveryReport, *, edition_id: int) -> None:
     """Print what a run did, then exit with the code a cron job can act on.
 
     Paused wins over a relay that went away, which wins over permanent failures: each names
@@ -141,7 +148,7 @@ def resume(
 
     with watched(out) as watch:
         report = context(ctx).publisher.resume(edition, now=datetime.now(UTC), watch=watch)
-    _print_report(f"edition #{edition}", report, edition_id=edition)
+    print_report(f"edition #{edition}", report, edition_id=edition)
 
 
 def retry(
@@ -163,7 +170,7 @@ def retry(
         requeued, report = context(ctx).publisher.retry_failed(
             edition, now=datetime.now(UTC), watch=watch
         )
-    _print_report(f"edition #{edition}: {requeued} re-queued", report, edition_id=edition)
+    print_report(f"edition #{edition}: {requeued} re-queued", report, edition_id=edition)
 
 
 def preview(

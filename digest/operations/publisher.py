@@ -23,7 +23,14 @@ from digest.config.secrets import write_private
 from digest.edition.render import Renderer, fill_slots
 from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
-from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
+from digest.models import (
+    Approval,
+    Edition,
+    EditionStatus,
+    RunOutcome,
+    Subscriber,
+    Verdict,
+)
 from digest.operations.delivery import (
     DeliveryOptions,
     DeliveryReport,
@@ -66,6 +73,9 @@ class SendResult:
     recipients: int = 0
     report: DeliveryReport = field(default_factory=DeliveryReport)
     size: MessageSize | None = None  # one copy's size; None when nothing is sent
+    # approval = "required": made, but held for an editor's approval (or skipped at the deadline)
+    waiting: bool = False
+    skipped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,17 +193,28 @@ class Publisher:
                 f"edition #{edition.id} of {list_slug} is paused; "
                 f"`digest resume {edition.id}` restarts it"
             )
-        result.queued = self.store.queue_deliveries(
+        if mailing_list.approval is Approval.REQUIRED:
+            verdict = self.store.verdict_for(edition.id)
+            if verdict is None or verdict.verdict is Verdict.SKIPPED:
+                result.waiting, result.skipped = verdict is None, verdict is not None
+                return result
+        result.queued = self.queue(edition, now=now)
+        if deliver:
+            result.report = self.deliver(edition, now=now, watch=watch)
+        return result
+
+    def queue(self, edition: Edition, *, now: datetime) -> int:
+        """Put every active subscriber not yet in the edition's ledger into it; returns how
+        many. The sweep of `digest run` then delivers them."""
+        mailing_list = self.settings.list(edition.list_slug)
+        return self.store.queue_deliveries(
             edition,
             message_id=lambda sid: stable_message_id(
-                self.settings.site, list_slug, edition.edition_date, sid
+                self.settings.site, edition.list_slug, edition.edition_date, sid
             ),
             now=now,
             not_before=delivery_hold(mailing_list, built=edition.created_at),
         )
-        if deliver:
-            result.report = self.deliver(edition, now=now, watch=watch)
-        return result
 
     def _signed(self, data: bytes) -> bytes:
         return self.signer.sign(data) if self.signer else data
