@@ -252,7 +252,13 @@ class Publisher:
             raise
         if not dry_run:
             edition = result.edition
-            detail = "nothing new" if result.nothing_new else ""
+            detail = (
+                "nothing new"
+                if result.nothing_new
+                else "waiting for approval"
+                if result.waiting
+                else ""
+            )
             self._record_by_hand(list_slug, now, edition.id if edition else None, detail)
         return result
 

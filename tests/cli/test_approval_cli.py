@@ -36,7 +36,7 @@ def test_send_holds_the_edition_and_approve_delivers_it(
     approved = run("edition", "approve", "--list", "daily", "--by", "anna@example.org", env=env)
     assert approved.returncode == 0, approved.stderr
     count = len(handler.messages)
-    assert count > 0 and f"approved edition #1 of" in approved.stdout
+    assert count > 0 and "approved edition #1 of" in approved.stdout
     assert f"{count} sent" in approved.stdout
     again = run("edition", "approve", "--list", "daily", env=env)
     assert again.returncode == 3 and handler.messages[count:] == []

@@ -11,10 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 from rich.console import Console
 
 from digest.cli.run import show_schedule
-from digest.config import Settings
+from digest.config import ListSettings, Settings
 from digest.errors import InvalidInputError, NotFoundError
 from digest.models import Approval, OnDeadline, RunOutcome, Verdict
 from digest.operations.approval import ApprovalState, approval_view, approve
@@ -158,3 +159,11 @@ def test_an_approval_and_the_deadline_leave_one_verdict(publisher: Publisher) ->
     )
     verdict = held.store.verdict_for(edition.id)
     assert verdict is not None and verdict.verdict is Verdict.APPROVED
+
+
+def test_a_deadline_without_required_approval_is_a_config_error(publisher: Publisher) -> None:
+    daily = publisher.settings.list("daily").model_dump()
+    with pytest.raises(ValidationError, match='approval_deadline needs approval = "required"'):
+        ListSettings(**{**daily, "approval_deadline": "09:00"})
+    held = ListSettings(**{**daily, "approval": "required", "approval_deadline": "09:00"})
+    assert held.approval_deadline == time(9, 0) and held.on_deadline is OnDeadline.SKIP
