@@ -109,6 +109,38 @@ class Edition:
     stories: tuple[tuple[str, ...], ...] = ()
 
 
+class Approval(StrEnum):
+    """Whether a list's scheduled edition goes out by itself or waits for an editor."""
+
+    AUTO = "auto"
+    REQUIRED = "required"
+
+
+class OnDeadline(StrEnum):
+    """What becomes of an edition still unapproved at the list's approval deadline."""
+
+    SEND = "send"
+    SKIP = "skip"
+
+
+class Verdict(StrEnum):
+    """How an edition that waited for approval was decided; one verdict per edition."""
+
+    APPROVED = "approved"  # an editor approved it
+    DEADLINE_SENT = "sent-at-deadline"  # nobody approved by the deadline; on_deadline = "send"
+    SKIPPED = "skipped"  # nobody approved by the deadline; on_deadline = "skip": a missed edition
+
+
+@dataclass(frozen=True, slots=True)
+class EditionVerdict:
+    """The one decision about an edition that waited for approval."""
+
+    edition_id: int
+    verdict: Verdict
+    decided_by: str  # the editor's address, or "deadline"
+    decided_at: datetime
+
+
 class RunOutcome(StrEnum):
     """How one scheduled slot of a list ended."""
 

@@ -20,7 +20,8 @@ from digest.cli.articles import articles_commands
 from digest.cli.bounces import bounces
 from digest.cli.context import Context, context, err, out
 from digest.cli.dkim import dkim_commands
-from digest.cli.editions import edition_commands, preview, resume, retry, send, status
+from digest.cli.edition import edition_commands
+from digest.cli.editions import preview, resume, retry, send, status
 from digest.cli.editors import editors_commands
 from digest.cli.run import run, worker
 from digest.cli.subscribers import subscribers_commands

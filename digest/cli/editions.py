@@ -67,6 +67,13 @@ def send(
         )
         return
     edition = result.edition
+    if edition is not None and (result.waiting or result.skipped):
+        what = f"{list_slug}: edition #{edition.id} of {edition.edition_date}"
+        if result.waiting:
+            out.print(f"{what} waits for approval: digest edition approve --list {list_slug}")
+        else:
+            out.print(f"{what} was skipped: not approved by its deadline; nothing sent")
+        return
     if result.size is not None:
         out.print(f"{list_slug}: {result.size}", markup=False)
     if dry_run:
@@ -80,7 +87,7 @@ def send(
         return
     assert edition is not None
     made = "new edition" if result.created else "edition"
-    _print_report(
+    print_report(
         f"{list_slug}: {made} #{edition.id} of {edition.edition_date} "
         f"({len(edition.article_ids)} articles)",
         result.report,
@@ -88,7 +95,7 @@ def send(
     )
 
 
-def _print_report(prefix: str, report: DeliveryReport, *, edition_id: int) -> None:
+def print_report(prefix: str, report: DeliveryReport, *, edition_id: int) -> None:
     """Print what a run did, then exit with the code a cron job can act on.
 
     Paused wins over a relay that went away, which wins over permanent failures: each names
@@ -141,7 +148,7 @@ def resume(
 
     with watched(out) as watch:
         report = context(ctx).publisher.resume(edition, now=datetime.now(UTC), watch=watch)
-    _print_report(f"edition #{edition}", report, edition_id=edition)
+    print_report(f"edition #{edition}", report, edition_id=edition)
 
 
 def retry(
@@ -163,7 +170,7 @@ def retry(
         requeued, report = context(ctx).publisher.retry_failed(
             edition, now=datetime.now(UTC), watch=watch
         )
-    _print_report(f"edition #{edition}: {requeued} re-queued", report, edition_id=edition)
+    print_report(f"edition #{edition}: {requeued} re-queued", report, edition_id=edition)
 
 
 def preview(
@@ -267,43 +274,3 @@ def status(
             out.print(f"recent errors of edition #{item.edition.id} ({item.edition.list_slug}):")
             for line in item.recent_errors:
                 out.print(f"  {line}")
-
-
-edition_commands = typer.Typer(
-    help="One edition before it is made: its editor's note.", no_args_is_help=True
-)
-
-
-@edition_commands.command("note")
-def note(
-    ctx: typer.Context,
-    list_slug: Annotated[
-        str, typer.Option("--list", "-l", help="The list's slug, as in the config.")
-    ],
-    markdown: Annotated[
-        str, typer.Argument(help="The note, in Markdown (raw HTML is dropped).")
-    ] = "",
-    day: Annotated[
-        str | None,
-        typer.Option("--date", help="The edition's date, YYYY-MM-DD (default: today's)."),
-    ] = None,
-    clear: Annotated[bool, typer.Option("--clear", help="Remove the note.")] = False,
-) -> None:
-    """Set the editor's note shown under the greeting of a list's next edition.
-
-    Example: digest edition note --list daily "Our election coverage starts *today*."
-    """
-    from datetime import date
-
-    from digest.edition.note import editor_note
-    from digest.operations.editions import edition_date
-
-    publisher = context(ctx).publisher
-    mailing_list = publisher.settings.list(list_slug)
-    try:
-        chosen = date.fromisoformat(day) if day else edition_date(mailing_list, datetime.now(UTC))
-    except ValueError as exc:
-        raise ConfigError(f"--date {day!r} is not a date such as 2026-12-03") from exc
-    text = None if clear else editor_note(markdown).markdown
-    publisher.store.set_note(list_slug, chosen, text, now=datetime.now(UTC))
-    out.print(f"{list_slug} {chosen}: " + ("note removed" if clear else "note set"))

@@ -20,10 +20,11 @@ import typer
 from rich.console import Console
 
 from digest.cli.context import context
-from digest.models import DeliveryState, ListRun, RunOutcome
+from digest.models import Approval, DeliveryState, ListRun, RunOutcome
 from digest.service.log_format import LogFormat, configure_logging
 
 if TYPE_CHECKING:
+    from digest.config import ListSettings
     from digest.operations.publisher import Publisher
 
 log = logging.getLogger("digest.run")
@@ -129,6 +130,12 @@ def _last_run(run: ListRun | None, zone: tzinfo) -> str:
     return f"{_when(run.slot, zone)} {run.outcome}{edition}"
 
 
+def _deadline(settings: ListSettings) -> str:
+    if settings.approval_deadline is None:
+        return "no deadline"
+    return f"deadline {settings.approval_deadline:%H:%M}, then {settings.on_deadline}"
+
+
 def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> None:
     """Print each list's next run, last run and last edition, then the latest missed editions."""
     from digest.operations.status import list_statuses, shown_status
@@ -150,6 +157,11 @@ def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> N
             f"({settings.schedule}, {settings.timezone})",
             f"    last run: {_last_run(item.last_run, settings.zone)}",
             f"    last edition: {edition}",
+            *(
+                [f"    approval: required, {_deadline(settings)}"]
+                if settings.approval is Approval.REQUIRED
+                else []
+            ),
         ):
             console.print(
                 textwrap.fill(line, width=console.width, subsequent_indent="      "),
@@ -162,3 +174,13 @@ def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> N
         for entry in missed:
             due = _when(entry.slot, zones.get(entry.list_slug, UTC))
             console.print(f"  {entry.list_slug}: due {due}", markup=False)
+    skipped = publisher.store.skipped_editions(limit=_MISSED_SHOWN)
+    if skipped:
+        zones = {item.slug: item.zone for item in publisher.settings.lists}
+        console.print("missed editions (not sent: not approved by the deadline):")
+        for slug, made, verdict in skipped:
+            when = _when(verdict.decided_at, zones.get(slug, UTC))
+            console.print(
+                f"  {slug}: edition #{made.id} of {made.edition_date}, skipped {when}",
+                markup=False,
+            )

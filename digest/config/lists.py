@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from digest.config.checks import Section, address, safe_header_text, slug
 from digest.config.subjects import check_subject
+from digest.models import Approval, OnDeadline
 
 
 class ListSettings(Section):
@@ -32,6 +33,9 @@ class ListSettings(Section):
     grace_hours: float = Field(default=6.0, gt=0, le=24 * 7)
     deliver_at: time | None = None
     per_subscriber_timezone: bool = False
+    approval: Approval = Approval.AUTO
+    approval_deadline: time | None = None
+    on_deadline: OnDeadline = OnDeadline.SKIP
     # Articles about the same news share one card (digest.edition.stories) when their
     # similarity reaches story_threshold: lower merges more, higher keeps more apart.
     stories: bool = True
@@ -47,7 +51,7 @@ class ListSettings(Section):
     def _subject_template(cls, value: str) -> str:
         return check_subject(value)
 
-    @field_validator("deliver_at")
+    @field_validator("deliver_at", "approval_deadline")
     @classmethod
     def _local_time(cls, value: time | None) -> time | None:
         if value is not None and value.tzinfo is not None:
@@ -58,6 +62,12 @@ class ListSettings(Section):
     def _hold_needs_a_time(self) -> ListSettings:
         if self.per_subscriber_timezone and self.deliver_at is None:
             raise ValueError("per_subscriber_timezone needs deliver_at (such as 07:00)")
+        return self
+
+    @model_validator(mode="after")
+    def _deadline_needs_approval(self) -> ListSettings:
+        if self.approval_deadline is not None and self.approval is Approval.AUTO:
+            raise ValueError('approval_deadline needs approval = "required"')
         return self
 
     @field_validator("slug")

@@ -156,6 +156,13 @@ def send_time(deliver_at: time, zone: ZoneInfo, *, after: datetime) -> datetime:
     return tomorrow.astimezone(UTC)
 
 
+def approval_deadline_at(mailing_list: ListSettings, *, made: datetime) -> datetime | None:
+    """When an edition made at `made` stops waiting for approval: the first
+    `approval_deadline` on the list's clock after it was made, in UTC (None: it waits on)."""
+    at = mailing_list.approval_deadline
+    return None if at is None else send_time(at, mailing_list.zone, after=made)
+
+
 @lru_cache(maxsize=512)
 def _zone(name: str) -> ZoneInfo | None:
     try:

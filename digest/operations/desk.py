@@ -8,6 +8,7 @@ from datetime import date, datetime
 from digest.config import ListSettings, Settings
 from digest.edition.render import Renderer, fill_slots
 from digest.edition.timing import next_slot
+from digest.operations.approval import ApprovalView, approval_view
 from digest.operations.archive import neutral_values
 from digest.operations.editions import draft_edition, edition_date
 from digest.store import Store
@@ -25,6 +26,7 @@ class DeskDraft:
     html: str  # slots filled with neutral values, as the archive shows them
     text: str
     article_count: int
+    approval: ApprovalView
 
     @property
     def size_kb(self) -> float:
@@ -40,6 +42,7 @@ def desk_draft(
     upcoming = next_slot(mailing_list, now)
     next_run = upcoming.astimezone(mailing_list.zone) if upcoming else None
     in_html, in_text = (neutral_values(settings, for_html=flag) for flag in (True, False))
+    approval = approval_view(store, mailing_list, now=now)
     stored = store.edition_for(list_slug, edition_date(mailing_list, now))
     if stored is not None:
         return DeskDraft(
@@ -51,6 +54,7 @@ def desk_draft(
             html=fill_slots(stored.html, stored.slot_nonce, in_html),
             text=fill_slots(stored.text, stored.slot_nonce, in_text),
             article_count=len(stored.article_ids),
+            approval=approval,
         )
     draft = draft_edition(settings.site, store, renderer, mailing_list, now=now)
     return DeskDraft(
@@ -62,4 +66,5 @@ def desk_draft(
         html=fill_slots(draft.html, draft.slot_nonce, in_html),
         text=fill_slots(draft.text, draft.slot_nonce, in_text),
         article_count=len(draft.selection.articles),
+        approval=approval,
     )

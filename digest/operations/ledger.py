@@ -39,6 +39,11 @@ class Ledger(Protocol):
     def mark_bounced(self, subscriber_id: int, *, now: datetime) -> None: ...
 
 
+def owner_name() -> str:
+    """Who holds a claim: host and process, so a stale lease can be traced."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def _is_dead_here(owner: str) -> bool:
     """True for a claim owner that ran on this host and whose process is gone."""
     host, _, pid = owner.rpartition(":")

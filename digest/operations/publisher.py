@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from digest.edition.render import Renderer, fill_slots
 from digest.edition.structure import edition_data, to_json
 from digest.edition.timing import delivery_hold
 from digest.errors import DigestError, NotFoundError, PausedError
-from digest.models import Edition, EditionStatus, RunOutcome, Subscriber
+from digest.models import Approval, Edition, EditionStatus, RunOutcome, Subscriber, Verdict
 from digest.operations.delivery import DeliveryOptions, DeliveryReport, Transport, Watch, deliver
 from digest.operations.editions import (
     Draft,
@@ -38,6 +36,7 @@ from digest.operations.editions import (
     store_edition,
     unsaved_edition,
 )
+from digest.operations.ledger import owner_name
 from digest.operations.production import dkim_signer, refuse_shipped_examples, unsigned_warning
 from digest.operations.sizing import MessageSize, checked_size, sample_copy
 from digest.store import EditionSummary, Store
@@ -60,6 +59,9 @@ class SendResult:
     recipients: int = 0
     report: DeliveryReport = field(default_factory=DeliveryReport)
     size: MessageSize | None = None  # one copy's size; None when nothing is sent
+    # approval = "required": made, but held for an editor's approval (or skipped at the deadline)
+    waiting: bool = False
+    skipped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +79,6 @@ class PreviewFiles:
 
 
 log = logging.getLogger(__name__)
-
-
-def owner_name() -> str:
-    """Who holds a claim: host and process, so a stale lease can be traced."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Publisher:
@@ -178,17 +175,28 @@ class Publisher:
                 f"edition #{edition.id} of {list_slug} is paused; "
                 f"`digest resume {edition.id}` restarts it"
             )
-        result.queued = self.store.queue_deliveries(
+        if mailing_list.approval is Approval.REQUIRED:
+            verdict = self.store.verdict_for(edition.id)
+            if verdict is None or verdict.verdict is Verdict.SKIPPED:
+                result.waiting, result.skipped = verdict is None, verdict is not None
+                return result
+        result.queued = self.queue(edition, now=now)
+        if deliver:
+            result.report = self.deliver(edition, now=now, watch=watch)
+        return result
+
+    def queue(self, edition: Edition, *, now: datetime) -> int:
+        """Put every active subscriber not yet in the edition's ledger into it; returns how
+        many. The sweep of `digest run` then delivers them."""
+        mailing_list = self.settings.list(edition.list_slug)
+        return self.store.queue_deliveries(
             edition,
             message_id=lambda sid: stable_message_id(
-                self.settings.site, list_slug, edition.edition_date, sid
+                self.settings.site, edition.list_slug, edition.edition_date, sid
             ),
             now=now,
             not_before=delivery_hold(mailing_list, built=edition.created_at),
         )
-        if deliver:
-            result.report = self.deliver(edition, now=now, watch=watch)
-        return result
 
     def _signed(self, data: bytes) -> bytes:
         return self.signer.sign(data) if self.signer else data
@@ -227,6 +235,7 @@ class Publisher:
         if not dry_run:
             edition = result.edition
             detail = "nothing new" if result.nothing_new else ""
+            detail = "waiting for approval" if result.waiting else detail
             self._record_by_hand(list_slug, now, edition.id if edition else None, detail)
         return result
 

@@ -3,8 +3,9 @@ what, `Publisher` does the work.
 
     list:<slug>  cron, in the list's zone: check the list (run its slot, or record it missed)
     sweep        at start and every [scheduler] sweep_seconds: check every list (the catch-up
-                 after a restart), then deliver what came due in recent editions: copies held
-                 for a subscriber's local time, retries, claims of a sender that died
+                 after a restart), decide editions whose approval deadline passed, then
+                 deliver what came due in recent editions: copies held for a subscriber's
+                 local time, approved editions, retries, claims of a sender that died
     feeds        at start and every [feeds] poll_minutes, when feeds are configured
 
 The last slot handled per list lives in the database (`schedule_runs`), not in an APScheduler
@@ -30,12 +31,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.config import ListSettings
 from digest.edition.timing import Decision, decide, list_trigger, next_slot
 from digest.errors import DigestError, StoreError
-from digest.models import Edition, RunOutcome
+from digest.models import Edition, RunOutcome, Verdict
+from digest.operations.approval import settle_deadlines
 from digest.operations.delivery import DeliveryReport, Watch
 from digest.operations.editions import edition_date
 from digest.operations.ingest import poll_feeds
-from digest.operations.ledger import reclaim_recent_from_the_dead
-from digest.operations.publisher import Publisher, owner_name
+from digest.operations.ledger import owner_name, reclaim_recent_from_the_dead
+from digest.operations.publisher import Publisher
 from digest.store import Leadership
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,30 @@ class Runner:
                 self.check_list(item.slug)
             except DigestError as exc:  # one list's trouble (a locked database) spares the rest
                 log.error("list %s: %s", item.slug, exc, extra={"list": item.slug})
+        if self.leads() and not self.stopping:
+            self.settle_deadlines()
         self.deliver_due()
+
+    def settle_deadlines(self) -> None:
+        """Send or skip the editions still unapproved at their list's deadline."""
+        for done in settle_deadlines(self.publisher, now=self.clock()):
+            edition = done.edition
+            fields = {"list": edition.list_slug, "edition": edition.id}
+            if done.verdict is Verdict.SKIPPED:
+                log.warning(
+                    "missed edition: #%d of %s was not approved by %s; not sent",
+                    edition.id,
+                    edition.list_slug,
+                    _local(done.deadline, self.publisher.settings.list(edition.list_slug)),
+                    extra=fields | {"event": "missed"},
+                )
+            else:
+                log.info(
+                    "edition #%d of %s: not approved by its deadline; sending anyway",
+                    edition.id,
+                    edition.list_slug,
+                    extra=fields,
+                )
 
     def deliver_due(self) -> int:
         """Deliver what has come due in recent editions; returns how many editions had some."""
@@ -203,6 +228,18 @@ class Runner:
             return
         edition = result.edition
         assert edition is not None  # not dry run, not nothing new: Publisher.send stored one
+        if result.waiting or result.skipped:
+            detail = "waiting for approval" if result.waiting else "skipped at the deadline"
+            self._record(mailing_list, slot, RunOutcome.RAN, edition, detail)
+            log.info(
+                "list %s: edition #%d of %s %s",
+                slug,
+                edition.id,
+                edition.edition_date,
+                detail,
+                extra=fields | {"edition": edition.id},
+            )
+            return
         stopped = "stopped on request; the rest stays queued" if result.report.stopped else ""
         self._record(mailing_list, slot, RunOutcome.RAN, edition, stopped)
         log.info(

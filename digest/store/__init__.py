@@ -1,8 +1,8 @@
 """All SQL lives here, one module per aggregate; `Store` is their one face.
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
-(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors) owns
-its tables' queries and nothing else.
+(articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors,
+verdicts) owns its tables' queries and nothing else.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
 from digest.store.subscribers import SubscriberStore, SubscriptionRow
 from digest.store.subscriptions import SubscriptionStore
+from digest.store.verdicts import VerdictStore
 
 __all__ = [
     "SUPPRESSED",
@@ -61,6 +62,7 @@ class Store(
     ComplaintStore,
     ScheduleStore,
     EditorStore,
+    VerdictStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""

@@ -238,6 +238,17 @@ schedule_runs = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
 )
 
+# One row per edition of a list with approval = "required" once it is decided: approved by an
+# editor, sent at the deadline, or skipped (a missed edition). The key makes the first stand.
+edition_verdicts = Table(
+    "edition_verdicts",
+    metadata,
+    Column("edition_id", ForeignKey("editions.id"), primary_key=True),
+    Column("verdict", String(20), nullable=False),
+    Column("decided_by", String(320), nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+)
+
 # The people who may sign in to the desk (`digest editors add`); readers never are here.
 editors = Table(
     "editors",

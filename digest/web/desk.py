@@ -5,6 +5,8 @@
     POST /desk/sign-out           ends every session of the editor
     GET  /desk                    each list: next run, the draft's subject, size and parts
     GET  /desk/draft/<list>       the draft's HTML, framed by /desk at desktop and phone widths
+    POST /desk/approve/<list>     approve the list's waiting edition (CSRF); `digest run` sends it
+    POST /desk/test-send/<list>   the edition as it stands to one address, "[Test]" (CSRF)
 
 Every page but the sign-in form needs a session: a GET without one is sent to the form, any
 other request is refused with 403. The session cookie is HttpOnly, SameSite=Strict, scoped to
@@ -21,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from digest.errors import NotFoundError
+from digest.errors import DigestError, NotFoundError
+from digest.operations.approval import approve
 from digest.operations.desk import desk_draft
 from digest.operations.editors import (
     SignIn,
@@ -155,8 +158,9 @@ async def sign_out_submit(request: Request, editor: Editor) -> Response:
     return response
 
 
-@signed_in
-async def today(request: Request, editor: Editor) -> Response:
+async def _today_page(
+    request: Request, editor: Editor, *, notice: str = "", status: int = 200
+) -> Response:
     ctx = web_context(request)
     now = ctx.clock()
     drafts = await run_in_threadpool(
@@ -167,17 +171,69 @@ async def today(request: Request, editor: Editor) -> Response:
             for item in ctx.settings.lists
         ]
     )
-    response = ctx.form_page(request, "desk/today.html.j2", editor=editor, drafts=drafts)
+    response = ctx.form_page(
+        request,
+        "desk/today.html.j2",
+        status=status,
+        editor=editor,
+        drafts=drafts,
+        notice=notice,
+    )
     response.headers.update(_PAGE_HEADERS)
     return response
 
 
 @signed_in
+async def today(request: Request, editor: Editor) -> Response:
+    return await _today_page(request, editor)
+
+
+def _list_slug(request: Request) -> str:
+    slug = str(request.path_params["list"])
+    if slug not in {item.slug for item in web_context(request).settings.lists}:
+        raise NotFoundError(f"unknown list {slug!r}")
+    return slug
+
+
+@signed_in
+async def approve_submit(request: Request, editor: Editor) -> Response:
+    ctx = web_context(request)
+    slug = _list_slug(request)
+    form = await request.form(max_files=0, max_fields=5)
+    if not ctx.csrf.valid(request, form.get(CSRF_FIELD)):
+        return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
+    now = ctx.clock()
+    try:
+        await run_in_threadpool(lambda: approve(ctx.publisher, slug, editor=editor.email, now=now))
+    except DigestError as exc:  # nothing waits (decided meanwhile, not made yet)
+        return await _today_page(request, editor, notice=str(exc), status=409)
+    return RedirectResponse("/desk", status_code=303)
+
+
+@signed_in
+async def test_send_submit(request: Request, editor: Editor) -> Response:
+    ctx = web_context(request)
+    slug = _list_slug(request)
+    form = await request.form(max_files=0, max_fields=5)
+    if not ctx.csrf.valid(request, form.get(CSRF_FIELD)):
+        return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
+    to = str(form.get("to", ""))[:320]
+    now = ctx.clock()
+    try:
+        reply = await run_in_threadpool(lambda: ctx.publisher.test_send(slug, to=to, now=now))
+    except DigestError as exc:  # a bad address, the relay unreachable
+        return await _today_page(request, editor, notice=f"Test send failed: {exc}", status=400)
+    if not reply.accepted:
+        return await _today_page(
+            request, editor, notice=f"The relay refused the test send to {to}: {reply}", status=502
+        )
+    return await _today_page(request, editor, notice=f"Test sent to {to}.")
+
+
+@signed_in
 async def draft_html(request: Request, editor: Editor) -> Response:
     ctx = web_context(request)
-    slug = str(request.path_params["list"])
-    if slug not in {item.slug for item in ctx.settings.lists}:
-        raise NotFoundError(f"unknown list {slug!r}")
+    slug = _list_slug(request)
     now = ctx.clock()
     draft = await run_in_threadpool(
         lambda: desk_draft(ctx.settings, ctx.publisher.store, ctx.publisher.renderer, slug, now=now)
@@ -198,4 +254,6 @@ DESK_ROUTES = [
     Route("/desk/sign-out", sign_out_submit, methods=["POST"]),
     Route("/desk", today, methods=["GET"]),
     Route("/desk/draft/{list}", draft_html, methods=["GET"]),
+    Route("/desk/approve/{list}", approve_submit, methods=["POST"]),
+    Route("/desk/test-send/{list}", test_send_submit, methods=["POST"]),
 ]

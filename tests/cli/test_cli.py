@@ -23,6 +23,7 @@ COMMANDS = [
     "status",
     "resume",
     "retry",
+    "edition approve",
     "dkim keygen",
     "web",
     "run",

@@ -129,3 +129,20 @@ def test_the_migrations_ship_inside_the_package() -> None:
     folder = Path(alembic_config().get_main_option("script_location") or "")
     assert folder == ROOT / "digest" / "store" / "migrations"
     assert (folder / "env.py").is_file() and list((folder / "versions").glob("r*.py"))
+
+
+def test_revision_0007_adds_edition_verdicts_and_takes_it_back(database_url: str) -> None:
+    from alembic import command
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0006")
+    assert "edition_verdicts" not in inspect(engine).get_table_names()
+    assert upgrade(engine, now=NOW) == HEAD  # an install at 0006 gets the table
+    assert "edition_verdicts" in inspect(engine).get_table_names()
+    assert differences(engine) == []
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0006")
+    assert "edition_verdicts" not in inspect(engine).get_table_names()
+    assert revision(engine) == "0006"
+    engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,9 +47,13 @@ class Desk:
 
 
 def make_desk(
-    tmp_path: Path, smtp_port: int, templates: SeededTemplates, database_url: str
+    tmp_path: Path,
+    smtp_port: int,
+    templates: SeededTemplates,
+    database_url: str,
+    adjust: Callable[[Settings], Settings] = lambda settings: settings,
 ) -> Iterator[Desk]:
-    settings = web_settings(tmp_path, smtp_port, BASE, database_url=database_url)
+    settings = adjust(web_settings(tmp_path, smtp_port, BASE, database_url=database_url))
     # argon2 at its lowest cost: these tests are about the rules, not the hash's strength
     cheap = settings.desk.model_copy(update={"hash_memory_kib": 1024, "hash_passes": 1})
     settings = settings.model_copy(update={"desk": cheap})
@@ -80,7 +84,13 @@ def desk_on_each_backend(
     yield from make_desk(tmp_path, smtp_server[1], seeded_templates, database_url)
 
 
-DESK_URLS = [("GET", "/desk"), ("GET", "/desk/draft/daily"), ("POST", "/desk/sign-out")]
+DESK_URLS = [
+    ("GET", "/desk"),
+    ("GET", "/desk/draft/daily"),
+    ("POST", "/desk/sign-out"),
+    ("POST", "/desk/approve/daily"),
+    ("POST", "/desk/test-send/daily"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), DESK_URLS)

@@ -1,39 +1,37 @@
 """The desk in a real headless Chromium: an editor signs in, sees today's drafts framed at
-desktop and phone widths, and signs out; a screenshot goes to the test output folder."""
+desktop and phone widths, and signs out; an editor approves a held edition and the mail
+reaches a real SMTP server. Screenshots go to the test output folder."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
+from digest.config import Settings
 from digest.mail.transport import free_port
 from digest.operations.editors import add_editor
 from digest.operations.publisher import Publisher
+from digest.service.scheduler import Runner
 from digest.web import create_app
-from tests.conftest import NOW
+from tests.conftest import NOW, RecordingHandler
+from tests.operations.test_approval import daily_mail, requiring
 from tests.support.web import web_settings
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _need_chromium
 
 EDITOR, PASSWORD = "editor@budapestpost.example", "correct horse battery staple"
 
 
-@pytest.fixture
-def desk_url(tmp_path: Path) -> Iterator[str]:
-    """`digest web` under uvicorn on a seeded database with one editor."""
-    port = free_port()
+@contextmanager
+def served(settings: Settings, port: int) -> Iterator[str]:
+    """`digest web` under uvicorn on `port`, its clock at NOW."""
     base = f"http://127.0.0.1:{port}"
-    settings = web_settings(tmp_path, free_port(), base)
-    cheap = settings.desk.model_copy(update={"hash_memory_kib": 1024, "hash_passes": 1})
-    settings = settings.model_copy(update={"desk": cheap})
-    publisher = Publisher(settings)
-    publisher.init(seed=True, now=NOW)
-    add_editor(publisher.store, EDITOR, PASSWORD, settings=settings.desk, now=NOW)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, clock=lambda: NOW),
@@ -55,8 +53,32 @@ def desk_url(tmp_path: Path) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def desk_settings(tmp_path: Path, smtp_port: int, port: int) -> Settings:
+    settings = web_settings(tmp_path, smtp_port, f"http://127.0.0.1:{port}")
+    cheap = settings.desk.model_copy(update={"hash_memory_kib": 1024, "hash_passes": 1})
+    return settings.model_copy(update={"desk": cheap})
+
+
+def seeded_with_editor(settings: Settings) -> Publisher:
+    publisher = Publisher(settings)
+    publisher.init(seed=True, now=NOW)
+    add_editor(publisher.store, EDITOR, PASSWORD, settings=settings.desk, now=NOW)
+    return publisher
+
+
 @pytest.fixture
-def page(tmp_path: Path, desk_url: str) -> Iterator[Any]:
+def desk_url(tmp_path: Path) -> Iterator[str]:
+    """`digest web` under uvicorn on a seeded database with one editor."""
+    port = free_port()
+    settings = desk_settings(tmp_path, free_port(), port)
+    seeded_with_editor(settings)
+    with served(settings, port) as base:
+        yield base
+
+
+@contextmanager
+def chromium_page(desk_url: str) -> Iterator[Any]:
+    """A page in headless Chromium that may reach the desk and nothing else."""
     sync_api = _need_chromium()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -73,6 +95,20 @@ def page(tmp_path: Path, desk_url: str) -> Iterator[Any]:
             yield context.new_page()
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(desk_url: str) -> Iterator[Any]:
+    with chromium_page(desk_url) as opened:
+        yield opened
+
+
+def sign_in(page: Any, desk_url: str) -> None:
+    page.goto(f"{desk_url}/desk")
+    page.get_by_label("Email address").fill(EDITOR)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{desk_url}/desk")
 
 
 def test_an_editor_signs_in_sees_the_drafts_and_signs_out(
@@ -104,3 +140,30 @@ def test_an_editor_signs_in_sees_the_drafts_and_signs_out(
     page.wait_for_url(f"{desk_url}/desk/sign-in")
     page.goto(f"{desk_url}/desk")
     assert page.url.startswith(f"{desk_url}/desk/sign-in")
+
+
+def test_an_editor_approves_the_held_edition_and_the_mail_arrives(
+    tmp_path: Path, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    handler, smtp_port = smtp_server
+    port = free_port()
+    settings = requiring(desk_settings(tmp_path, smtp_port, port))
+    publisher = seeded_with_editor(settings)
+    runner = Runner(publisher, clock=lambda: NOW)
+    runner.sweep()  # 07:00 in Budapest: the daily edition is made and held
+    edition = publisher.store.latest_edition("daily")
+    assert edition is not None and daily_mail(handler) == []
+    with served(settings, port) as desk_url, chromium_page(desk_url) as page:
+        sign_in(page, desk_url)
+        daily = page.locator("section[aria-labelledby=list-daily]")
+        assert daily.locator(".approval").inner_text() == "State: waiting"
+        daily.get_by_role("button", name="Approve Budapest Post Daily").click()
+        page.wait_for_url(f"{desk_url}/desk")
+        state = daily.locator(".approval").inner_text()
+        assert state == f"State: approved by {EDITOR} at 07:00 CET"
+        assert daily.get_by_role("button", name="Approve Budapest Post Daily").count() == 0
+        page.screenshot(path=str(tmp_path / "desk-approved.png"), full_page=False)
+    runner.deliver_due()  # the sweep of `digest run`
+    mail = daily_mail(handler)
+    assert len(mail) == len(publisher.store.active_subscribers("daily")) > 0
+    assert {str(message["Subject"]) for message in mail} == {edition.subject}
