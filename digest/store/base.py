@@ -17,11 +17,8 @@ from digest.errors import NotFoundError, StoreError
 from digest.models import (
     EditionStatus,
 )
-from digest.store.schema import (
-    has_schema,
-    lists,
-    sqlite_file,
-)
+from digest.store.schema import has_schema, lists
+from digest.store.sqlite import sqlite_file
 
 log = logging.getLogger(__name__)
 

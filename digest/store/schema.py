@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -32,8 +32,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from digest.store.sqlite import begin_immediate, sqlite_file, sqlite_pragmas
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -267,34 +269,6 @@ editors = Table(
 )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers work during a send; FULL makes each committed ledger row survive power loss.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=15000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin_immediate).
-    dbapi_connection.isolation_level = None
-
-
-def _begin_immediate(connection: Connection) -> None:
-    # Take the write lock when the transaction starts: a transaction that read first and then
-    # wrote would fail at once (SQLITE_BUSY) when another process wrote in between, instead of
-    # waiting its turn under the busy timeout. Several senders on one file need this.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def sqlite_file(url: URL) -> Path | None:
-    """The file a SQLite URL names; None for other backends, memory and URI-style names."""
-    if url.get_backend_name() != "sqlite" or url.query.get("uri"):
-        return None
-    if not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database)
-
-
 def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`, with the pragmas set for SQLite.
 
@@ -307,8 +281,8 @@ def make_engine(database_url: str) -> Engine:
         raise ConfigError(f"database_url {database_url!r} is not a database URL") from exc
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 15})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "connect", sqlite_pragmas)
+        event.listen(engine, "begin", begin_immediate)
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)

@@ -17,8 +17,9 @@ from rich.console import Console
 from digest.cli.run import show_schedule
 from digest.config import ListSettings, Settings
 from digest.errors import InvalidInputError, NotFoundError
-from digest.models import Approval, OnDeadline, RunOutcome, Verdict
+from digest.models import Approval, Edition, OnDeadline, RunOutcome, Verdict
 from digest.operations.approval import ApprovalState, approval_view, approve
+from digest.operations.editions import Variants
 from digest.operations.publisher import Publisher
 from digest.service.scheduler import Runner
 from tests.conftest import RecordingHandler
@@ -54,6 +55,23 @@ def daily_mail(handler: RecordingHandler) -> list[Any]:
     return [m.message for m in handler.messages if "<daily." in str(m.message["List-Id"])]
 
 
+def readers_subjects(publisher: Publisher, edition: Edition) -> set[str]:
+    """The subjects the edition's readers get: each in the reader's language."""
+    variants = Variants(
+        publisher.settings.site,
+        publisher.settings.list(edition.list_slug),
+        publisher.store,
+        publisher.renderer,
+        edition,
+    )
+    readers = publisher.store.active_subscribers(edition.list_slug)
+    return {
+        chosen.subject
+        for reader in readers
+        if (chosen := variants.variant(None, reader.locale)) is not None
+    }
+
+
 def test_a_list_that_needs_approval_is_made_on_schedule_and_sent_only_once_approved(
     publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
@@ -81,8 +99,8 @@ def test_a_list_that_needs_approval_is_made_on_schedule_and_sent_only_once_appro
     active = held.store.active_subscribers("daily")
     assert len(mail) == len(active) > 0
     lead = held.store.articles_by_id(edition.article_ids)[0]
+    assert {str(message["Subject"]) for message in mail} == readers_subjects(held, edition)
     for message in mail:
-        assert message["Subject"] == edition.subject
         text = message.get_body(("plain",))
         assert text is not None and lead.title in text.get_content()
     view = approval_view(held.store, held.settings.list("daily"), now=clock.now)

@@ -12,7 +12,7 @@ import pytest
 from digest.models import Verdict
 from digest.service.scheduler import Runner
 from tests.conftest import RecordingHandler, SeededTemplates
-from tests.operations.test_approval import daily_mail, requiring
+from tests.operations.test_approval import daily_mail, readers_subjects, requiring
 from tests.support.databases import sqlite_url
 from tests.web.test_desk import EDITOR, Desk, make_desk
 
@@ -57,7 +57,9 @@ def test_an_editor_approves_on_the_desk_and_the_sweep_delivers_it(
     runner.deliver_due()
     mail = daily_mail(handler)
     assert len(mail) == len(desk.publisher.store.active_subscribers("daily")) > 0
-    assert {str(message["Subject"]) for message in mail} == {edition.subject}
+    assert {str(message["Subject"]) for message in mail} == readers_subjects(
+        desk.publisher, edition
+    )
     assert f"State: <strong>sent, by {EDITOR} at 07:00 CET" in desk.client.get("/desk").text
 
     again = desk.client.post("/desk/approve/daily", data={"csrf_token": desk.csrf("/desk")})

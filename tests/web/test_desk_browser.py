@@ -21,7 +21,7 @@ from digest.operations.publisher import Publisher
 from digest.service.scheduler import Runner
 from digest.web import create_app
 from tests.conftest import NOW, RecordingHandler
-from tests.operations.test_approval import daily_mail, requiring
+from tests.operations.test_approval import daily_mail, readers_subjects, requiring
 from tests.support.web import web_settings
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _need_chromium
 
@@ -166,4 +166,4 @@ def test_an_editor_approves_the_held_edition_and_the_mail_arrives(
     runner.deliver_due()  # the sweep of `digest run`
     mail = daily_mail(handler)
     assert len(mail) == len(publisher.store.active_subscribers("daily")) > 0
-    assert {str(message["Subject"]) for message in mail} == {edition.subject}
+    assert {str(message["Subject"]) for message in mail} == readers_subjects(publisher, edition)
