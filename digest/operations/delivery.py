@@ -8,6 +8,7 @@ reclaims: nobody is lost, and at most (connections + commit group) messages can 
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -19,9 +20,10 @@ from digest.errors import TransportError
 from digest.models import Edition, EditionStatus, Subscriber
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
-from digest.operations.sessions import Job, Transport, Worker, start_workers, take_all
+from digest.operations.sessions import Breaker, Job, Transport, Worker, start_workers, take_all
 from digest.store import Claim
 
+log = logging.getLogger(__name__)
 _TICK = 0.1  # how often the wait for the first session looks whether to stop
 
 __all__ = [
@@ -75,11 +77,13 @@ def deliver(
         data = job.template.personalise(recipient(job.claim.subscriber), date=clock())
         return sign(data) if sign else data  # DKIM goes last, over the exact bytes sent
 
+    breaker = Breaker(options.breaker_after)
     workers = start_workers(
         connect=connect,
         jobs=jobs,
         results=results,
         build=build,
+        breaker=breaker,
         options=options,
     )
     recorder = Recorder(
@@ -96,6 +100,9 @@ def deliver(
     handed = 0
 
     def halted() -> bool:
+        if breaker.tripped.is_set() and not report.relay_down:
+            report.relay_down = breaker.reason
+            log.error("edition %s: %s", edition.id, breaker.reason)
         return stop.is_set() or report.paused or bool(report.relay_down)
 
     try:
@@ -192,9 +199,12 @@ def _wind_down(
         )
         for worker in workers:
             worker.abort(f"stopped: still in flight after {grace:g} s (delivery.stop_grace)")
-    recorder.drain(results, block=True, until=handed)
     for worker in workers:
         worker.join()
+    # What reached a connection after the breaker tripped was never tried: back to the queue.
+    untried = [claim for worker in workers for claim in worker.untried]
+    recorder.ledger.release(untried, owner=recorder.options.owner, now=recorder.clock())
+    recorder.drain(results, block=True, until=handed - len(untried))
     recorder.flush()
 
 

@@ -123,7 +123,6 @@ class Recorder:
         self.done = 0
         self.committed = 0
         self.failures_in_a_row = 0
-        self.silences_in_a_row = 0
 
     def drain(
         self,
@@ -169,7 +168,6 @@ class Recorder:
             log.log(level, "delivery to %s: %s -> %s", claim.subscriber.email, reply, state)
         if reply.stage == Stage.CONNECT:
             self.report.relay_down = str(reply)
-        self._watch_for_silence(reply)
         if verdict == Verdict.BOUNCE:
             self.ledger.mark_bounced(claim.subscriber.id, now=now)
         self.failures_in_a_row = self.failures_in_a_row + 1 if state == DeliveryState.FAILED else 0
@@ -192,19 +190,6 @@ class Recorder:
                 next_attempt_at=retry_at,
             )
         )
-
-    def _watch_for_silence(self, reply: Reply) -> None:
-        """The circuit breaker: a relay that times out or drops the connection on message
-        after message would cost a full deadline each, so after `breaker_after` in a row the
-        run stops as if the relay were down, and the rest waits for the next run."""
-        silent = reply.code == 0 and reply.stage not in (Stage.PREPARE, Stage.CONNECT)
-        self.silences_in_a_row = self.silences_in_a_row + 1 if silent else 0
-        if self.silences_in_a_row >= self.options.breaker_after and not self.report.relay_down:
-            self.report.relay_down = (
-                f"the relay timed out or dropped the connection {self.silences_in_a_row}"
-                f" times in a row (delivery.breaker_after), last: {reply}"
-            )
-            log.error("edition %s: %s", self.edition.id, self.report.relay_down)
 
     def skip(self, claim: Claim, reason: str) -> None:
         """Record a claim that needs no message."""

@@ -48,6 +48,33 @@ class Job:
     envelope_from: str
 
 
+class Breaker:
+    """The circuit breaker, shared by every connection of a run: a relay that times out or
+    drops the connection on message after message would cost a full deadline each, so after
+    `after` such silences in a row no connection starts another transaction; the rest of the
+    edition waits for the next run. Judged where the replies arrive, not after they are
+    recorded, so a busy machine cannot let more transactions slip in before the verdict."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.tripped = threading.Event()
+        self.reason = ""
+        self._in_a_row = 0
+        self._lock = threading.Lock()
+
+    def note(self, reply: Reply) -> None:
+        """Count a silence (no reply after the session was set up), or start again."""
+        silent = reply.code == 0 and reply.stage not in (Stage.PREPARE, Stage.CONNECT)
+        with self._lock:
+            self._in_a_row = self._in_a_row + 1 if silent else 0
+            if self._in_a_row >= self.after and not self.tripped.is_set():
+                self.reason = (
+                    f"the relay timed out or dropped the connection {self._in_a_row}"
+                    f" times in a row (delivery.breaker_after), last: {reply}"
+                )
+                self.tripped.set()
+
+
 class Worker(threading.Thread):
     """One SMTP session: takes claims, sends, hands back replies; reconnects as needed."""
 
@@ -59,11 +86,13 @@ class Worker(threading.Thread):
         results: queue.Queue[Result],
         build: Callable[[Job], bytes],
         pacer: Pacer,
+        breaker: Breaker,
         options: DeliveryOptions,
     ) -> None:
         super().__init__(daemon=True)
         self.connect, self.jobs, self.results, self.build = connect, jobs, results, build
-        self.pacer, self.options = pacer, options
+        self.pacer, self.breaker, self.options = pacer, breaker, options
+        self.untried: list[Claim] = []  # handed out after the breaker tripped: never sent
         self.transport: Transport | None = None
         self.opened_at = 0.0
 
@@ -93,7 +122,12 @@ class Worker(threading.Thread):
         """Send jobs until the None that says the run is over, then close the session."""
         try:
             while (job := self.jobs.get()) is not None:
-                self.results.put(Result(job.claim, self._attempt(job)))
+                if self.breaker.tripped.is_set():
+                    self.untried.append(job.claim)
+                    continue
+                reply = self._attempt(job)
+                self.breaker.note(reply)
+                self.results.put(Result(job.claim, reply))
         finally:
             if self.transport is not None:
                 self.transport.close()
@@ -123,6 +157,7 @@ def start_workers(
     jobs: queue.Queue[Job | None],
     results: queue.Queue[Result],
     build: Callable[[Job], bytes],
+    breaker: Breaker,
     options: DeliveryOptions,
 ) -> list[Worker]:
     """One thread per connection, sharing one pacer so the rate limit holds for the run."""
@@ -139,6 +174,7 @@ def start_workers(
             results=results,
             build=build,
             pacer=pacer,
+            breaker=breaker,
             options=options,
         )
         for _ in range(options.connections)

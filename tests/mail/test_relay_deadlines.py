@@ -95,22 +95,18 @@ def test_the_breaker_stops_the_run_after_k_silences_and_the_rest_waits(
             tmp_path, relay.port, connections=1, breaker_after=3, transaction_deadline=0.5
         )
         everyone = len(publisher.store.active_subscribers("daily"))
-        began = time.monotonic()
         result = publisher.send("daily", now=NOW)
-        took = time.monotonic() - began
 
     report = result.report
     assert report is not None
     assert "timed out or dropped the connection 3 times in a row" in report.relay_down
-    # Rendering is most of it; without the breaker the 24 stalls would cost 12 s.
-    assert took < 4 * 0.5 + 4.0
     assert result.edition is not None
     rows = publisher.store.deliveries(result.edition.id)
     states = Counter(row["state"] for row in rows)
-    # After the final ".": the relay may have them. The one connection may have begun one more
-    # transaction before the breaker's verdict reached it.
+    # After the final ".": the relay may have them. The connection judges each reply before it
+    # takes the next job, so however busy the machine, the third silence is the last try.
     silences = states[DeliveryState.UNKNOWN]
-    assert 3 <= silences <= 4
+    assert silences == 3
     assert states == {
         DeliveryState.SENT: 2,
         DeliveryState.UNKNOWN: silences,
