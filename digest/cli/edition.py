@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import getpass
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from digest.cli.context import context, out
-from digest.config import ListSettings
 from digest.errors import ConfigError
+
+if TYPE_CHECKING:  # the config pulls in pydantic and Jinja2, which `--help` must not load
+    from digest.config import ListSettings
 
 edition_commands = typer.Typer(
     help="One edition before it goes out: its editor's note, its shape, and approving the one "
