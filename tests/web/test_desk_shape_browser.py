@@ -59,6 +59,9 @@ def test_an_editor_excludes_an_article_approves_and_the_mail_lacks_it(
     runner = Runner(publisher, clock=lambda: NOW)
     with served(settings, port) as desk_url, chromium_page(desk_url) as page:
         browser_sign_in(page, desk_url)
+        page.set_viewport_size({"width": 375, "height": 800})  # the controls fit a phone
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.set_viewport_size({"width": 1280, "height": 900})
         daily = page.locator("section[aria-labelledby=list-daily]")
         buttons = daily.get_by_role("button", name=re.compile("^Exclude "))
         assert buttons.count() >= 3
