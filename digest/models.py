@@ -163,3 +163,21 @@ class ListRun:
     recorded_at: datetime
     edition_id: int | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EditionShape:
+    """An editor's changes to one list's edition of one date, applied while it is a draft.
+
+    `lead`: an article id of the story to lead with; `excluded`: article ids left out of this
+    edition only (not sent, so a later edition may still carry them); `section_order`: section
+    names to put first, in this order; `subject`: the subject line instead of the template's.
+    """
+
+    lead: str | None = None
+    excluded: frozenset[str] = frozenset()
+    section_order: tuple[str, ...] = ()
+    subject: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.lead or self.excluded or self.section_order or self.subject)

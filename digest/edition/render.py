@@ -154,7 +154,7 @@ class Renderer:
 
     def _texts(self, selection: Selection, facts: EditionFacts, words: Words, day: date) -> _Texts:
         lead = selection.lead
-        subject = self.subject(
+        subject = facts.subject or self.subject(
             facts.subject_template,
             list_name=facts.list_name,
             site_name=facts.site.name,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.edition.stories import Story, group_stories
-from digest.models import Article
+from digest.models import Article, EditionShape
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ def select_articles(
     limit: int,
     exclude_ids: Collection[str] = frozenset(),
     story_threshold: float | None = None,
+    shape: EditionShape | None = None,
 ) -> Selection:
     """Pick the candidates published by `now`, not yet sent, in the list's sections, as at most
     `limit` stories.
@@ -59,6 +60,7 @@ def select_articles(
     section: in the list's section order when it names sections, otherwise the section with
     the freshest news first; newest first within a section.
     """
+    shape = shape or EditionShape()
     wanted = {name.casefold() for name in sections}
     fresh = sorted(
         (
@@ -66,6 +68,7 @@ def select_articles(
             for article in candidates
             if article.published_at <= now
             and article.id not in exclude_ids
+            and article.id not in shape.excluded
             and (not wanted or article.section.casefold() in wanted)
         ),
         key=lambda article: (article.published_at, article.id),
@@ -77,8 +80,10 @@ def select_articles(
         stories = group_stories(fresh, threshold=story_threshold)  # newest first, as given
     if not stories:
         return Selection(lead=None, sections=())
-    lead = next((story for story in stories if story.main.lead), stories[0])
-    return _arranged(lead, [s for s in stories if s is not lead][: limit - 1], sections)
+    pinned = [story for story in stories if shape.lead in {a.id for a in story.articles}]
+    lead = next(iter(pinned), next((story for story in stories if story.main.lead), stories[0]))
+    rest = [s for s in stories if s is not lead][: limit - 1]
+    return _arranged(lead, rest, (*shape.section_order, *sections))
 
 
 def _arranged(lead: Story, rest: list[Story], sections: Sequence[str]) -> Selection:
@@ -86,7 +91,9 @@ def _arranged(lead: Story, rest: list[Story], sections: Sequence[str]) -> Select
     for story in rest:  # in reading order, so dict order is "freshest section first"
         groups.setdefault(story.main.section, []).append(story)
     if sections:
-        rank = {name.casefold(): index for index, name in enumerate(sections)}
+        rank: dict[str, int] = {}
+        for name in sections:  # the first mention counts: an editor's order before the list's
+            rank.setdefault(name.casefold(), len(rank))
         order = sorted(groups, key=lambda name: rank.get(name.casefold(), len(rank)))
     else:
         order = list(groups)

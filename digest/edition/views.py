@@ -89,6 +89,7 @@ class EditionFacts:
 
     `description` is the list's own footer line (else the language's "why" sentence names
     the list and `host`); `note` is the editor's note of the edition, if any.
+    `subject`, if set, is the editor's subject line for it.
     """
 
     site: SiteView
@@ -101,3 +102,4 @@ class EditionFacts:
     archive_url: str | None = None
     max_cards: int | None = None
     note: EditorNote | None = None
+    subject: str | None = None  # the editor's subject line, instead of the template's

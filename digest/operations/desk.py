@@ -7,10 +7,13 @@ from datetime import date, datetime
 
 from digest.config import ListSettings, Settings
 from digest.edition.render import Renderer, fill_slots
+from digest.edition.selection import Selection, restrict
+from digest.edition.structure import ArticleRef, SectionData, edition_data
 from digest.edition.timing import next_slot
+from digest.models import EditionShape
 from digest.operations.approval import ApprovalView, approval_view
 from digest.operations.archive import neutral_values
-from digest.operations.editions import draft_edition, edition_date
+from digest.operations.editions import draft_edition, edition_date, stored_stories
 from digest.store import Store
 
 
@@ -27,6 +30,10 @@ class DeskDraft:
     text: str
     article_count: int
     approval: ApprovalView
+    sections: tuple[SectionData, ...]  # the edition's structure: the lead, then by section
+    shape: EditionShape
+    excluded: tuple[ArticleRef, ...]  # what the shape leaves out, to take back
+    note: str  # the editor's note, Markdown
 
     @property
     def size_kb(self) -> float:
@@ -43,8 +50,14 @@ def desk_draft(
     next_run = upcoming.astimezone(mailing_list.zone) if upcoming else None
     in_html, in_text = (neutral_values(settings, for_html=flag) for flag in (True, False))
     approval = approval_view(store, mailing_list, now=now)
-    stored = store.edition_for(list_slug, edition_date(mailing_list, now))
+    day = edition_date(mailing_list, now)
+    shape = store.edition_shape(list_slug, day)
+    left_out = store.articles_by_id(sorted(shape.excluded))
+    excluded = tuple(ArticleRef(a.id, a.title, a.url) for a in left_out)
+    note = store.edition_note(list_slug, day) or ""
+    stored = store.edition_for(list_slug, day)
     if stored is not None:
+        stories = stored_stories(stored, store.articles_by_id(stored.article_ids))
         return DeskDraft(
             mailing_list=mailing_list,
             next_run=next_run,
@@ -55,6 +68,10 @@ def desk_draft(
             text=fill_slots(stored.text, stored.slot_nonce, in_text),
             article_count=len(stored.article_ids),
             approval=approval,
+            sections=_sections(restrict(stories, None), list_slug, day, stored.subject),
+            shape=shape,
+            excluded=excluded,
+            note=note,
         )
     draft = draft_edition(settings.site, store, renderer, mailing_list, now=now)
     return DeskDraft(
@@ -67,4 +84,15 @@ def desk_draft(
         text=fill_slots(draft.text, draft.slot_nonce, in_text),
         article_count=len(draft.selection.articles),
         approval=approval,
+        sections=_sections(draft.selection, list_slug, day, draft.subject),
+        shape=shape,
+        excluded=excluded,
+        note=note,
     )
+
+
+def _sections(
+    selection: Selection, list_slug: str, day: date, subject: str
+) -> tuple[SectionData, ...]:
+    data = edition_data(selection, list_slug=list_slug, edition_date=day, subject=subject)
+    return data.sections

@@ -66,10 +66,15 @@ def archive_path(list_slug: str, day: date) -> str:
 
 
 def facts(
-    site: SiteSettings, mailing_list: ListSettings, day: date, *, note: str | None = None
+    site: SiteSettings,
+    mailing_list: ListSettings,
+    day: date,
+    *,
+    note: str | None = None,
+    subject: str | None = None,
 ) -> EditionFacts:
     """What the renderer needs to know about the site and the list for the edition of `day`
-    (`note`: the Markdown of its editor's note, if one is set)."""
+    (`note`: the Markdown of its editor's note, `subject`: the editor's subject, if set)."""
     return EditionFacts(
         site=SiteView(
             name=site.name,
@@ -87,6 +92,7 @@ def facts(
         archive_url=site.base_url + archive_path(mailing_list.slug, day),
         max_cards=mailing_list.max_cards,
         note=editor_note(note) if note else None,
+        subject=subject,
     )
 
 
@@ -102,8 +108,11 @@ def draft_edition(
 
     The candidates are the articles published since the previous edition's cutoff and those
     first stored since it was made (late or backdated), less what the list already sent.
+    An editor's shape for the date applies: what it excludes stays unsent, so it may still
+    join a later edition.
     """
     day = edition_date(mailing_list, now)
+    shape = store.edition_shape(mailing_list.slug, day)
     previous = store.latest_edition(mailing_list.slug, before=day)
     since = previous.cutoff if previous else now - timedelta(hours=mailing_list.lookback_hours)
     candidates = store.edition_candidates(
@@ -119,11 +128,15 @@ def draft_edition(
         limit=mailing_list.max_articles,
         exclude_ids=store.sent_article_ids(mailing_list.slug, since=now - REPEAT_WINDOW),
         story_threshold=mailing_list.story_grouping,
+        shape=shape,
     )
     nonce = slot_nonce(site, mailing_list.slug, day)
     note = store.edition_note(mailing_list.slug, day)
     rendered = renderer.render(
-        selection, facts=facts(site, mailing_list, day, note=note), edition_date=day, nonce=nonce
+        selection,
+        facts=facts(site, mailing_list, day, note=note, subject=shape.subject),
+        edition_date=day,
+        nonce=nonce,
     )
     return Draft(
         list_slug=mailing_list.slug,
@@ -251,6 +264,7 @@ class Variants:
             mailing_list,
             edition.edition_date,
             note=store.edition_note(mailing_list.slug, edition.edition_date),
+            subject=store.edition_shape(mailing_list.slug, edition.edition_date).subject,
         )
         full = Variant(
             edition.subject, edition.html, edition.text, template_for(site, mailing_list, edition)

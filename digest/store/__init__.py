@@ -2,7 +2,7 @@
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
 (articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors,
-verdicts) owns its tables' queries and nothing else.
+verdicts, shapes) owns its tables' queries and nothing else.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
+from digest.store.shapes import ShapeStore
 from digest.store.subscribers import SubscriberStore, SubscriptionRow
 from digest.store.subscriptions import SubscriptionStore
 from digest.store.verdicts import VerdictStore
@@ -63,6 +64,7 @@ class Store(
     ScheduleStore,
     EditorStore,
     VerdictStore,
+    ShapeStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""

@@ -5,8 +5,10 @@
     POST /desk/sign-out           ends every session of the editor
     GET  /desk                    each list: next run, the draft's subject, size and parts
     GET  /desk/draft/<list>       the draft's HTML, framed by /desk at desktop and phone widths
+                                  (?scheme=light|dark: its light or dark colours)
     POST /desk/approve/<list>     approve the list's waiting edition (CSRF); `digest run` sends it
     POST /desk/test-send/<list>   the edition as it stands to one address, "[Test]" (CSRF)
+    POST /desk/shape/<list>       one change to the draft (digest.web.desk_shape) (CSRF)
 
 Every page but the sign-in form needs a session: a GET without one is sent to the form, any
 other request is refused with 403. The session cookie is HttpOnly, SameSite=Strict, scoped to
@@ -35,6 +37,7 @@ from digest.operations.editors import (
 )
 from digest.store import Editor
 from digest.web.context import web_context
+from digest.web.desk_shape import forced_scheme, scheme_of, shape_submit
 from digest.web.guard import CSRF_FIELD, client_address
 from digest.web.pages import EDITION_POLICY, PRIVATE
 
@@ -178,6 +181,7 @@ async def _today_page(
         editor=editor,
         drafts=drafts,
         notice=notice,
+        scheme=scheme_of(request),
     )
     response.headers.update(_PAGE_HEADERS)
     return response
@@ -239,7 +243,7 @@ async def draft_html(request: Request, editor: Editor) -> Response:
         lambda: desk_draft(ctx.settings, ctx.publisher.store, ctx.publisher.renderer, slug, now=now)
     )
     return HTMLResponse(
-        draft.html,
+        forced_scheme(draft.html, scheme_of(request)),
         headers={
             **PRIVATE,
             "content-security-policy": DRAFT_POLICY,
@@ -256,4 +260,5 @@ DESK_ROUTES = [
     Route("/desk/draft/{list}", draft_html, methods=["GET"]),
     Route("/desk/approve/{list}", approve_submit, methods=["POST"]),
     Route("/desk/test-send/{list}", test_send_submit, methods=["POST"]),
+    Route("/desk/shape/{list}", signed_in(shape_submit), methods=["POST"]),
 ]

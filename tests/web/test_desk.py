@@ -90,6 +90,7 @@ DESK_URLS = [
     ("POST", "/desk/sign-out"),
     ("POST", "/desk/approve/daily"),
     ("POST", "/desk/test-send/daily"),
+    ("POST", "/desk/shape/daily"),
 ]
 
 
