@@ -256,7 +256,8 @@ class MessageTemplate:
             f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode(),
             b"\r\n",
         ]
-        self._fixed_headers = b"".join(fixed)
+        # The header fields every subscriber gets, and the empty line that ends the header.
+        self.fixed_head = b"".join(fixed)
         text, html_part = (
             _Part.build(text_body, nonce, escape_html=False),
             _Part.build(html_body, nonce, escape_html=True),
@@ -281,8 +282,8 @@ class MessageTemplate:
         }
 
     def personal_parts(self, recipient: Recipient, *, date: datetime) -> tuple[bytes, list[bytes]]:
-        """The subscriber's header (with the empty line after it) and the holes that go between
-        `segments`: the message is the header and then segment, hole, segment, ... segment."""
+        """The subscriber's own header fields and the holes that go between `segments`: the
+        message is those fields, `fixed_head`, and then segment, hole, segment, ... segment."""
         values = self.slot_values(recipient)
         url = values["unsubscribe"]
         mailto = self.identity.unsubscribe_mailto(recipient.unsubscribe_token)
@@ -294,12 +295,12 @@ class MessageTemplate:
             f"{_list_unsubscribe(url, mailto)}\r\n"
         ).encode("ascii")
         text, html_part = self._parts
-        return head + self._fixed_headers, text.holes(values) + html_part.holes(values)
+        return head, text.holes(values) + html_part.holes(values)
 
     def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:
         """The complete message for one subscriber, ready for SMTP DATA."""
         head, holes = self.personal_parts(recipient, date=date)
-        out = [head, self.segments[0]]
+        out = [head, self.fixed_head, self.segments[0]]
         for hole, segment in zip(holes, self.segments[1:], strict=True):
             out += (hole, segment)
         return b"".join(out)

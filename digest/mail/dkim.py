@@ -152,6 +152,12 @@ def _fixed_tags(algorithm: bytes, domain: bytes, selector: bytes, listed: bytes)
     return _fold(b"DKIM-Signature:", (*tags, b"s=" + selector + b";", b"h=" + listed + b";"))
 
 
+@lru_cache(maxsize=64)
+def _split_fixed(fixed_head: bytes) -> list[tuple[bytes, bytes]]:
+    """The fields of an edition's fixed header, split once (callers only read the list)."""
+    return split_message(fixed_head)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class _Key:
     algorithm: bytes  # the a= tag
@@ -206,18 +212,21 @@ class DkimSigner:
     def sign_parts(
         self,
         head: bytes,
+        fixed_head: bytes,
         segments: tuple[bytes, ...],
         holes: Sequence[bytes],
         *,
         now: float | None = None,
     ) -> bytes:
-        """The message `head` (its header and the empty line) + body, signed as `sign` would,
-        where the body is the fixed `segments` with the per-subscriber `holes` between them:
-        the fixed lines are canonicalised and hashed once per layout, not per message."""
-        fields, _ = split_message(head)
+        """The message `head` + `fixed_head` (the fields every message of the edition has, and
+        the empty line) + body, signed as `sign` would, where the body is the fixed `segments`
+        with the per-subscriber `holes` between them. What repeats is split, canonicalised and
+        hashed once per edition variant, not per message."""
+        fields = split_message(head)[0] + _split_fixed(fixed_head)
         plan = body_plan(segments)
         body = plan.join(holes)
-        return self._signatures(fields, plan.body_hash(holes, body), now) + head + body
+        signatures = self._signatures(fields, plan.body_hash(holes, body), now)
+        return b"".join((signatures, head, fixed_head, body))
 
     def _signatures(
         self, fields: list[tuple[bytes, bytes]], body_hash: bytes, now: float | None

@@ -78,7 +78,8 @@ def deliver(
             return job.template.personalise(who, date=clock())
         # DKIM goes last, over the exact bytes sent; the fixed segments hash once per variant.
         head, holes = job.template.personal_parts(who, date=clock())
-        return signer.sign_parts(head, job.template.segments, holes)
+        template = job.template
+        return signer.sign_parts(head, template.fixed_head, template.segments, holes)
 
     workers = start_workers(
         connect=connect,

@@ -47,21 +47,21 @@ def signer(key: GeneratedKey) -> DkimSigner:
     )
 
 
-def template() -> tuple[bytes, tuple[bytes, ...], list[bytes]]:
-    """digest_message taken apart: its head, segments and the reader's holes."""
+def template() -> tuple[bytes, bytes, tuple[bytes, ...], list[bytes]]:
+    """digest_message taken apart: the reader's fields, the fixed ones, segments and holes."""
     made = digest_template()
     head, holes = made.personal_parts(READER, date=SENT_AT)
     assert body_plan(made.segments).start is not None  # the shortcut, not the fallback
-    assert head + body_plan(made.segments).join(holes) == digest_message()
-    return head, made.segments, holes
+    assert head + made.fixed_head + body_plan(made.segments).join(holes) == digest_message()
+    return head, made.fixed_head, made.segments, holes
 
 
 def test_parts_sign_exactly_as_the_whole_message_does(
     signer: DkimSigner, key: GeneratedKey
 ) -> None:
-    head, segments, holes = template()
+    head, fixed, segments, holes = template()
     whole = signer.sign(digest_message(), now=NOW)
-    parts = signer.sign_parts(head, segments, holes, now=NOW)
+    parts = signer.sign_parts(head, fixed, segments, holes, now=NOW)
     assert parts == whole
     assert dkim.verify(parts, dnsfunc=dns(key))
 
@@ -69,14 +69,14 @@ def test_parts_sign_exactly_as_the_whole_message_does(
 def test_another_readers_holes_verify_and_tampering_breaks_them(
     signer: DkimSigner, key: GeneratedKey
 ) -> None:
-    head, segments, holes = template()
+    head, fixed, segments, holes = template()
     other = [hole.replace(b"TOKEN", b"OTHER-READER") for hole in holes]
     assert other != holes
-    signed = signer.sign_parts(head, segments, other)
+    signed = signer.sign_parts(head, fixed, segments, other)
     assert b"OTHER-READER" in signed and dkim.verify(signed, dnsfunc=dns(key))
     for hole_byte in (b"OTHER-READER", b"Leiratkoz"):
         assert not dkim.verify(signed.replace(hole_byte, hole_byte[:-1] + b"Z"), dnsfunc=dns(key))
-    assert tags(signed)[b"bh"] != tags(signer.sign_parts(head, segments, holes))[b"bh"]
+    assert tags(signed)[b"bh"] != tags(signer.sign_parts(head, fixed, segments, holes))[b"bh"]
 
 
 def test_body_hash_matches_dkimpy_for_any_chunking() -> None:
