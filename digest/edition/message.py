@@ -168,16 +168,17 @@ class _Part:
         literals = tuple(_qp(piece) for piece in pieces[0::2])
         return cls(literals=literals, slots=tuple(pieces[1::2]), escape_html=escape_html)
 
-    def fill(self, values: dict[str, str]) -> bytes:
-        out = [self.literals[0]]
-        for slot, literal in zip(self.slots, self.literals[1:], strict=True):
+    def holes(self, values: dict[str, str]) -> list[bytes]:
+        """What goes between the literals for these slot values, QP-encoded."""
+        out = []
+        for slot in self.slots:
             value = values[slot]
             if self.escape_html:
                 value = html.escape(value, quote=True)
             # Soft line breaks around the value keep every line within 76 octets; the value's
             # own lines leave room for the "=" of the break that follows it.
-            out += [b"=\r\n", _qp(value, _QP_LINE - 1), b"=\r\n", literal]
-        return b"".join(out)
+            out.append(b"=\r\n" + _qp(value, _QP_LINE - 1) + b"=\r\n")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,15 +256,22 @@ class MessageTemplate:
             f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode(),
             b"\r\n",
         ]
-        self._fixed_headers = b"".join(fixed)
-        delimiter = f"\r\n--{boundary}\r\n".encode()
-        self._preamble = f"--{boundary}\r\n".encode()
-        self._text = _Part.build(text_body, nonce, escape_html=False)
-        self._between = delimiter
-        self._html = _Part.build(html_body, nonce, escape_html=True)
-        self._end = f"\r\n--{boundary}--\r\n".encode()
-        self._text_head = _part_head("text/plain")
-        self._html_head = _part_head("text/html")
+        # The header fields every subscriber gets, and the empty line that ends the header.
+        self.fixed_head = b"".join(fixed)
+        text, html_part = (
+            _Part.build(text_body, nonce, escape_html=False),
+            _Part.build(html_body, nonce, escape_html=True),
+        )
+        self._parts = (text, html_part)
+        # The body as fixed segments with a hole between each two (the slots of both parts):
+        # the signer hashes the fixed ones once per edition (digest.mail.bodyhash).
+        texts, htmls = list(text.literals), list(html_part.literals)
+        texts[0] = f"--{boundary}\r\n".encode() + _part_head("text/plain") + texts[0]
+        htmls[0] = (
+            texts.pop() + f"\r\n--{boundary}\r\n".encode() + _part_head("text/html") + htmls[0]
+        )
+        htmls[-1] += f"\r\n--{boundary}--\r\n".encode()
+        self.segments: tuple[bytes, ...] = (*texts, *htmls)
 
     def slot_values(self, recipient: Recipient) -> dict[str, str]:
         """The subscriber's slot values, unescaped: the message and the preview fill the same."""
@@ -273,8 +281,9 @@ class MessageTemplate:
             "preferences": self.identity.preferences_url(recipient.preferences_token),
         }
 
-    def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:
-        """The complete message for one subscriber, ready for SMTP DATA."""
+    def personal_parts(self, recipient: Recipient, *, date: datetime) -> tuple[bytes, list[bytes]]:
+        """The subscriber's own header fields and the holes that go between `segments`: the
+        message is those fields, `fixed_head`, and then segment, hole, segment, ... segment."""
         values = self.slot_values(recipient)
         url = values["unsubscribe"]
         mailto = self.identity.unsubscribe_mailto(recipient.unsubscribe_token)
@@ -285,16 +294,13 @@ class MessageTemplate:
             f"Message-ID: {check_header('Message-ID', recipient.message_id)}\r\n"
             f"{_list_unsubscribe(url, mailto)}\r\n"
         ).encode("ascii")
-        return b"".join(
-            (
-                head,
-                self._fixed_headers,
-                self._preamble,
-                self._text_head,
-                self._text.fill(values),
-                self._between,
-                self._html_head,
-                self._html.fill(values),
-                self._end,
-            )
-        )
+        text, html_part = self._parts
+        return head, text.holes(values) + html_part.holes(values)
+
+    def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:
+        """The complete message for one subscriber, ready for SMTP DATA."""
+        head, holes = self.personal_parts(recipient, date=date)
+        out = [head, self.fixed_head, self.segments[0]]
+        for hole, segment in zip(holes, self.segments[1:], strict=True):
+            out += (hole, segment)
+        return b"".join(out)

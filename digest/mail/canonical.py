@@ -60,21 +60,29 @@ def relaxed_field(raw: bytes) -> bytes:
 cached_relaxed_field = lru_cache(maxsize=_FIELD_CACHE)(relaxed_field)
 
 
+def relaxed_lines(chunk: bytes) -> bytes:
+    """Whole lines (`chunk` starts a line and ends with CRLF, or is empty) with no whitespace
+    before line ends and runs of whitespace as one space: the line rules of RFC 6376 3.4.4,
+    which never look past a CRLF, so a body canonicalises chunk by chunk."""
+    # Searches that stop at the first hit, then one pass each: the text part indents lines with
+    # spaces, and a regex that visits each of the thousands of single spaces costs ~0.5 ms.
+    if b"\t" in chunk:
+        chunk = chunk.replace(b"\t", b" ")
+    first = chunk.find(b"  ")
+    if first >= 0:  # only between the first run and the last: here, the text part's indents
+        last = chunk.rfind(b"  ") + 2
+        chunk = chunk[:first] + _SPACES.sub(b" ", chunk[first:last]) + chunk[last:]
+    if _SPACE_EOL.search(chunk):  # the runs are single spaces now
+        chunk = chunk.replace(b" \r\n", b"\r\n")
+    return chunk
+
+
 def relaxed_body(body: bytes) -> bytes:
     """The body with no whitespace before line ends, runs of whitespace as one space, and no
     empty lines at the end (RFC 6376 3.4.4); an empty body stays empty (erratum 3133)."""
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"  # the transport ends the last line before the final "."
-    # Searches that stop at the first hit, then one pass each: the text part indents lines with
-    # spaces, and a regex that visits each of the thousands of single spaces costs ~0.5 ms.
-    if b"\t" in body:
-        body = body.replace(b"\t", b" ")
-    first = body.find(b"  ")
-    if first >= 0:  # only between the first run and the last: here, the text part's indents
-        last = body.rfind(b"  ") + 2
-        body = body[:first] + _SPACES.sub(b" ", body[first:last]) + body[last:]
-    if _SPACE_EOL.search(body):  # the runs are single spaces now
-        body = body.replace(b" \r\n", b"\r\n")
+    body = relaxed_lines(body)
     end = len(body)
     while body.endswith(b"\r\n", 0, end):
         end -= 2

@@ -18,7 +18,7 @@ import os
 import re
 import time
 from base64 import b64encode
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import sha256
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, uti
 
 from digest.config import DkimSettings
 from digest.errors import ConfigError, InvalidInputError
+from digest.mail.bodyhash import body_plan
 from digest.mail.canonical import cached_relaxed_field, relaxed_body, relaxed_field, split_message
 
 MIN_KEY_BITS = 2048
@@ -151,6 +152,12 @@ def _fixed_tags(algorithm: bytes, domain: bytes, selector: bytes, listed: bytes)
     return _fold(b"DKIM-Signature:", (*tags, b"s=" + selector + b";", b"h=" + listed + b";"))
 
 
+@lru_cache(maxsize=64)
+def _split_fixed(fixed_head: bytes) -> list[tuple[bytes, bytes]]:
+    """The fields of an edition's fixed header, split once (callers only read the list)."""
+    return split_message(fixed_head)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class _Key:
     algorithm: bytes  # the a= tag
@@ -199,12 +206,37 @@ class DkimSigner:
         `now` (seconds since the epoch, default the clock) is the t= tag.
         """
         fields, body = split_message(message)
+        body_hash = b64encode(sha256(relaxed_body(body)).digest())
+        return self._signatures(fields, body_hash, now) + message
+
+    def sign_parts(
+        self,
+        head: bytes,
+        fixed_head: bytes,
+        segments: tuple[bytes, ...],
+        holes: Sequence[bytes],
+        *,
+        now: float | None = None,
+    ) -> bytes:
+        """The message `head` + `fixed_head` (the fields every message of the edition has, and
+        the empty line) + body, signed as `sign` would, where the body is the fixed `segments`
+        with the per-subscriber `holes` between them. What repeats is split, canonicalised and
+        hashed once per edition variant, not per message."""
+        fields = split_message(head)[0] + _split_fixed(fixed_head)
+        plan = body_plan(segments)
+        body = plan.join(holes)
+        signatures = self._signatures(fields, plan.body_hash(holes, body), now)
+        return b"".join((signatures, head, fixed_head, body))
+
+    def _signatures(
+        self, fields: list[tuple[bytes, bytes]], body_hash: bytes, now: float | None
+    ) -> bytes:
+        """The DKIM-Signature header(s) for these header fields and body hash."""
         names = tuple(name for name, _ in fields)
         if b"from" not in names:
             raise InvalidInputError("cannot DKIM-sign the message: it has no From header")
         listed, order = _plan(names)
         signed = b"".join([cached_relaxed_field(fields[index][1]) for index in order])
-        body_hash = b64encode(sha256(relaxed_body(body)).digest())
         stamp = b"t=%d;" % int(time.time() if now is None else now)
         domain = self.domain.encode("ascii")
         headers = []
@@ -217,7 +249,7 @@ class DkimSigner:
             room = max(_FOLD - len(unsigned) + unsigned.rfind(b"\n") + 1, 0)
             chunks = [value[:room]] + [value[i : i + 72] for i in range(room, len(value), 72)]
             headers.append(unsigned + b"\r\n\t".join(chunks) + b"\r\n")
-        return b"".join(headers) + message
+        return b"".join(headers)
 
 
 def build_signer(settings: DkimSettings) -> DkimSigner | None:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from digest.edition.message import MessageTemplate, Recipient
 from digest.errors import TransportError
+from digest.mail.dkim import DkimSigner
 from digest.models import Edition, EditionStatus, Subscriber
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
@@ -48,7 +49,7 @@ def deliver(
     clock: Callable[[], datetime],
     options: DeliveryOptions,
     watch: Watch | None = None,
-    sign: Callable[[bytes], bytes] | None = None,
+    signer: DkimSigner | None = None,
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
@@ -74,8 +75,13 @@ def deliver(
     results: queue.Queue[Result] = queue.Queue()
 
     def build(job: Job) -> bytes:
-        data = job.template.personalise(recipient(job.claim.subscriber), date=clock())
-        return sign(data) if sign else data  # DKIM goes last, over the exact bytes sent
+        who = recipient(job.claim.subscriber)
+        if signer is None:
+            return job.template.personalise(who, date=clock())
+        # DKIM goes last, over the exact bytes sent; the fixed segments hash once per variant.
+        head, holes = job.template.personal_parts(who, date=clock())
+        template = job.template
+        return signer.sign_parts(head, template.fixed_head, template.segments, holes)
 
     breaker = Breaker(options.breaker_after)
     workers = start_workers(

@@ -273,7 +273,7 @@ class Publisher:
             clock=_clock_from(now),
             options=DeliveryOptions.from_settings(self.settings.delivery, owner=owner_name()),
             watch=watch,
-            sign=self.signer.sign if self.signer else None,
+            signer=self.signer,
         )
 
     def resume(

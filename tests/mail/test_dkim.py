@@ -39,10 +39,10 @@ UNSUBSCRIBE = (
 )
 
 
-def digest_message() -> bytes:
+def digest_template() -> MessageTemplate:
     greeting, unsubscribe = slot_marker(NONCE, "greeting"), slot_marker(NONCE, "unsubscribe")
     story = "A Duna-parton új híd épül; a főpolgármester szerint 2028-ra készül el. " * 4
-    template = MessageTemplate(
+    return MessageTemplate(
         sender=Sender(
             name="Budapest Post",
             address="news@budapestpost.example",
@@ -62,15 +62,21 @@ def digest_message() -> bytes:
         nonce=NONCE,
         feedback_id="20260302:daily:digest:budapestpost",
     )
-    recipient = Recipient(
-        address="odon@example.org",
-        name="Győri Ödön",
-        greeting_name="Ödön",
-        message_id="<daily.20260302.7.0c1d2e3f4a5b@budapestpost.example>",
-        unsubscribe_token="TOKEN",
-        preferences_token="PREFS",
-    )
-    return template.personalise(recipient, date=datetime(2026, 3, 2, 6, tzinfo=UTC))
+
+
+READER = Recipient(
+    address="odon@example.org",
+    name="Győri Ödön",
+    greeting_name="Ödön",
+    message_id="<daily.20260302.7.0c1d2e3f4a5b@budapestpost.example>",
+    unsubscribe_token="TOKEN",
+    preferences_token="PREFS",
+)
+SENT_AT = datetime(2026, 3, 2, 6, tzinfo=UTC)
+
+
+def digest_message() -> bytes:
+    return digest_template().personalise(READER, date=SENT_AT)
 
 
 @pytest.fixture(scope="module")

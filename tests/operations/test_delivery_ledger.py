@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
+from digest.mail.dkim import DkimSigner
 from digest.mail.fake import FakeRelay, deferred, refused
 from digest.models import DeliveryState, Edition, EditionStatus, Subscriber
 from digest.operations.delivery import DeliveryOptions, DeliveryReport, Ledger, deliver
@@ -115,7 +116,7 @@ def run(
     relay: FakeRelay,
     at: datetime,
     *,
-    sign: Callable[[bytes], bytes] | None = None,
+    signer: DkimSigner | None = None,
     **options: object,
 ) -> DeliveryReport:
     return deliver(
@@ -134,7 +135,7 @@ def run(
         connect=relay.connect,
         clock=lambda: at,
         options=DeliveryOptions(owner="test", connections=2, **options),
-        sign=sign,
+        signer=signer,
     )
 
 
@@ -172,7 +173,7 @@ def test_signed_messages_verify_and_a_bad_one_fails_alone(tmp_path: Path) -> Non
     # delivery only, and every other message goes out signed over the bytes sent.
     import dkim
 
-    from digest.mail.dkim import DkimSigner, generate_key, load_private_key
+    from digest.mail.dkim import generate_key, load_private_key
 
     key = generate_key(tmp_path, selector="d2026", domain="budapestpost.example")
     signer = DkimSigner(
@@ -182,7 +183,7 @@ def test_signed_messages_verify_and_a_bad_one_fails_alone(tmp_path: Path) -> Non
     )
     ledger, relay = people(30), FakeRelay()
     ledger.rows[4].subscriber = Subscriber(id=4, email="reader4@example.hu", name="Evil\r\nBcc: x")
-    report = run(ledger, relay, NOW, sign=signer.sign)
+    report = run(ledger, relay, NOW, signer=signer)
     assert report.counts == {DeliveryState.SENT: 29, DeliveryState.FAILED: 1}
     assert ledger.rows[4].state == DeliveryState.FAILED and not relay.to("reader4@example.hu")
 
