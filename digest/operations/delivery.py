@@ -74,21 +74,12 @@ def deliver(
     jobs: queue.Queue[Job | None] = queue.Queue()
     results: queue.Queue[Result] = queue.Queue()
 
-    def build(job: Job) -> bytes:
-        who = recipient(job.claim.subscriber)
-        if signer is None:
-            return job.template.personalise(who, date=clock())
-        # DKIM goes last, over the exact bytes sent; the fixed segments hash once per variant.
-        head, holes = job.template.personal_parts(who, date=clock())
-        template = job.template
-        return signer.sign_parts(head, template.fixed_head, template.segments, holes)
-
     breaker = Breaker(options.breaker_after)
     workers = start_workers(
         connect=connect,
         jobs=jobs,
         results=results,
-        build=build,
+        build=_builder(recipient, clock, signer),
         breaker=breaker,
         options=options,
     )
@@ -153,6 +144,25 @@ def deliver(
     report.stopped = stop.is_set()
     _settle(ledger, edition, report)
     return report
+
+
+def _builder(
+    recipient: Callable[[Subscriber], Recipient],
+    clock: Callable[[], datetime],
+    signer: DkimSigner | None,
+) -> Callable[[Job], bytes]:
+    """How a connection makes the bytes of one job's message."""
+
+    def build(job: Job) -> bytes:
+        who = recipient(job.claim.subscriber)
+        if signer is None:
+            return job.template.personalise(who, date=clock())
+        # DKIM goes last, over the exact bytes sent; the fixed segments hash once per variant.
+        head, holes = job.template.personal_parts(who, date=clock())
+        template = job.template
+        return signer.sign_parts(head, template.fixed_head, template.segments, holes)
+
+    return build
 
 
 def _probe(connect: Callable[[], Transport], stop: threading.Event) -> bool:
