@@ -71,36 +71,45 @@ def _words(text: str) -> list[str]:
     return [word for word in _WORD.findall(plain) if word not in _STOPWORDS]
 
 
-def _vectors(articles: Sequence[Article]) -> list[dict[str, float]]:
-    """Unit-length TF-IDF vectors (sublinear tf, smoothed idf over the candidates)."""
+def _vectors(articles: Sequence[Article]) -> tuple[list[dict[str, float]], Counter[str]]:
+    """Unit-length TF-IDF vectors (sublinear tf, smoothed idf over the candidates), and each
+    n-gram's document frequency.
+
+    A vector keeps only the n-grams it shares with another candidate: most n-grams occur in one
+    article alone, and they add to its length but never to a cosine.
+    """
     grams_of: dict[str, list[str]] = {}  # a word's n-grams, made once per distinct word
     counts: list[Counter[str]] = []
     for article in articles:
-        grams: Counter[str] = Counter()
+        grams: list[str] = []
         for word in _words(f"{article.title} {article.summary}"):
             found = grams_of.get(word)
             if found is None:
                 padded = f" {word} "
                 found = [padded[k : k + GRAM] for k in range(max(1, len(padded) - GRAM + 1))]
                 grams_of[word] = found
-            grams.update(found)
-        counts.append(grams)
+            grams += found
+        counts.append(Counter(grams))
     df: Counter[str] = Counter()
-    for grams in counts:
-        df.update(grams.keys())
+    for counted in counts:
+        df.update(counted.keys())
     n = len(articles)
-    idf = {gram: math.log((1 + n) / (1 + d)) + 1.0 for gram, d in df.items()}
+    # The idf depends on the document frequency alone: one logarithm per distinct frequency.
+    idf = {d: math.log((1 + n) / (1 + d)) + 1.0 for d in set(df.values())}
     vectors = []
-    for grams in counts:
+    for counted in counts:
         weighted = {
-            g: idf[g] if tf == 1 else (1.0 + math.log(tf)) * idf[g] for g, tf in grams.items()
+            g: idf[df[g]] if tf == 1 else (1.0 + math.log(tf)) * idf[df[g]]
+            for g, tf in counted.items()
         }
         norm = math.sqrt(sum(w * w for w in weighted.values())) or 1.0
-        vectors.append({g: w / norm for g, w in weighted.items()})
-    return vectors
+        vectors.append({g: w / norm for g, w in weighted.items() if df[g] > 1})
+    return vectors, df
 
 
-def _pairs(vectors: list[dict[str, float]], threshold: float) -> list[tuple[float, int, int]]:
+def _pairs(
+    vectors: list[dict[str, float]], df: Counter[str], threshold: float
+) -> list[tuple[float, int, int]]:
     """(cosine, i, j) for every pair at or above `threshold` that shares a rarer n-gram, i < j,
     strongest first.
 
@@ -108,18 +117,20 @@ def _pairs(vectors: list[dict[str, float]], threshold: float) -> list[tuple[floa
     common n-grams' part is at most the product of the two vectors' common norms
     (Cauchy-Schwarz), so only a pair whose bound reaches the threshold gets a full cosine.
     """
-    df: Counter[str] = Counter()
-    for vector in vectors:
-        df.update(vector.keys())
     common = max(COMMON_FLOOR, int(len(vectors) * COMMON_SHARE))
-    rest = [
-        math.sqrt(sum(w * w for g, w in vector.items() if df[g] > common)) for vector in vectors
-    ]
     postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    rest: list[float] = []
     found = []
     for i, vector in enumerate(vectors):
+        rare = []
+        squares = 0.0
+        for gram, weight in vector.items():
+            if df[gram] > common:
+                squares += weight * weight
+            else:
+                rare.append((gram, weight))
+        rest.append(math.sqrt(squares))
         partial: dict[int, float] = defaultdict(float)
-        rare = [(g, w) for g, w in vector.items() if df[g] <= common]
         for gram, weight in rare:
             for j, other in postings[gram]:
                 partial[j] += weight * other
@@ -152,12 +163,12 @@ def group_stories(articles: Sequence[Article], *, threshold: float) -> list[Stor
 
     Within a story the representative comes first, the others follow newest first.
     """
-    vectors = _vectors(articles)
+    vectors, df = _vectors(articles)
     owner = list(range(len(articles)))  # each article's group, named by its first member
     groups: dict[int, list[int]] = {index: [index] for index in range(len(articles))}
     # Strongest pairs first; two groups join only if their members are alike on average,
     # so a chain of weak links (Trump ~ Ukraine ~ Scholz) never builds one giant card.
-    for _, i, j in _pairs(vectors, threshold):
+    for _, i, j in _pairs(vectors, df, threshold):
         a, b = owner[i], owner[j]
         if a == b:
             continue
