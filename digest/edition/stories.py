@@ -69,10 +69,22 @@ class Story:
         return (self.main, *self.also)
 
 
+class _Unaccented(dict[int, int | None]):
+    """str.translate's table that drops combining marks, filled in as characters are met."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_UNACCENTED = _Unaccented()
+
+
 def _words(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKD", text.casefold())
     if not folded.isascii():
-        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+        folded = folded.translate(_UNACCENTED)
     plain = _POSSESSIVE.sub("", folded)  # "Trump's" is "Trump"
     return [word for word in _WORD.findall(plain) if word not in _STOPWORDS]
 
