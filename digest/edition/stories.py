@@ -15,10 +15,8 @@ rarer ones summed over each n-gram's postings, so 500 candidates take tens of mi
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,38 +87,35 @@ def _words(text: str) -> list[str]:
     return [word for word in _WORD.findall(plain) if word not in _STOPWORDS]
 
 
-def _cuts(starts: int) -> list[slice]:
-    return [slice(k, k + GRAM) for k in range(starts)]
-
-
-_CUTS = _cuts(64)  # where a word's n-grams start and end, made once for most words
-
-
 def _weights(articles: Sequence[Article]) -> tuple[Ints, Ints, Floats]:
     """Unit-length TF-IDF vectors (sublinear tf, smoothed idf over the candidates) as parallel
     arrays: article, n-gram id and weight, for the n-grams shared with another candidate only.
 
     Most n-grams occur in one article alone: they add to its length but never to a cosine.
     """
-    # N-gram ids in order of first use (the same input, the same ids), each word's made once.
-    ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)
-    grams_of: dict[str, list[int]] = {}
-    flat: list[int] = []
-    lengths = []
-    for article in articles:
-        words = _words(f"{article.title} {article.summary}")
-        for word in words:
-            if word not in grams_of:
-                padded = f" {word} "
-                starts = max(1, len(padded) - GRAM + 1)
-                cuts = _CUTS[:starts] if starts <= len(_CUTS) else _cuts(starts)
-                grams_of[word] = list(map(ids.__getitem__, map(padded.__getitem__, cuts)))
-        start = len(flat)
-        flat.extend(itertools.chain.from_iterable(map(grams_of.__getitem__, words)))
-        lengths.append(len(flat) - start)
-    n, size = len(articles), max(1, len(ids))
-    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    keys, tf = np.unique(rows * size + np.array(flat, dtype=np.int64), return_counts=True)
+    words = [_words(f"{article.title} {article.summary}") for article in articles]
+    n = len(articles)
+    # Every word with a space either side, all in one array of code points; a word's n-grams
+    # are the windows of GRAM code points inside it (a one-letter word: one shorter n-gram).
+    flat = [f" {word} " for each in words for word in each]
+    codes = np.frombuffer(("".join(flat) + "\0" * GRAM).encode("utf-32-le"), dtype=np.uint32)
+    sizes = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat))
+    windows = np.maximum(1, sizes - GRAM + 1)
+    first = np.repeat(np.cumsum(sizes) - sizes, windows)
+    first += np.arange(len(first)) - np.repeat(np.cumsum(windows) - windows, windows)
+    # Each code point as its rank among those used (0: none), an n-gram as one integer of ranks.
+    alphabet, ranks = np.unique(codes, return_inverse=True)
+    grams = ranks.astype(np.int64)[first[:, None] + np.arange(GRAM)]
+    grams[np.repeat(sizes < GRAM, windows), GRAM - 1] = 0
+    bits = max(1, len(alphabet)).bit_length()
+    if bits * GRAM < 63:
+        _, ids = np.unique(grams @ (1 << (bits * np.arange(GRAM - 1, -1, -1))), return_inverse=True)
+    else:  # tens of thousands of distinct characters: n-grams compared as raw bytes
+        _, ids = np.unique(grams.view(f"V{8 * GRAM}"), return_inverse=True)
+    size = max(1, int(ids.max(initial=0)) + 1)
+    per_article = np.fromiter(map(len, words), dtype=np.int64, count=n)
+    rows = np.repeat(np.repeat(np.arange(n, dtype=np.int64), per_article), windows)
+    keys, tf = np.unique(rows * size + ids.ravel(), return_counts=True)
     rows, grams = np.divmod(keys, size)
     df = np.bincount(grams, minlength=size)
     weights = (1.0 + np.log(tf)) * (np.log((1 + n) / (1 + df[grams])) + 1.0)
