@@ -87,9 +87,10 @@ def _words(text: str) -> list[str]:
     return [word for word in _WORD.findall(plain) if word not in _STOPWORDS]
 
 
-def _weights(articles: Sequence[Article]) -> tuple[Ints, Ints, Floats]:
+def _weights(articles: Sequence[Article]) -> tuple[Ints, Ints, Floats, Ints]:
     """Unit-length TF-IDF vectors (sublinear tf, smoothed idf over the candidates) as parallel
-    arrays: article, n-gram id and weight, for the n-grams shared with another candidate only.
+    arrays: article, n-gram id and weight, for the n-grams shared with another candidate only;
+    and each n-gram id's document frequency.
 
     Most n-grams occur in one article alone: they add to its length but never to a cosine.
     """
@@ -104,10 +105,12 @@ def _weights(articles: Sequence[Article]) -> tuple[Ints, Ints, Floats]:
     first = np.repeat(np.cumsum(sizes) - sizes, windows)
     first += np.arange(len(first)) - np.repeat(np.cumsum(windows) - windows, windows)
     # Each code point as its rank among those used (0: none), an n-gram as one integer of ranks.
-    alphabet, ranks = np.unique(codes, return_inverse=True)
-    grams = ranks.astype(np.int64)[first[:, None] + np.arange(GRAM)]
+    used = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+    used[codes] = 1
+    ranks = np.cumsum(used) - 1
+    grams = ranks[codes[first[:, None] + np.arange(GRAM)]]
     grams[np.repeat(sizes < GRAM, windows), GRAM - 1] = 0
-    bits = max(1, len(alphabet)).bit_length()
+    bits = int(ranks[-1] + 1).bit_length()
     if bits * GRAM < 63:
         _, ids = np.unique(grams @ (1 << (bits * np.arange(GRAM - 1, -1, -1))), return_inverse=True)
     else:  # tens of thousands of distinct characters: n-grams compared as raw bytes
@@ -122,7 +125,7 @@ def _weights(articles: Sequence[Article]) -> tuple[Ints, Ints, Floats]:
     norms = np.sqrt(np.bincount(rows, weights * weights, minlength=n))
     weights /= np.where(norms > 0, norms, 1.0)[rows]
     shared = df[grams] > 1
-    return rows[shared], grams[shared], weights[shared]
+    return rows[shared], grams[shared], weights[shared], df
 
 
 def _similarities(articles: Sequence[Article]) -> tuple[Floats, npt.NDArray[np.bool_]]:
@@ -132,20 +135,20 @@ def _similarities(articles: Sequence[Article]) -> tuple[Floats, npt.NDArray[np.b
     summed over the pairs of articles in each n-gram's short postings list.
     """
     n = len(articles)
-    rows, grams, weights = _weights(articles)
-    _, column, df = np.unique(grams, return_inverse=True, return_counts=True)
+    rows, grams, weights, df = _weights(articles)
     common = max(COMMON_FLOOR, int(n * COMMON_SHARE))
-    wide = df[column] > common
-    _, dense_column = np.unique(column[wide], return_inverse=True)
+    wide = df[grams] > common
+    _, dense_column = np.unique(grams[wide], return_inverse=True)
     matrix = np.zeros((n, int(dense_column.max(initial=-1)) + 1))
     matrix[rows[wide], dense_column] = weights[wide]
     scores = matrix @ matrix.T
     cells: list[Ints] = []
     products: list[Floats] = []
     # Each rarer n-gram's postings, by document frequency: a block of equal-length lists.
-    order = np.lexsort((rows, column))
+    order = np.lexsort((rows, grams))
+    frequency = df[grams[order]]
     for d in range(2, common + 1):
-        picked = order[df[column[order]] == d]
+        picked = order[frequency == d]
         if len(picked):
             members = rows[picked].reshape(-1, d)
             shares = weights[picked].reshape(-1, d)
@@ -153,11 +156,10 @@ def _similarities(articles: Sequence[Article]) -> tuple[Floats, npt.NDArray[np.b
             cells.append((members[:, first] * n + members[:, second]).ravel())
             products.append((shares[:, first] * shares[:, second]).ravel())
     cell = np.concatenate(cells) if cells else np.zeros(0, dtype=np.int64)
-    rare = np.bincount(cell, np.concatenate(products) if products else None, n * n)
-    linked = np.bincount(cell, minlength=n * n)
-    upper = rare.reshape(n, n)
+    # Every weight is positive, so a pair shares a rarer n-gram exactly when its part is.
+    upper = np.bincount(cell, np.concatenate(products) if products else None, n * n).reshape(n, n)
     scores += upper + upper.T
-    return scores, linked.reshape(n, n) > 0
+    return scores, upper > 0
 
 
 def _pairs(
