@@ -170,17 +170,16 @@ def list_command(
 
 @articles_commands.command("feeds")
 def feeds_command(ctx: typer.Context) -> None:
-    """List the configured feeds with their last poll (UTC) and its error, tab-separated.
+    """List the configured feeds with their last poll (UTC), articles stored and the last
+    poll's error, tab-separated.
 
     Example: digest articles feeds
     """
+    from digest.operations.status import feed_statuses
+
     sources = context(ctx).settings.feeds.sources
     if not sources:
         typer.echo("no feeds configured")
         return
-    polls = context(ctx).store.feed_polls()
-    for source in sources:
-        polled, error = polls.get(source.url, (None, None))
-        when = f"{polled:%Y-%m-%d %H:%M}" if polled else "never polled"
-        outcome = "failed: " + " ".join(error.split()) if error else ("ok" if polled else "")
-        typer.echo("\t".join((source.name, source.url, when, outcome)).rstrip("\t"))
+    for status in feed_statuses(sources, context(ctx).store):
+        typer.echo(status.line())

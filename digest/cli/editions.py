@@ -227,12 +227,14 @@ def status(
     from rich.table import Table
 
     from digest.config.sending import signing_state
-    from digest.operations.status import shown_status
+    from digest.operations.status import feed_statuses, shown_status
 
     publisher = context(ctx).publisher
     summaries = publisher.status(limit=limit)  # first: without a database, only the error
     out.print(signing_state(publisher.settings.dkim), markup=False)
     show_schedule(out, publisher, now=datetime.now(UTC))
+    for feed in feed_statuses(publisher.settings.feeds.sources, context(ctx).store):
+        out.print(f"feed {feed.line()}", markup=False, highlight=False, soft_wrap=True)
     if not summaries:
         out.print("no editions yet")
         return

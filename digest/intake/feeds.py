@@ -27,7 +27,7 @@ import feedparser  # type: ignore[import-untyped]
 from digest.config import FeedRules
 from digest.errors import FeedError, InvalidInputError
 from digest.intake.articles import SUMMARY_LIMIT, article_from_record, one_line, web_url
-from digest.intake.markup import first_image, html_text
+from digest.intake.markup import first_image, html_text, is_decoration
 from digest.models import Article
 
 _EMAIL_NAME = re.compile(r"\S+@\S+\s+\((.+)\)")
@@ -167,9 +167,9 @@ def _own_section(categories: Sequence[str], rules: FeedRules) -> str:
 
 
 def _image(raw: _Raw, *, base: str) -> tuple[str | None, str]:
-    for candidate in raw.images:
+    for candidate in raw.images:  # enclosure, media or og image: before any <img> of the text
         url = web_url(urljoin(base, candidate.strip()))
-        if url:
+        if url and not is_decoration(url):
             return url, ""
     found = first_image(raw.markup)
     url = web_url(urljoin(base, found[0].strip())) if found else None
@@ -257,9 +257,9 @@ def _xml_raw(entry: dict[str, Any]) -> _Raw:
     contents = dict.get(entry, "content") or []
     content = str(contents[0].get("value") or "") if contents else ""
     summary = str(dict.get(entry, "summary") or "")
-    media = dict.get(entry, "media_content") or ()
+    media = [m for m in dict.get(entry, "media_content") or () if not _tiny(m)]
     images = [m.get("url") for m in media if _is_image(m.get("medium"), m.get("type"))]
-    images += [m.get("url") for m in dict.get(entry, "media_thumbnail") or ()]
+    images += [m.get("url") for m in dict.get(entry, "media_thumbnail") or () if not _tiny(m)]
     enclosures = entry.get("enclosures") or ()  # feedparser derives these from the links
     images += [e.get("href") for e in enclosures if str(e.get("type", "")).startswith("image/")]
     return _Raw(
@@ -296,6 +296,10 @@ def _byline(author: str) -> str:
         return author
     named = _EMAIL_NAME.fullmatch(author.strip())
     return named.group(1) if named else ""  # a bare address is no byline
+
+
+def _tiny(media: dict[str, Any]) -> bool:
+    return is_decoration("", width=media.get("width"), height=media.get("height"))
 
 
 def _is_image(medium: object, mime: object) -> bool:

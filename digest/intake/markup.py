@@ -31,8 +31,10 @@ class _Scan(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img" and self.image is None:
             values = dict(attrs)
-            if not _is_decoration(values):
-                self.image = (values.get("src") or "", values.get("alt") or "")
+            src = values.get("src") or ""
+            size = {"width": values.get("width"), "height": values.get("height")}
+            if not is_decoration(src, **size, css_class=values.get("class")):
+                self.image = (src, values.get("alt") or "")
         self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -40,11 +42,16 @@ class _Scan(HTMLParser):
             self.parts.append(" ")
 
 
-def _is_decoration(attrs: dict[str, str | None]) -> bool:
-    """A tracking pixel (1x1, a stats path) or an emoji: never the story's picture."""
-    src = (attrs.get("src") or "").lower()
-    tiny = "1" in ((attrs.get("width") or "").strip(), (attrs.get("height") or "").strip())
-    emoji = "emoji" in src or "smiley" in (attrs.get("class") or "")
+def is_decoration(
+    src: str, *, width: object = None, height: object = None, css_class: str | None = None
+) -> bool:
+    """A tracking pixel (1 wide or high, a stats path) or an emoji: never the story's picture.
+
+    For an <img>, and for a feed's media:content, media:thumbnail or enclosure alike.
+    """
+    src = src.lower()
+    tiny = "1" in [str(side or "").strip().removesuffix("px") for side in (width, height)]
+    emoji = "emoji" in src or "smiley" in (css_class or "")
     return tiny or emoji or any(path in src for path in _TRACKING_PATHS)
 
 

@@ -1,11 +1,12 @@
-"""What `digest status` reports: each list's next and last run; editions by their ledger."""
+"""What `digest status` reports: each list's next and last run; editions by their ledger; each
+feed's last poll."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from digest.config import ListSettings
+from digest.config import FeedSettings, ListSettings
 from digest.edition.timing import next_slot
 from digest.models import Edition, EditionStatus, ListRun
 from digest.operations.ledger import OPEN_STATES
@@ -20,6 +21,45 @@ class ListStatus:
     next_run: datetime | None
     last_run: ListRun | None
     last_edition: Edition | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """One configured feed as `digest status` and `digest articles feeds` show it."""
+
+    name: str
+    url: str
+    last_polled: datetime | None
+    error: str | None
+    articles: int
+
+    def line(self) -> str:
+        """Name, URL, last poll (UTC), articles stored and the outcome, tab-separated: the
+        whole error text of a failing feed, on the feed's one line."""
+        when = f"{self.last_polled:%Y-%m-%d %H:%M}" if self.last_polled else "never polled"
+        stored = f"{self.articles} article" + ("" if self.articles == 1 else "s")
+        if self.error:
+            outcome = "failed: " + " ".join(self.error.split())
+        else:
+            outcome = "ok" if self.last_polled else ""
+        return "\t".join((self.name, self.url, when, stored, outcome)).rstrip("\t")
+
+
+def feed_statuses(sources: tuple[FeedSettings, ...], store: Store) -> list[FeedStatus]:
+    """Each configured feed's last poll, its error (None: it went well) and its stored
+    articles, in the order of the configuration."""
+    polls = store.feed_polls()
+    counts = store.feed_article_counts([source.name for source in sources])
+    return [
+        FeedStatus(
+            name=source.name,
+            url=source.url,
+            last_polled=polls.get(source.url, (None, None))[0],
+            error=polls.get(source.url, (None, None))[1],
+            articles=counts[source.name],
+        )
+        for source in sources
+    ]
 
 
 def list_statuses(

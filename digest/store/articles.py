@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from digest.models import (
@@ -162,6 +162,18 @@ class ArticleStore(StoreBase):
         query = select(feed_state.c.url, feed_state.c.last_polled, feed_state.c.last_error)
         with self._tx() as tx:
             return {row.url: (row.last_polled, row.last_error) for row in tx.execute(query)}
+
+    def feed_article_counts(self, names: Sequence[str]) -> dict[str, int]:
+        """How many stored articles each feed gave (its items' ids start with "NAME:")."""
+        with self._tx() as tx:
+            return {
+                name: tx.execute(
+                    select(func.count()).where(
+                        articles.c.id.startswith(f"{name}:", autoescape=True)
+                    )
+                ).scalar_one()
+                for name in names
+            }
 
     def record_feed_poll(
         self,

@@ -127,7 +127,7 @@ def test_every_command_has_help_and_an_example() -> None:
 def test_feeds_shows_each_configured_feeds_last_poll_and_its_error(config: Path) -> None:
     from digest.store import Store
 
-    assert run(config, "feeds").output.strip().endswith("never polled")
+    assert run(config, "feeds").output.strip().endswith("never polled\t0 articles")
     database = config.read_text(encoding="utf-8").split('"')[1]
     url = "https://budapestpost.example/politics.xml"
     Store(make_engine(database)).record_feed_poll(
@@ -140,7 +140,7 @@ def test_feeds_shows_each_configured_feeds_last_poll_and_its_error(config: Path)
     shown = run(config, "feeds")
     assert shown.exit_code == 0, shown.output
     assert shown.output.strip() == (
-        f"bp-politics\t{url}\t2026-11-26 09:30\t"
+        f"bp-politics\t{url}\t2026-11-26 09:30\t0 articles\t"
         "failed: feed 'bp-politics': ValueError: Invalid IPv6 URL"
     )
 

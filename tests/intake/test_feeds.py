@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,6 +146,20 @@ def test_ids_are_stable_prefixed_and_follow_the_guid_else_the_canonical_link() -
             '<description>&lt;img src="data:image/png;base64,AA"&gt;</description>',
             None,
         ),
+        (
+            '<media:content url="https://i.example/p.gif" medium="image" width="1" height="1"/>'
+            '<media:thumbnail url="https://i.example/og.jpg"/>'
+            '<description>&lt;img src="https://i.example/i.gif"&gt;</description>',
+            "https://i.example/og.jpg",
+        ),
+        (
+            '<enclosure url="https://feeds.feedburner.com/~r/bp/~4/x.gif" type="image/gif"'
+            ' length="1"/>'
+            '<media:thumbnail url="https://s.w.org/images/core/emoji/72x72/1f600.png"/>'
+            '<description>&lt;img src="https://i.example/i.gif" width="1px"&gt;'
+            '&lt;img src="https://i.example/real.jpg"&gt;</description>',
+            "https://i.example/real.jpg",
+        ),
     ],
     ids=[
         "media-content-first",
@@ -153,12 +168,39 @@ def test_ids_are_stable_prefixed_and_follow_the_guid_else_the_canonical_link() -
         "audio-enclosure-ignored",
         "first-img",
         "javascript-and-data-refused",
+        "pixel-media-skipped-for-the-og-thumbnail",
+        "pixel-enclosure-and-emoji-skipped-for-the-first-real-img",
     ],
 )
 def test_image_comes_from_media_enclosures_or_the_first_img(
     inner: str, expected: str | None
 ) -> None:
     assert parse_feed(rss_item(inner), rules=RULES, now=NOW).items[0].article.image_url == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"image": "https://i.example/og.jpg"}, "https://i.example/og.jpg"),
+        ({"banner_image": "https://i.example/banner.jpg"}, "https://i.example/banner.jpg"),
+        ({"image": "https://pixel.wp.com/g.gif", "banner_image": ""}, "https://i.example/i.jpg"),
+        ({}, "https://i.example/i.jpg"),
+    ],
+    ids=["image-before-content", "banner-image", "pixel-image-skipped", "first-img"],
+)
+def test_a_json_items_named_image_comes_before_its_contents_img(
+    fields: dict[str, str], expected: str
+) -> None:
+    item = {
+        "id": "1",
+        "url": "https://budapestpost.example/a",
+        "title": "A",
+        "content_html": '<p>x<img src="https://i.example/i.jpg"></p>',
+        **fields,
+    }
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [item]})
+    parsed = parse_feed(body.encode(), rules=RULES, now=NOW)
+    assert parsed.items[0].article.image_url == expected
 
 
 def test_overlong_fields_are_cut_at_a_word_boundary_with_an_ellipsis() -> None:

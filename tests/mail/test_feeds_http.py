@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from digest.mail.fetching import fetch
 from digest.operations.ingest import PollStatus, import_source, poll_feeds
 from digest.store import Store
 from digest.store.schema import feed_state, make_engine, upgrade
+from tests.conftest import ROOT
 
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -295,3 +299,52 @@ def test_import_from_a_url_fetches_unconditionally_and_resolves_relative_links(
     forint = store.articles_published(after=NOW - timedelta(days=1), until=NOW)[-1]
     # Relative URLs in feed content resolve against the feed's own address.
     assert forint.image_url == server.url("/img/forint.png")
+
+
+def test_each_feeds_state_is_shown_by_status_and_articles_feeds(
+    server: FeedServer, store: Store, database_url: str, tmp_path: Path
+) -> None:
+    server.routes["/good.xml"] = Route(body=(FEEDS / "rss.xml").read_bytes())
+    server.routes["/broken.xml"] = Route(body=(FEEDS / "broken" / "invalid.xml").read_bytes())
+    settings = feeds(server, "/good.xml", "/broken.xml")
+    good, broken = poll_feeds(settings, store, now=NOW)
+    assert broken.error
+    config = tmp_path / "digest.toml"
+    sources = "".join(
+        f'[[feeds.sources]]\nname = "{name}"\nurl = "{url}"\n'
+        for name, url in (
+            ("good", server.url("/good.xml")),
+            ("broken", server.url("/broken.xml")),
+            ("later", server.url("/later.xml")),
+        )
+    )
+    config.write_text(f'database_url = "{database_url}"\n{sources}', encoding="utf-8")
+
+    def digest(*args: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", "--config", str(config), *args],
+            capture_output=True,
+            check=False,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    polled = f"{NOW:%Y-%m-%d %H:%M}"
+    assert digest("articles", "feeds") == [
+        f"good\t{server.url('/good.xml')}\t{polled}\t{good.new} articles\tok",
+        f"broken\t{server.url('/broken.xml')}\t{polled}\t0 articles\tfailed: {broken.error}",
+        f"later\t{server.url('/later.xml')}\tnever polled\t0 articles",
+    ]
+    shown = [line.split(None, 2) for line in digest("status") if line.startswith("feed ")]
+    assert [(words[1], words[2].split()[:1]) for words in shown] == [
+        ("good", [server.url("/good.xml")]),
+        ("broken", [server.url("/broken.xml")]),
+        ("later", [server.url("/later.xml")]),
+    ]
+    assert " ".join(shown[0][2].split()).endswith(f"{polled} {good.new} articles ok")
+    assert f"failed: {broken.error}" in " ".join(shown[1][2].split())
+    assert "never polled" in shown[2][2]
