@@ -20,6 +20,7 @@ from digest.models import Edition, EditionStatus, Subscriber
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
 from digest.operations.sessions import Job, Transport, Worker, start_workers, take_all
+from digest.operations.supply import Supply
 from digest.store import Claim
 
 _TICK = 0.1  # how often the wait for the first session looks whether to stop
@@ -47,6 +48,7 @@ def deliver(
     options: DeliveryOptions,
     watch: Watch | None = None,
     sign: Callable[[bytes], bytes] | None = None,
+    supply: Supply | None = None,
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
@@ -58,7 +60,8 @@ def deliver(
     Setting `watch.stop` (SIGTERM) ends claiming; what is in flight gets `stop_grace` seconds
     to finish, then its sessions are cut and those rows recorded as their stage left them
     (after the final ".": unknown, resent under the same Message-ID); claims not yet handed
-    to a connection go back to the queue.
+    to a connection go back to the queue. With a `supply`, claiming goes on while its
+    queueing adds rows, and its journaled unsubscribes are applied before each claim.
     """
     reclaim_from_the_dead(ledger, edition.id, now=clock())
     watch = watch or Watch()
@@ -100,6 +103,8 @@ def deliver(
 
     try:
         while not halted():
+            if supply is not None:
+                supply.before_claim()
             claims = ledger.claim(
                 edition,
                 owner=options.owner,
@@ -108,6 +113,8 @@ def deliver(
                 now=clock(),
             )
             if not claims:
+                if supply is not None and supply.wait_for_more():
+                    continue
                 break
             for index, claim in enumerate(claims):
                 while handed - recorder.committed >= window and not halted():
@@ -138,7 +145,7 @@ def deliver(
             grace=options.stop_grace if stop.is_set() else None,
         )
     report.stopped = stop.is_set()
-    _settle(ledger, edition, report)
+    _settle(ledger, edition, report, queued_all=supply is None or supply.complete)
     return report
 
 
@@ -198,9 +205,12 @@ def _wind_down(
     recorder.flush()
 
 
-def _settle(ledger: Ledger, edition: Edition, report: DeliveryReport) -> None:
-    """Paused if the run paused it; done once no delivery may still go out; else sending."""
+def _settle(ledger: Ledger, edition: Edition, report: DeliveryReport, *, queued_all: bool) -> None:
+    """Paused if the run paused it; done once every subscriber is queued and no delivery may
+    still go out; else sending."""
     if report.paused:
         ledger.set_edition_status(edition.id, EditionStatus.PAUSED)
-    elif not any(ledger.delivery_counts(edition.id).get(state) for state in OPEN_STATES):
+    elif queued_all and not any(
+        ledger.delivery_counts(edition.id).get(state) for state in OPEN_STATES
+    ):
         ledger.set_edition_status(edition.id, EditionStatus.DONE)

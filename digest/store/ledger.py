@@ -17,7 +17,7 @@ from digest.models import (
     Subscriber,
     SubscriptionStatus,
 )
-from digest.store.base import _QUEUE_PAGE, StoreBase
+from digest.store.base import StoreBase
 from digest.store.schema import (
     UTCDateTime,
     deliveries,
@@ -47,6 +47,11 @@ class Outcome:
     state: DeliveryState
     reply: str
     next_attempt_at: datetime | None = None
+
+
+# Subscribers queued per transaction: other writers wait for one chunk at most (a fraction
+# of a second on SQLite), and the first chunk is ready to send almost at once.
+QUEUE_CHUNK = 10_000
 
 
 def _due_kinds(edition_id: int | ColumnElement[int], now: datetime) -> list[ColumnElement[bool]]:
@@ -82,31 +87,39 @@ class LedgerStore(StoreBase):
         message_id: Callable[[int], str],
         now: datetime,
         not_before: Callable[[str], datetime | None] | None = None,
+        chunk: int = QUEUE_CHUNK,
+        committed: Callable[[int], None] | None = None,
     ) -> int:
         """Add a queued row for every active subscriber not yet in the ledger; returns how many.
 
+        Each chunk of `chunk` subscribers (by id) is its own transaction, so an unsubscribe or
+        `subscribers remove` waits for one chunk, never for the whole list; a run killed
+        half-way leaves whole chunks, and running it again queues exactly the rest.
+        `committed(added so far)` is called after each commit (delivery may start on it).
         `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
         `not_before(subscriber_timezone)`, if given, holds each row until that time.
         """
         added, after = 0, 0
-        with self._tx() as tx:
-            list_id = self._list_id(tx, edition.list_slug)
-            already = _in_ledger(edition)
-            # Page by subscriber id so memory stays flat however long the list is.
-            while rows := list(
-                tx.execute(
-                    select(subscriptions.c.subscriber_id, subscribers.c.timezone)
-                    .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
-                    .where(
-                        subscriptions.c.list_id == list_id,
-                        subscriptions.c.status == SubscriptionStatus.ACTIVE,
-                        subscriptions.c.subscriber_id > after,
-                        ~already,
-                    )
-                    .order_by(subscriptions.c.subscriber_id)
-                    .limit(_QUEUE_PAGE)
-                ).all()
-            ):
+        already = _in_ledger(edition)
+        while True:
+            with self._tx() as tx:
+                list_id = self._list_id(tx, edition.list_slug)
+                rows = list(
+                    tx.execute(
+                        select(subscriptions.c.subscriber_id, subscribers.c.timezone)
+                        .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
+                        .where(
+                            subscriptions.c.list_id == list_id,
+                            subscriptions.c.status == SubscriptionStatus.ACTIVE,
+                            subscriptions.c.subscriber_id > after,
+                            ~already,
+                        )
+                        .order_by(subscriptions.c.subscriber_id)
+                        .limit(chunk)
+                    ).all()
+                )
+                if not rows:
+                    return added
                 tx.execute(
                     self._insert_ignore(deliveries),
                     [
@@ -123,9 +136,10 @@ class LedgerStore(StoreBase):
                         for sid, zone in rows
                     ],
                 )
-                added += len(rows)
-                after = rows[-1].subscriber_id
-        return added
+            added += len(rows)
+            after = rows[-1].subscriber_id
+            if committed is not None:
+                committed(added)
 
     def unqueued_count(self, edition: Edition) -> int:
         """How many active subscribers `queue_deliveries` would add to the edition now."""
