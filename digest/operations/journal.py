@@ -66,8 +66,8 @@ class UnsubscribeJournal:
     def apply(self, write: Callable[[Sequence[Reader]], None]) -> int:
         """Hand every pending reader to `write` (the database's unsubscribe) and forget them
         once it returned; returns how many. What `write` raises is raised, the lines kept."""
-        if not self.path.exists() and not self.path.parent.exists():
-            return 0
+        if not self.path.exists() and not self._moved():
+            return 0  # the usual case, on every claim: no lock, no file made
         with self._locked():
             if self.path.exists():
                 moved = f"{self.path.name}.applying-{os.getpid()}-{time.time_ns()}"
