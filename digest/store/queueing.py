@@ -15,6 +15,8 @@ from digest.store.schema import deliveries, subscribers, subscriptions
 # Subscribers queued per transaction: other writers wait for one chunk at most (a fraction
 # of a second on SQLite), and the first chunk is ready to send almost at once.
 QUEUE_CHUNK = 10_000
+# The first chunk is small: delivery starts on it.
+FIRST_CHUNK = 500
 
 
 class QueueStore(StoreBase):
@@ -39,9 +41,11 @@ class QueueStore(StoreBase):
         `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
         `not_before(subscriber_timezone)`, if given, holds each row until that time.
         """
-        added, after = 0, 0
+        added, after, size = 0, 0, FIRST_CHUNK
         already = _in_ledger(edition)
         while True:
+            # Read, build and write apart: the Message-IDs (HMACs, most of the time) are made
+            # with no lock held, so a claim, an unsubscribe or a removal gets in between.
             with self._tx() as tx:
                 list_id = self._list_id(tx, edition.list_slug)
                 rows = list(
@@ -55,29 +59,31 @@ class QueueStore(StoreBase):
                             ~already,
                         )
                         .order_by(subscriptions.c.subscriber_id)
-                        .limit(chunk)
+                        .limit(size)
                     ).all()
                 )
-                if not rows:
-                    return added
-                tx.execute(
-                    self._insert_ignore(deliveries),
-                    [
-                        {
-                            "edition_id": edition.id,
-                            "subscriber_id": sid,
-                            "state": DeliveryState.QUEUED,
-                            "attempts": 0,
-                            "message_id": message_id(sid),
-                            "next_attempt_at": not_before(zone) if not_before else None,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                        for sid, zone in rows
-                    ],
-                )
+            if not rows:
+                return added
+            values = [
+                {
+                    "edition_id": edition.id,
+                    "subscriber_id": sid,
+                    "state": DeliveryState.QUEUED,
+                    "attempts": 0,
+                    "message_id": message_id(sid),
+                    "next_attempt_at": not_before(zone) if not_before else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sid, zone in rows
+            ]
+            # Rows queued meanwhile by another sender are skipped; a subscriber who left
+            # meanwhile is skipped at the claim.
+            with self._tx() as tx:
+                tx.execute(self._insert_ignore(deliveries), values)
             added += len(rows)
             after = rows[-1].subscriber_id
+            size = chunk
             if committed is not None:
                 committed(added)
 
