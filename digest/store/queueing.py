@@ -14,7 +14,7 @@ from digest.store.schema import deliveries, subscribers, subscriptions
 
 # Subscribers queued per transaction: other writers wait for one chunk at most (a fraction
 # of a second on SQLite), and the first chunk is ready to send almost at once.
-QUEUE_CHUNK = 10_000
+QUEUE_CHUNK = 5_000
 # The first chunk is small: delivery starts on it.
 FIRST_CHUNK = 500
 
@@ -46,7 +46,7 @@ class QueueStore(StoreBase):
         while True:
             # Read, build and write apart: the Message-IDs (HMACs, most of the time) are made
             # with no lock held, so a claim, an unsubscribe or a removal gets in between.
-            with self._tx() as tx:
+            with self._tx(read_only=True) as tx:
                 list_id = self._list_id(tx, edition.list_slug)
                 rows = list(
                     tx.execute(
