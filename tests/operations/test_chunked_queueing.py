@@ -29,6 +29,7 @@ from digest.mail.transport import free_port
 from digest.models import EditionStatus
 from digest.operations.editions import stable_message_id
 from digest.operations.publisher import Publisher
+from digest.operations.subscribers import remove
 from digest.store.schema import deliveries
 from tests.conftest import ROOT
 from tests.support.bulk import CountingHandler, add_subscribers
@@ -168,6 +169,21 @@ def one_click(port: int, token: str) -> tuple[int, float]:
     return status, time.monotonic() - began
 
 
+def remove_timed(setup: Setup, address: str) -> float:
+    """Seconds `digest subscribers remove` took to unsubscribe `address`; it must succeed."""
+    began = time.monotonic()
+    command = subprocess.run(
+        [sys.executable, "-m", "digest", "subscribers", "remove", address, "--list", "daily"],
+        env=setup.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert command.returncode == 0, command.stderr
+    return time.monotonic() - began
+
+
 def test_unsubscribes_and_removals_during_queueing_go_through_at_once(
     sqlite_setup: Setup, web: int, smtp: tuple[CountingHandler, int]
 ) -> None:
@@ -188,17 +204,13 @@ def test_unsubscribes_and_removals_during_queueing_go_through_at_once(
         setup.wait_for_queueing(sender)
         status, timings["one-click"] = one_click(web, token)
         assert status == 200
+        # What `digest subscribers remove` runs, timed without the interpreter's start (which
+        # a loaded 2-core machine can make longer than 2 s by itself)...
         began = time.monotonic()
-        remove = subprocess.run(
-            [sys.executable, "-m", "digest", "subscribers", "remove", removed, "--list", "daily"],
-            env=setup.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        remove(store, removed, list_slug="daily", now=datetime.now(UTC))
         timings["remove"] = time.monotonic() - began
-        assert remove.returncode == 0, remove.stderr
+        # ...and the command itself, which must not fail with "database is locked".
+        timings["remove command"] = remove_timed(setup, f"reader{SUBSCRIBERS - 3}@example.com")
         still_queueing = setup.ledger_rows() < setup.total
     finally:
         sender.send_signal(signal.SIGTERM)
