@@ -8,6 +8,8 @@ figures together:
   with --full), peak RSS, seconds from `send` to the relay's first accepted message;
 - CLI: `digest --help`, a command's `--help`, `digest status` (fastest of 7 runs);
 - subscriber import: rows/s and peak RSS at 100,000 rows (and 1,000,000 with --full);
+- first byte: seconds from `send` to the first accepted message, queueing in chunks beside
+  delivery, against queueing the whole list (bench/first_byte.py);
 - whatever other bench script is present and speaks the same `--json` (section variants,
   DKIM-signed against unsigned sending, one-click unsubscribes against `digest web`).
 
@@ -87,6 +89,7 @@ def main() -> int:
         ("cli_start.py", [], _cli),
         ("subscriber_import.py", ["--rows", *big], _imported),
     ]
+    plan.append(("first_byte.py", ["--subscribers", *big], _generic))
     for extra in ("variants.py", "signing.py", "unsubscribes.py"):
         if (HERE / extra).exists():
             plan.append((extra, [], _generic))

@@ -150,6 +150,7 @@ def settings_for(tmp_path: Path, port: int, **changes: Any) -> Settings:
     update: dict[str, Any] = {
         "database_url": sqlite_url(tmp_path),
         "preview_dir": tmp_path / "preview",
+        "unsubscribe_journal": tmp_path / "unsubscribes.journal",
         "smtp": smtp,
     }
     update.update(changes)

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     templates_dir: Path = CHECKOUT / "templates"
     seeds_dir: Path = CHECKOUT / "seeds"
     preview_dir: Path = Path("var/preview")
+    # One-click unsubscribes waiting for a busy database (see digest/operations/journal.py).
+    unsubscribe_journal: Path = Path("var/unsubscribes.journal")
     # Where `digest init` writes a random unsubscribe secret when none is configured.
     secrets_file: Path = DEFAULT_SECRETS_FILE
     site: SiteSettings = SiteSettings()

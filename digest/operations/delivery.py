@@ -22,6 +22,7 @@ from digest.models import Edition, EditionStatus, Subscriber
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
 from digest.operations.sessions import Breaker, Job, Transport, Worker, start_workers, take_all
+from digest.operations.supply import Supply
 from digest.store import Claim
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def deliver(
     options: DeliveryOptions,
     watch: Watch | None = None,
     signer: DkimSigner | None = None,
+    supply: Supply | None = None,
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
@@ -61,7 +63,8 @@ def deliver(
     Setting `watch.stop` (SIGTERM) ends claiming; what is in flight gets `stop_grace` seconds
     to finish, then its sessions are cut and those rows recorded as their stage left them
     (after the final ".": unknown, resent under the same Message-ID); claims not yet handed
-    to a connection go back to the queue.
+    to a connection go back to the queue. With a `supply`, claiming goes on while its
+    queueing adds rows, and its journaled unsubscribes are applied before each claim.
     """
     reclaim_from_the_dead(ledger, edition.id, now=clock())
     watch = watch or Watch()
@@ -104,6 +107,8 @@ def deliver(
 
     try:
         while not halted():
+            if supply is not None:
+                supply.before_claim()
             claims = ledger.claim(
                 edition,
                 owner=options.owner,
@@ -112,6 +117,8 @@ def deliver(
                 now=clock(),
             )
             if not claims:
+                if supply is not None and supply.wait_for_more():
+                    continue
                 break
             for index, claim in enumerate(claims):
                 while handed - recorder.committed >= window and not halted():
@@ -142,7 +149,7 @@ def deliver(
             grace=options.stop_grace if stop.is_set() else None,
         )
     report.stopped = stop.is_set()
-    _settle(ledger, edition, report)
+    _settle(ledger, edition, report, queued_all=supply is None or supply.complete)
     return report
 
 
@@ -224,9 +231,12 @@ def _wind_down(
     recorder.flush()
 
 
-def _settle(ledger: Ledger, edition: Edition, report: DeliveryReport) -> None:
-    """Paused if the run paused it; done once no delivery may still go out; else sending."""
+def _settle(ledger: Ledger, edition: Edition, report: DeliveryReport, *, queued_all: bool) -> None:
+    """Paused if the run paused it; done once every subscriber is queued and no delivery may
+    still go out; else sending."""
     if report.paused:
         ledger.set_edition_status(edition.id, EditionStatus.PAUSED)
-    elif not any(ledger.delivery_counts(edition.id).get(state) for state in OPEN_STATES):
+    elif queued_all and not any(
+        ledger.delivery_counts(edition.id).get(state) for state in OPEN_STATES
+    ):
         ledger.set_edition_status(edition.id, EditionStatus.DONE)

@@ -9,9 +9,8 @@ import contextlib
 import html
 import logging
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,15 +29,17 @@ from digest.operations.editions import (
     draft_edition,
     edition_date,
     envelope_sender,
-    message_template,
     recipient,
     stable_message_id,
     store_edition,
     unsaved_edition,
 )
+from digest.operations.journal import UnsubscribeJournal
 from digest.operations.ledger import owner_name
 from digest.operations.production import dkim_signer, refuse_shipped_examples, unsigned_warning
 from digest.operations.sizing import MessageSize, checked_size, sample_copy
+from digest.operations.supply import Supply, start
+from digest.operations.trial import send_test
 from digest.store import EditionSummary, Store
 from digest.store.schema import make_engine, upgrade
 
@@ -129,7 +130,8 @@ class Publisher:
         report = load_seeds(self.store, self.settings.seeds_dir, now=now) if seed else None
         return revision, report
 
-    def _edition_or_draft(self, mailing_list: ListSettings, now: datetime) -> Edition | Draft:
+    def edition_or_draft(self, mailing_list: ListSettings, now: datetime) -> Edition | Draft:
+        """The stored edition of the day at `now`, or the draft it would be."""
         stored = self.store.edition_for(mailing_list.slug, edition_date(mailing_list, now))
         return stored or draft_edition(
             self.settings.site, self.store, self.renderer, mailing_list, now=now
@@ -149,7 +151,7 @@ class Publisher:
         With `deliver=False` the deliveries are only queued, for `digest worker`s to send.
         """
         mailing_list = self.settings.list(list_slug)
-        found = self._edition_or_draft(mailing_list, now)
+        found = self.edition_or_draft(mailing_list, now)
         result = SendResult(
             list_slug=list_slug, edition=found if isinstance(found, Edition) else None
         )
@@ -180,14 +182,18 @@ class Publisher:
             if verdict is None or verdict.verdict is Verdict.SKIPPED:
                 result.waiting, result.skipped = verdict is None, verdict is not None
                 return result
-        result.queued = self.queue(edition, now=now)
-        if deliver:
-            result.report = self.deliver(edition, now=now, watch=watch)
+        if not deliver:
+            result.queued = self.queue(edition, now=now)
+            return result
+        result.report = self.deliver(edition, now=now, watch=watch)
+        result.queued = result.report.queued
         return result
 
-    def queue(self, edition: Edition, *, now: datetime) -> int:
-        """Put every active subscriber not yet in the edition's ledger into it; returns how
-        many. The sweep of `digest run` then delivers them."""
+    def queue(
+        self, edition: Edition, *, now: datetime, committed: Callable[[int], None] | None = None
+    ) -> int:
+        """Put every active subscriber not yet in the edition's ledger into it, chunk by
+        committed chunk; returns how many. The sweep of `digest run` then delivers them."""
         mailing_list = self.settings.list(edition.list_slug)
         return self.store.queue_deliveries(
             edition,
@@ -196,6 +202,7 @@ class Publisher:
             ),
             now=now,
             not_before=delivery_hold(mailing_list, built=edition.created_at),
+            committed=committed,
         )
 
     def _signed(self, data: bytes) -> bytes:
@@ -255,26 +262,42 @@ class Publisher:
     def deliver(
         self, edition: Edition, *, now: datetime, watch: Watch | None = None
     ) -> DeliveryReport:
-        """Send what is due of a stored edition through the configured relay."""
+        """Send what is due of a stored edition through the configured relay, while a thread
+        beside it finishes queueing the edition (a half-queued one included)."""
         mailing_list = self.settings.list(edition.list_slug)
-        return deliver(
-            self.store,
-            edition,
-            templates=Variants(
-                self.settings.site, mailing_list, self.store, self.renderer, edition
-            ),
-            recipient=lambda who: recipient(
-                self.settings.site, edition.list_slug, edition.edition_date, who
-            ),
-            envelope_from=lambda claim: envelope_sender(
-                self.settings, mailing_list, claim.edition_id, claim.subscriber.id
-            ),
-            connect=self.connect,
-            clock=_clock_from(now),
-            options=DeliveryOptions.from_settings(self.settings.delivery, owner=owner_name()),
-            watch=watch,
-            signer=self.signer,
+        watch = watch or Watch()
+        supply = Supply(
+            journal=UnsubscribeJournal(self.settings.unsubscribe_journal),
+            unsubscribe=lambda readers: self.store.unsubscribe_all(readers, now=now),
+            stop=watch.stop,
         )
+        queueing = start(supply, lambda done: self.queue(edition, now=now, committed=done))
+        try:
+            report = deliver(
+                self.store,
+                edition,
+                templates=Variants(
+                    self.settings.site, mailing_list, self.store, self.renderer, edition
+                ),
+                recipient=lambda who: recipient(
+                    self.settings.site, edition.list_slug, edition.edition_date, who
+                ),
+                envelope_from=lambda claim: envelope_sender(
+                    self.settings, mailing_list, claim.edition_id, claim.subscriber.id
+                ),
+                connect=self.connect,
+                clock=_clock_from(now),
+                options=DeliveryOptions.from_settings(self.settings.delivery, owner=owner_name()),
+                watch=watch,
+                signer=self.signer,
+                supply=supply,
+            )
+        finally:
+            queueing.join()
+        if supply.error is not None:
+            raise supply.error
+        report.queued = supply.queued
+        return report
 
     def resume(
         self, edition_id: int, *, now: datetime, watch: Watch | None = None
@@ -295,44 +318,14 @@ class Publisher:
 
     def test_send(self, list_slug: str, *, to: str, now: datetime) -> Reply:
         """Send the edition as it stands to one address; the ledger is not touched."""
-        from digest.intake.people import normalise_address
-
-        address = normalise_address(to)
-        mailing_list = self.settings.list(list_slug)
-        found = self._edition_or_draft(mailing_list, now)
-        day = found.edition_date
-        try:
-            who = self.store.subscriber_by_email(address)
-        except NotFoundError:
-            who = Subscriber(id=0, email=address)
-        template = message_template(
-            self.settings.site,
-            mailing_list,
-            edition_day=day,
-            subject=f"[Test] {found.subject}",
-            html=found.html,
-            text=found.text,
-            nonce=found.slot_nonce,
-        )
-        personal = recipient(self.settings.site, list_slug, day, who)
-        test_id = f"<test.{uuid.uuid4().hex}@{self.settings.site.mail_domain}>"
-        data = template.personalise(
-            replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
-        )
-        data = self._signed(data)
-        connection = self.connect()
-        connection.open()
-        try:
-            return connection.send(self.settings.envelope_sender(mailing_list), address, data)
-        finally:
-            connection.close()
+        return send_test(self, list_slug, to=to, now=now)
 
     def preview(
         self, list_slug: str, *, now: datetime, out_dir: Path, subscriber: str | None = None
     ) -> PreviewFiles:
         """Write the HTML, text and .eml that `send` would deliver at `now`; records nothing."""
         mailing_list = self.settings.list(list_slug)
-        found = self._edition_or_draft(mailing_list, now)
+        found = self.edition_or_draft(mailing_list, now)
         if subscriber:
             who = self.store.subscriber_by_email(subscriber)
         else:

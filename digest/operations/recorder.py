@@ -75,6 +75,7 @@ class DeliveryReport:
     relay_down: str = ""
     due: int = 0
     stopped: bool = False
+    queued: int = 0  # rows this run added to the ledger (queueing runs beside delivery)
 
     @property
     def done(self) -> int:

@@ -23,6 +23,7 @@ from digest.store.editions import EditionStore, EditionSummary
 from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
 from digest.store.ledger import Claim, LedgerStore, Outcome
+from digest.store.queueing import QueueStore
 from digest.store.schedule import Leadership, ScheduleStore
 from digest.store.shapes import ShapeStore
 from digest.store.subscribers import SubscriberStore, SubscriptionRow
@@ -59,6 +60,7 @@ class Store(
     EnrolmentStore,
     EditionStore,
     LedgerStore,
+    QueueStore,
     BounceStore,
     ComplaintStore,
     ScheduleStore,

@@ -36,12 +36,17 @@ class StoreBase:
         self._file = sqlite_file(engine.url)
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, *, read_only: bool = False) -> Iterator[Connection]:
         # Connecting would create an empty SQLite file: only `digest init` may do that.
         if self._file is not None and not self._file.exists():
             raise StoreError(f"no database at {self._file}: run `digest init`")
         try:
-            with self.engine.begin() as connection:
+            # A read-only transaction on SQLite does not take the write lock (see
+            # _begin_immediate): it reads its snapshot while a long send writes.
+            with (
+                self.engine.connect().execution_options(digest_read_only=read_only) as connection,
+                connection.begin(),
+            ):
                 yield connection
         except SQLAlchemyError as exc:
             if not has_schema(self.engine):

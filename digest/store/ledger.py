@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Exists
 
 from digest.models import (
     DeliveryState,
@@ -17,7 +16,7 @@ from digest.models import (
     Subscriber,
     SubscriptionStatus,
 )
-from digest.store.base import _QUEUE_PAGE, StoreBase
+from digest.store.base import StoreBase
 from digest.store.schema import (
     UTCDateTime,
     deliveries,
@@ -74,72 +73,6 @@ def _due(edition_id: int | ColumnElement[int], now: datetime) -> ColumnElement[b
 
 class LedgerStore(StoreBase):
     """The delivery ledger: one row per subscriber and edition, claimed, leased and recorded."""
-
-    def queue_deliveries(
-        self,
-        edition: Edition,
-        *,
-        message_id: Callable[[int], str],
-        now: datetime,
-        not_before: Callable[[str], datetime | None] | None = None,
-    ) -> int:
-        """Add a queued row for every active subscriber not yet in the ledger; returns how many.
-
-        `message_id(subscriber_id)` gives the stable Message-ID that every retry reuses.
-        `not_before(subscriber_timezone)`, if given, holds each row until that time.
-        """
-        added, after = 0, 0
-        with self._tx() as tx:
-            list_id = self._list_id(tx, edition.list_slug)
-            already = _in_ledger(edition)
-            # Page by subscriber id so memory stays flat however long the list is.
-            while rows := list(
-                tx.execute(
-                    select(subscriptions.c.subscriber_id, subscribers.c.timezone)
-                    .join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id)
-                    .where(
-                        subscriptions.c.list_id == list_id,
-                        subscriptions.c.status == SubscriptionStatus.ACTIVE,
-                        subscriptions.c.subscriber_id > after,
-                        ~already,
-                    )
-                    .order_by(subscriptions.c.subscriber_id)
-                    .limit(_QUEUE_PAGE)
-                ).all()
-            ):
-                tx.execute(
-                    self._insert_ignore(deliveries),
-                    [
-                        {
-                            "edition_id": edition.id,
-                            "subscriber_id": sid,
-                            "state": DeliveryState.QUEUED,
-                            "attempts": 0,
-                            "message_id": message_id(sid),
-                            "next_attempt_at": not_before(zone) if not_before else None,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                        for sid, zone in rows
-                    ],
-                )
-                added += len(rows)
-                after = rows[-1].subscriber_id
-        return added
-
-    def unqueued_count(self, edition: Edition) -> int:
-        """How many active subscribers `queue_deliveries` would add to the edition now."""
-        with self._tx() as tx:
-            list_id = self._list_id(tx, edition.list_slug)
-            return int(
-                tx.execute(
-                    select(func.count()).where(
-                        subscriptions.c.list_id == list_id,
-                        subscriptions.c.status == SubscriptionStatus.ACTIVE,
-                        ~_in_ledger(edition),
-                    )
-                ).scalar_one()
-            )
 
     def due_count(self, edition: Edition, *, now: datetime) -> int:
         """How many of the edition's deliveries are due now."""
@@ -373,19 +306,3 @@ class LedgerStore(StoreBase):
                 .values(state=DeliveryState.QUEUED, next_attempt_at=None, updated_at=now)
             )
             return int(done.rowcount)
-
-
-def _in_ledger(edition: Edition) -> Exists:
-    """Whether the subscription's subscriber has a row in the edition's ledger.
-
-    NOT EXISTS probes the ledger's primary key per row; NOT IN would rebuild the whole set
-    of queued ids for every page.
-    """
-    return (
-        select(deliveries.c.subscriber_id)
-        .where(
-            deliveries.c.edition_id == edition.id,
-            deliveries.c.subscriber_id == subscriptions.c.subscriber_id,
-        )
-        .exists()
-    )

@@ -27,7 +27,8 @@ def begin_immediate(connection: Connection) -> None:
     # Take the write lock when the transaction starts: a transaction that read first and then
     # wrote would fail at once (SQLITE_BUSY) when another process wrote in between, instead of
     # waiting its turn under the busy timeout. Several senders on one file need this.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("digest_read_only")  # WAL: a snapshot
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def sqlite_file(url: URL) -> Path | None:

@@ -70,7 +70,7 @@ class SubscriberStore(StoreBase):
 
     def subscriber_by_email(self, email: str) -> Subscriber:
         """The subscriber with this address, case-insensitively."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             row = (
                 tx.execute(select(subscribers).where(subscribers.c.email_key == email.lower()))
                 .mappings()

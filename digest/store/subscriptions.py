@@ -129,7 +129,7 @@ class SubscriptionStore(StoreBase):
 
     def subscription_status(self, subscriber_id: int, list_slug: str) -> SubscriptionStatus | None:
         """The subscriber's status on the list; None if never subscribed to it."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return status_of(tx, subscriber_id, self._list_id(tx, list_slug))
 
     def subscription_sections(self, subscriber_id: int, list_slug: str) -> tuple[str, ...] | None:

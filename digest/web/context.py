@@ -14,6 +14,7 @@ from starlette.responses import Response
 from digest.config import Settings
 from digest.edition.confirmation import ConfirmationMail
 from digest.errors import DigestError
+from digest.operations.journal import UnsubscribeJournal
 from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
 from digest.web.guard import CSRF_COOKIE, CSRF_FIELD, Csrf, RateLimiter
@@ -74,7 +75,8 @@ class WebContext:
             unsubscribes_by_ip=RateLimiter(web.unsubscribes_per_ip_per_minute, MINUTE),
             desk_sign_ins_by_ip=RateLimiter(DESK_SIGN_INS_PER_IP_PER_MINUTE, MINUTE),
             one_click=OneClickWriter(
-                lambda readers: publisher.store.unsubscribe_all(readers, now=now())
+                lambda readers: publisher.store.unsubscribe_all(readers, now=now()),
+                journal=UnsubscribeJournal(settings.unsubscribe_journal),
             ),
             clock=now,
         )

@@ -4,50 +4,83 @@ A mailbox provider can post thousands of one-click unsubscribes a second. Each P
 until its own row is committed (so its 200 means the reader is unsubscribed), but the POSTs
 that arrive while one batch is being written go together in the next transaction: the cost of
 a commit is shared, and the rate is bounded by the database's writes, not its fsyncs.
+
+A POST is never refused because the database is busy: when its batch is not committed within
+`patience` seconds (another process holds the write lock), or the write fails, the reader is
+appended to the unsubscribe journal and the POST answered; the journal is applied after the
+next write that succeeds, and by every delivery before it claims.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
 
+from digest.errors import DigestError
+from digest.operations.journal import Reader, UnsubscribeJournal
+
+log = logging.getLogger(__name__)
+
 # Rows per transaction: bounds how long one batch holds the database's write lock.
 BATCH = 500
-
-Reader = tuple[int, str]  # (subscriber id, list slug)
+# Seconds a POST waits for its commit before its reader is journaled instead.
+PATIENCE = 1.0
 
 
 class OneClickWriter:
     """Queues readers to unsubscribe and writes them in batches on a worker thread."""
 
-    def __init__(self, write: Callable[[Sequence[Reader]], None]) -> None:
+    def __init__(
+        self,
+        write: Callable[[Sequence[Reader]], None],
+        *,
+        journal: UnsubscribeJournal,
+        patience: float = PATIENCE,
+    ) -> None:
         self._write = write
+        self._journal = journal
+        self._patience = patience
         self._waiting: list[tuple[Reader, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def unsubscribe(self, subscriber_id: int, list_slug: str) -> None:
-        """Return once the reader's unsubscribe is committed; raises what the write raised."""
+        """Return once the reader's unsubscribe is committed or durably journaled."""
+        reader = (subscriber_id, list_slug)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(((subscriber_id, list_slug), future))
+        # A failure after the POST was journaled and answered is read here, not left unread.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._waiting.append((reader, future))
         if self._writer is None:
             # A task of its own, not the request's: a client that hangs up cannot cancel the
             # write the other waiting POSTs depend on.
             self._writer = asyncio.create_task(self._drain())
-        await asyncio.shield(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self._patience)
+        except (TimeoutError, DigestError) as exc:
+            log.warning("unsubscribe of subscriber %d journaled: %s", subscriber_id, exc or "busy")
+            await run_in_threadpool(self._journal.append, [reader])
 
     async def _drain(self) -> None:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
                 try:
-                    await run_in_threadpool(self._write, [reader for reader, _ in batch])
+                    await run_in_threadpool(self._written, [reader for reader, _ in batch])
                 except Exception as exc:  # every POST of the batch answers it
                     for _, future in batch:
-                        future.set_exception(exc)
+                        if not future.done():
+                            future.set_exception(exc)
                 else:
                     for _, future in batch:
-                        future.set_result(None)
+                        if not future.done():
+                            future.set_result(None)
         finally:
             self._writer = None
+
+    def _written(self, readers: Sequence[Reader]) -> None:
+        self._write(readers)
+        # The database takes writes again: what waited in the journal goes in now.
+        self._journal.apply(self._write)

@@ -1,0 +1,87 @@
+"""A one-click POST while another connection holds the database's write lock: answered 200
+at once, journaled, applied once the database takes writes, and the reader is not sent to."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from starlette.testclient import TestClient
+
+from digest.operations.journal import UnsubscribeJournal
+from digest.operations.publisher import Publisher
+from digest.web import create_app
+from tests.conftest import NOW, RecordingHandler, SeededTemplates
+from tests.support.web import status_of, token_for, web_settings
+
+READER = "odon.gyori@example.hu"  # a seeded reader, active on daily
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+@pytest.fixture
+def publisher(
+    tmp_path: Path,
+    smtp_server: tuple[RecordingHandler, int],
+    database_url: str,
+    seeded_templates: SeededTemplates,
+) -> Publisher:
+    settings = web_settings(
+        tmp_path, smtp_server[1], "http://testserver", database_url=database_url
+    )
+    seeded_templates.copy_into(settings)
+    return Publisher(settings)
+
+
+def hold_the_write_lock(publisher: Publisher) -> Iterator[Connection]:
+    """A connection in a write transaction that blocks every other write to subscriptions."""
+    with publisher.store.engine.connect() as connection, connection.begin() as tx:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("LOCK TABLE subscriptions IN EXCLUSIVE MODE")
+        else:  # BEGIN IMMEDIATE already took SQLite's one write lock; write to be sure
+            connection.execute(text("UPDATE lists SET name = name"))
+        yield connection
+        tx.rollback()
+
+
+def sent_to(handler: RecordingHandler, address: str) -> bool:
+    return bool(handler.for_address(address))
+
+
+def test_a_post_during_a_held_write_lock_is_journaled_and_never_sent_to(
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    store, journal = publisher.store, UnsubscribeJournal(publisher.settings.unsubscribe_journal)
+    url = f"/u/daily/{token_for(publisher.settings, store, READER, 'daily')}"
+    subscriber = store.subscriber_by_email(READER).id
+    with TestClient(create_app(publisher.settings, clock=lambda: NOW)) as client:
+        locks = hold_the_write_lock(publisher)
+        next(locks)
+        began = time.monotonic()
+        response = client.post(url, data=ONE_CLICK)
+        took = time.monotonic() - began
+        assert response.status_code == 200 and took < 2, took
+        assert (subscriber, "daily") in journal.pending()
+        next(locks, None)  # the lock is released
+    publisher.send("daily", now=NOW)
+    handler, _ = smtp_server
+    assert status_of(store, READER, "daily") == "unsubscribed"
+    assert journal.pending() == []
+    assert handler.messages and not sent_to(handler, READER)
+
+
+def test_delivery_applies_the_journal_before_it_claims(
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    store = publisher.store
+    UnsubscribeJournal(publisher.settings.unsubscribe_journal).append(
+        [(store.subscriber_by_email(READER).id, "daily")]
+    )  # as the web process left it: journaled, the database never written
+    assert status_of(store, READER, "daily") == "active"
+    publisher.send("daily", now=NOW)
+    handler, _ = smtp_server
+    assert status_of(store, READER, "daily") == "unsubscribed"
+    assert handler.messages and not sent_to(handler, READER)
