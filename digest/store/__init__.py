@@ -2,7 +2,7 @@
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
 (articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors,
-verdicts) owns its tables' queries and nothing else.
+verdicts, history) owns its tables' queries and nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from digest.store.complaints import (
 from digest.store.editions import EditionStore, EditionSummary
 from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
+from digest.store.history import (
+    BounceLine,
+    DeliveryLine,
+    EditionTotals,
+    HistoryStore,
+    Refusal,
+)
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.schedule import Leadership, ScheduleStore
 from digest.store.subscribers import SubscriberStore, SubscriptionRow
@@ -36,16 +43,20 @@ __all__ = [
     "BounceAction",
     "BounceEffect",
     "BounceEvent",
+    "BounceLine",
     "Claim",
     "ComplaintEffect",
     "ComplaintEvent",
+    "DeliveryLine",
     "EditionSummary",
+    "EditionTotals",
     "Editor",
     "Enrolled",
     "Enrolment",
     "Leadership",
     "NamedBy",
     "Outcome",
+    "Refusal",
     "Store",
     "SubscriptionRow",
 ]
@@ -63,6 +74,7 @@ class Store(
     ScheduleStore,
     EditorStore,
     VerdictStore,
+    HistoryStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""
