@@ -100,6 +100,10 @@ def deliver(
 
     try:
         while not halted():
+            # A pause from the desk is seen here: at most one batch more goes out after it.
+            if ledger.edition_status(edition.id) == EditionStatus.PAUSED:
+                report.paused_by_editor = True
+                break
             claims = ledger.claim(
                 edition,
                 owner=options.owner,
@@ -202,5 +206,7 @@ def _settle(ledger: Ledger, edition: Edition, report: DeliveryReport) -> None:
     """Paused if the run paused it; done once no delivery may still go out; else sending."""
     if report.paused:
         ledger.set_edition_status(edition.id, EditionStatus.PAUSED)
+    elif report.paused_by_editor:
+        return  # it stays paused until resumed
     elif not any(ledger.delivery_counts(edition.id).get(state) for state in OPEN_STATES):
         ledger.set_edition_status(edition.id, EditionStatus.DONE)
