@@ -77,34 +77,39 @@ async def person_page(request: Request, editor: Editor) -> Response:
     return await _person_page(request, editor)
 
 
-def _change(name: str) -> Route:
-    """A POST that takes a subscriber off (or puts them back on) the form's `list`."""
+async def _change_subscription(request: Request, editor: Editor, *, leave: bool) -> Response:
+    """Take the subscriber off the form's `list` (`leave`) or put them back on it (CSRF)."""
+    ctx = web_context(request)
+    form = await request.form(max_files=0, max_fields=5)
+    if not ctx.csrf.valid(request, form.get(CSRF_FIELD)):
+        return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
+    subscriber_id, now = _subscriber_id(request), ctx.clock()
+    slug = str(form.get("list", ""))
+    if slug not in {item.slug for item in ctx.settings.lists}:
+        return await _person_page(request, editor, notice=f"No list {slug!r}.", status=400)
+    act = people.unsubscribe if leave else people.resubscribe
+    try:
+        changed = await run_in_threadpool(
+            lambda: act(ctx.publisher.store, subscriber_id, slug, now=now)
+        )
+    except NotFoundError:
+        raise
+    except DigestError as exc:  # never on that list
+        return await _person_page(request, editor, notice=str(exc), status=409)
+    if not changed:
+        where = "unsubscribed from" if leave else "on"
+        return await _person_page(request, editor, notice=f"Already {where} {slug}.")
+    return RedirectResponse(f"/desk/subscribers/{subscriber_id}", status_code=303)
 
-    @signed_in
-    async def change(request: Request, editor: Editor) -> Response:
-        ctx = web_context(request)
-        form = await request.form(max_files=0, max_fields=5)
-        if not ctx.csrf.valid(request, form.get(CSRF_FIELD)):
-            return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
-        subscriber_id, now = _subscriber_id(request), ctx.clock()
-        slug = str(form.get("list", ""))
-        if slug not in {item.slug for item in ctx.settings.lists}:
-            return await _person_page(request, editor, notice=f"No list {slug!r}.", status=400)
-        act = people.unsubscribe if name == "unsubscribe" else people.resubscribe
-        try:
-            changed = await run_in_threadpool(
-                lambda: act(ctx.publisher.store, subscriber_id, slug, now=now)
-            )
-        except NotFoundError:
-            raise
-        except DigestError as exc:  # never on that list
-            return await _person_page(request, editor, notice=str(exc), status=409)
-        if not changed:
-            verb = "unsubscribed from" if name == "unsubscribe" else "on"
-            return await _person_page(request, editor, notice=f"Already {verb} {slug}.")
-        return RedirectResponse(f"/desk/subscribers/{subscriber_id}", status_code=303)
 
-    return Route(f"/desk/subscribers/{{subscriber}}/{name}", change, methods=["POST"])
+@signed_in
+async def unsubscribe_submit(request: Request, editor: Editor) -> Response:
+    return await _change_subscription(request, editor, leave=True)
+
+
+@signed_in
+async def resubscribe_submit(request: Request, editor: Editor) -> Response:
+    return await _change_subscription(request, editor, leave=False)
 
 
 def _import_form(
@@ -165,6 +170,6 @@ PEOPLE_ROUTES = [
     Route(UPLOAD_PATH, import_page, methods=["GET"]),
     Route(UPLOAD_PATH, import_submit, methods=["POST"]),
     Route("/desk/subscribers/{subscriber}", person_page, methods=["GET"]),
-    _change("unsubscribe"),
-    _change("resubscribe"),
+    Route("/desk/subscribers/{subscriber}/unsubscribe", unsubscribe_submit, methods=["POST"]),
+    Route("/desk/subscribers/{subscriber}/resubscribe", resubscribe_submit, methods=["POST"]),
 ]

@@ -14,6 +14,9 @@ All of them need a desk session (see `digest.web.desk.signed_in`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -21,7 +24,7 @@ from starlette.routing import Route
 
 from digest.errors import DigestError, NotFoundError
 from digest.operations import watching
-from digest.store import Editor
+from digest.store import Editor, Store
 from digest.web.context import web_context
 from digest.web.desk import DESK_POLICY, signed_in
 from digest.web.guard import CSRF_FIELD
@@ -95,34 +98,39 @@ async def live_script(request: Request, editor: Editor) -> Response:
     )
 
 
-def _action(name: str) -> Route:
-    """A POST that changes the edition's state as `name` says, then shows the live page."""
+async def _change_edition(
+    request: Request, editor: Editor, change: Callable[[Store, int, datetime], object]
+) -> Response:
+    """Apply `change` to the edition after checking the form's CSRF; back to the live page."""
+    ctx = web_context(request)
+    form = await request.form(max_files=0, max_fields=5)
+    if not ctx.csrf.valid(request, form.get(CSRF_FIELD)):
+        return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
+    edition_id, now, store = _edition_id(request), ctx.clock(), ctx.publisher.store
+    try:
+        await run_in_threadpool(change, store, edition_id, now)
+    except NotFoundError:
+        raise
+    except DigestError as exc:  # e.g. resuming an edition that is not paused
+        return await _live_page(request, editor, notice=str(exc), status=409)
+    return RedirectResponse(f"/desk/editions/{edition_id}", status_code=303)
 
-    @signed_in
-    async def act(request: Request, editor: Editor) -> Response:
-        ctx = web_context(request)
-        form = await request.form(max_files=0, max_fields=5)
-        if not ctx.csrf.valid(request, form.get(CSRF_FIELD)):
-            return ctx.pages.response("forbidden.html.j2", status=403, headers=PRIVATE)
-        edition_id, now, store = _edition_id(request), ctx.clock(), ctx.publisher.store
 
-        def run() -> None:
-            if name == "pause":
-                watching.pause(store, edition_id)
-            elif name == "resume":
-                watching.resume(store, edition_id)
-            else:
-                watching.retry_failed(store, edition_id, now=now)
+@signed_in
+async def pause_submit(request: Request, editor: Editor) -> Response:
+    return await _change_edition(request, editor, lambda store, i, now: watching.pause(store, i))
 
-        try:
-            await run_in_threadpool(run)
-        except NotFoundError:
-            raise
-        except DigestError as exc:  # e.g. pausing an edition that is done
-            return await _live_page(request, editor, notice=str(exc), status=409)
-        return RedirectResponse(f"/desk/editions/{edition_id}", status_code=303)
 
-    return Route(f"/desk/editions/{{edition}}/{name}", act, methods=["POST"])
+@signed_in
+async def resume_submit(request: Request, editor: Editor) -> Response:
+    return await _change_edition(request, editor, lambda store, i, now: watching.resume(store, i))
+
+
+@signed_in
+async def retry_submit(request: Request, editor: Editor) -> Response:
+    return await _change_edition(
+        request, editor, lambda store, i, now: watching.retry_failed(store, i, now=now)
+    )
 
 
 SENDING_ROUTES = [
@@ -130,7 +138,7 @@ SENDING_ROUTES = [
     Route("/desk/editions/{edition}", live_page, methods=["GET"]),
     Route("/desk/editions/{edition}/live.json", live_json, methods=["GET"]),
     Route("/desk/live.js", live_script, methods=["GET"]),
-    _action("pause"),
-    _action("resume"),
-    _action("retry"),
+    Route("/desk/editions/{edition}/pause", pause_submit, methods=["POST"]),
+    Route("/desk/editions/{edition}/resume", resume_submit, methods=["POST"]),
+    Route("/desk/editions/{edition}/retry", retry_submit, methods=["POST"]),
 ]
