@@ -122,6 +122,12 @@ def print_report(prefix: str, report: DeliveryReport, *, edition_id: int) -> Non
             f"{failed} deliveries failed permanently; "
             f"`digest retry {edition_id} --failed` sends them again once the cause is fixed",
         )
+    elif report.paused_by_editor:
+        code, why = (
+            ExitCode.PAUSED,
+            f"edition #{edition_id} was paused on the desk; the rest stays queued until it is "
+            f"resumed there or with `digest resume {edition_id}`",
+        )
     elif report.stopped:
         code, why = (
             ExitCode.OK,

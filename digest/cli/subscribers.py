@@ -73,6 +73,7 @@ def import_command(
 
     Example: digest subscribers import readers.csv --list daily --delimiter ';'
     """
+    from digest.operations.people import report_lines
     from digest.operations.subscribers import import_file
 
     settings = context(ctx).settings
@@ -85,13 +86,10 @@ def import_command(
         now=_now(),
         delimiter=_delimiter(delimiter),
     )
-    if report.ignored_columns:
-        typer.echo(f"{file}: ignored columns: {', '.join(report.ignored_columns)}", err=True)
-    for line in report.rejected:
-        typer.echo(f"{file} {line}", err=True)
-    for line in report.notes:
-        typer.echo(f"{file} {line}", err=True)
-    typer.echo(f"{file}: {report.summary()}")
+    *problems, summary = report_lines(report, name=str(file))
+    for line in problems:
+        typer.echo(line, err=True)
+    typer.echo(summary)
     if report.rejected:
         raise typer.Exit(ExitCode.ROWS_REJECTED)
 

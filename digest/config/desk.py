@@ -20,3 +20,5 @@ class DeskSettings(Section):
     # ms here, which a sign-in can afford and a guesser with a stolen hash cannot.
     hash_memory_kib: int = Field(default=65536, ge=1024)
     hash_passes: int = Field(default=3, ge=1)
+    # Largest CSV upload to /desk/subscribers/import, in bytes (else 413 before reading).
+    upload_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

@@ -107,8 +107,8 @@ def deliver(
 
     try:
         while not halted():
-            if supply is not None:
-                supply.before_claim()
+            if not _may_claim(ledger, edition, report, supply):
+                break
             claims = ledger.claim(
                 edition,
                 owner=options.owner,
@@ -151,6 +151,19 @@ def deliver(
     report.stopped = stop.is_set()
     _settle(ledger, edition, report, queued_all=supply is None or supply.complete)
     return report
+
+
+def _may_claim(
+    ledger: Ledger, edition: Edition, report: DeliveryReport, supply: Supply | None
+) -> bool:
+    """Before each batch: a pause from the desk is seen here (at most one batch more goes out
+    after it), and the unsubscribes the database could not take at once are applied."""
+    if ledger.edition_status(edition.id) == EditionStatus.PAUSED:
+        report.paused_by_editor = True
+        return False
+    if supply is not None:
+        supply.before_claim()
+    return True
 
 
 def _builder(
@@ -236,6 +249,8 @@ def _settle(ledger: Ledger, edition: Edition, report: DeliveryReport, *, queued_
     still go out; else sending."""
     if report.paused:
         ledger.set_edition_status(edition.id, EditionStatus.PAUSED)
+    elif report.paused_by_editor:
+        return  # it stays paused until resumed
     elif queued_all and not any(
         ledger.delivery_counts(edition.id).get(state) for state in OPEN_STATES
     ):

@@ -71,7 +71,8 @@ class DeliveryReport:
 
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
-    paused: bool = False
+    paused: bool = False  # by the run itself, after too many permanent failures
+    paused_by_editor: bool = False  # someone paused the edition while it was sending
     relay_down: str = ""
     due: int = 0
     stopped: bool = False

@@ -2,7 +2,7 @@
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
 (articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors,
-verdicts, shapes) owns its tables' queries and nothing else.
+verdicts, shapes, history, queueing) owns its tables' queries and nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from digest.store.complaints import (
 from digest.store.editions import EditionStore, EditionSummary
 from digest.store.editors import Editor, EditorStore
 from digest.store.enrolment import Enrolled, Enrolment, EnrolmentStore
+from digest.store.history import (
+    BounceLine,
+    DeliveryLine,
+    EditionTotals,
+    HistoryStore,
+    Refusal,
+)
 from digest.store.ledger import Claim, LedgerStore, Outcome
 from digest.store.queueing import QueueStore
 from digest.store.schedule import Leadership, ScheduleStore
@@ -38,16 +45,20 @@ __all__ = [
     "BounceAction",
     "BounceEffect",
     "BounceEvent",
+    "BounceLine",
     "Claim",
     "ComplaintEffect",
     "ComplaintEvent",
+    "DeliveryLine",
     "EditionSummary",
+    "EditionTotals",
     "Editor",
     "Enrolled",
     "Enrolment",
     "Leadership",
     "NamedBy",
     "Outcome",
+    "Refusal",
     "Store",
     "SubscriptionRow",
 ]
@@ -67,6 +78,7 @@ class Store(
     EditorStore,
     VerdictStore,
     ShapeStore,
+    HistoryStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""

@@ -140,6 +140,15 @@ class EditionStore(StoreBase):
             raise NotFoundError(f"no edition #{edition_id}")
         return _edition(row, row["slug"])
 
+    def edition_status(self, edition_id: int) -> EditionStatus:
+        """The edition's stored status alone: read once per claimed batch while sending."""
+        with self._tx() as tx:
+            found = tx.execute(select(editions.c.status).where(editions.c.id == edition_id))
+            status = found.scalar_one_or_none()
+        if status is None:
+            raise NotFoundError(f"no edition #{edition_id}")
+        return EditionStatus(status)
+
     def set_edition_status(self, edition_id: int, status: EditionStatus) -> None:
         """Move an edition to `status`."""
         with self._tx() as tx:

@@ -36,6 +36,8 @@ from digest.errors import DigestError, NotFoundError
 from digest.operations.archive import archive_index, archived_page, editor_preview
 from digest.web.context import WebContext, web_context
 from digest.web.desk import DESK_ROUTES
+from digest.web.desk_people import PEOPLE_ROUTES, UPLOAD_PATH
+from digest.web.desk_sending import SENDING_ROUTES
 from digest.web.edge import BodyLimit, TrustedProxies
 from digest.web.guard import client_address, editor_allowed
 from digest.web.pages import EDITION_POLICY, PRIVATE, SecurityHeaders
@@ -163,6 +165,8 @@ async def failure(request: Request, exc: Exception) -> Response:
 ROUTES = [
     *SIGNUP_ROUTES,
     *DESK_ROUTES,
+    *SENDING_ROUTES,
+    *PEOPLE_ROUTES,
     Route("/u/{list}/{token}", unsubscribe_page, methods=["GET"]),
     Route("/u/{list}/{token}", unsubscribe, methods=["POST"]),
     Route("/unsubscribe", generic_unsubscribe, methods=["GET"]),
@@ -183,7 +187,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         routes=ROUTES,
         # Outermost first: a too-large body is refused before anything else is done.
         middleware=[
-            Middleware(BodyLimit, limit=settings.web.max_body_bytes),
+            Middleware(
+                BodyLimit,
+                limit=settings.web.max_body_bytes,
+                paths={UPLOAD_PATH: settings.desk.upload_bytes},
+            ),
             Middleware(TrustedProxies, proxies=settings.web.trusted_proxies),
             Middleware(SecurityHeaders),
         ],

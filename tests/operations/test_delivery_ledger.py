@@ -101,6 +101,9 @@ class MemoryLedger:
     def set_edition_status(self, edition_id: int, status: EditionStatus) -> None:
         self.status = status
 
+    def edition_status(self, edition_id: int) -> EditionStatus:
+        return self.status
+
     def mark_bounced(self, subscriber_id: int, *, now: datetime) -> None:
         self.bounced.add(subscriber_id)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,14 @@ EDITOR, PASSWORD = "editor@budapestpost.example", "correct horse battery staple"
 
 
 @contextmanager
-def served(settings: Settings, port: int) -> Iterator[str]:
-    """`digest web` under uvicorn on `port`, its clock at NOW."""
+def served(
+    settings: Settings, port: int, *, clock: Callable[[], datetime] = lambda: NOW
+) -> Iterator[str]:
+    """`digest web` under uvicorn on `port`, its clock at NOW unless told."""
     base = f"http://127.0.0.1:{port}"
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, clock=lambda: NOW),
+            create_app(settings, clock=clock),
             host="127.0.0.1",
             port=port,
             log_level="warning",
