@@ -221,6 +221,8 @@ class Recipient:
     message_id: str
     unsubscribe_token: str
     preferences_token: str
+    # Fills the counted links' reader part; "-" names nobody (tracking is not per subscriber).
+    reader_token: str = "-"
 
 
 class MessageTemplate:
@@ -271,6 +273,7 @@ class MessageTemplate:
             "greeting": recipient.greeting_name,
             "unsubscribe": self.identity.unsubscribe_url(recipient.unsubscribe_token),
             "preferences": self.identity.preferences_url(recipient.preferences_token),
+            "reader": recipient.reader_token,
         }
 
     def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
+from digest.edition.clicks import ClickLinks
 from digest.edition.note import EditorNote
 
 
@@ -88,7 +89,8 @@ class EditionFacts:
     """What the renderer needs to know about the list and the site, besides the articles.
 
     `description` is the list's own footer line (else the language's "why" sentence names
-    the list and `host`); `note` is the editor's note of the edition, if any.
+    the list and `host`); `note` is the editor's note of the edition, if any; `links`, when
+    set, turns each article's URL into its counted link.
     """
 
     site: SiteView
@@ -101,3 +103,5 @@ class EditionFacts:
     archive_url: str | None = None
     max_cards: int | None = None
     note: EditorNote | None = None
+    # Counted links (`digest.edition.clicks`); None leaves the article URLs as they are.
+    links: ClickLinks | None = None

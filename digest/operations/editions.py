@@ -10,17 +10,18 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from digest.config import ListSettings, Settings, SiteSettings
+from digest.edition.clicks import ANONYMOUS, ClickLinks, reader_token
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.edition.names import clean_name
 from digest.edition.note import editor_note
-from digest.edition.render import Renderer, VariantMaker
+from digest.edition.render import Renderer, VariantMaker, slot_marker
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
 from digest.edition.stories import Story
 from digest.edition.tokens import message_id, unsubscribe_token
 from digest.edition.verp import verp_address
 from digest.edition.views import EditionFacts, SiteView
-from digest.models import Article, Edition, Subscriber
+from digest.models import Article, Edition, Subscriber, Tracking
 from digest.store import Store
 
 # How far back "no repeats" looks for articles a list already sent, and so how old a late
@@ -87,6 +88,25 @@ def facts(
         archive_url=site.base_url + archive_path(mailing_list.slug, day),
         max_cards=mailing_list.max_cards,
         note=editor_note(note) if note else None,
+        links=click_links(site, mailing_list, day),
+    )
+
+
+def click_links(site: SiteSettings, mailing_list: ListSettings, day: date) -> ClickLinks | None:
+    """The edition's counted links; with per-subscriber tracking their reader part is a slot
+    that each copy fills (so rendering still happens once per edition, never per reader)."""
+    if mailing_list.tracking is Tracking.OFF:
+        return None
+    per_reader = mailing_list.tracking is Tracking.PER_SUBSCRIBER
+    return ClickLinks(
+        base_url=site.base_url,
+        list_slug=mailing_list.slug,
+        edition_date=day,
+        secret=_secret(site),
+        key_id=site.unsubscribe_key_id,
+        reader=slot_marker(slot_nonce(site, mailing_list.slug, day), "reader")
+        if per_reader
+        else ANONYMOUS,
     )
 
 
@@ -356,6 +376,13 @@ def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscri
         ),
         preferences_token=preferences_token(
             subscriber.id, secret=_secret(site), key_id=site.unsubscribe_key_id
+        ),
+        reader_token=reader_token(
+            subscriber.id,
+            list_slug=list_slug,
+            edition_date=day,
+            secret=_secret(site),
+            key_id=site.unsubscribe_key_id,
         ),
     )
 

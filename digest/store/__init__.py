@@ -2,7 +2,7 @@
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
 (articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors,
-verdicts) owns its tables' queries and nothing else.
+verdicts, clicks) owns its tables' queries and nothing else.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from digest.rules import SUPPRESSED, BounceAction, BounceEffect
 from digest.store.articles import ArticleStore
 from digest.store.base import StoreBase
 from digest.store.bounces import AppliedBounce, BounceEvent, BounceStore
+from digest.store.clicks import ClickCount, ClickRow, ClickStore
 from digest.store.complaints import (
     AppliedComplaint,
     Attribution,
@@ -37,6 +38,8 @@ __all__ = [
     "BounceEffect",
     "BounceEvent",
     "Claim",
+    "ClickCount",
+    "ClickRow",
     "ComplaintEffect",
     "ComplaintEvent",
     "EditionSummary",
@@ -63,6 +66,7 @@ class Store(
     ScheduleStore,
     EditorStore,
     VerdictStore,
+    ClickStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""
