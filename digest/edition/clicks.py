@@ -80,6 +80,8 @@ class ClickLinks:
     key_id: int
     # The reader slot's marker, or "-" when links name no reader (aggregate tracking).
     reader: str = ANONYMOUS
+    # An open pixel too (lists with opens = true).
+    opens: bool = False
 
     def url(self, article_id: str) -> str:
         """The counted link to the article."""
@@ -89,3 +91,12 @@ class ClickLinks:
             key_id=self.key_id,
         )
         return f"{self.base_url}/c/{token}/{self.reader}"
+
+    def open_url(self) -> str | None:
+        """The open pixel's address, or None when the list counts no opens."""
+        if not self.opens:
+            return None
+        token = click_token(
+            Click(self.list_slug, self.edition_date, ""), secret=self.secret, key_id=self.key_id
+        )
+        return f"{self.base_url}/o/{token}/{self.reader}"

@@ -194,6 +194,7 @@ class Renderer:
             "site": facts.site,
             "t": words,
             "nonce": nonce,
+            "open_url": facts.links.open_url() if facts.links else None,
             "edition": EditionView(
                 list_name=facts.list_name,
                 list_slug=facts.list_slug,

@@ -93,20 +93,19 @@ def facts(
 
 
 def click_links(site: SiteSettings, mailing_list: ListSettings, day: date) -> ClickLinks | None:
-    """The edition's counted links; with per-subscriber tracking their reader part is a slot
-    that each copy fills (so rendering still happens once per edition, never per reader)."""
+    """The edition's counted links (tracking "off": none, no pixel); per_subscriber puts a
+    slot in them that each copy fills, so rendering stays once per edition."""
     if mailing_list.tracking is Tracking.OFF:
         return None
-    per_reader = mailing_list.tracking is Tracking.PER_SUBSCRIBER
+    reader = slot_marker(slot_nonce(site, mailing_list.slug, day), "reader")
     return ClickLinks(
         base_url=site.base_url,
         list_slug=mailing_list.slug,
         edition_date=day,
         secret=_secret(site),
         key_id=site.unsubscribe_key_id,
-        reader=slot_marker(slot_nonce(site, mailing_list.slug, day), "reader")
-        if per_reader
-        else ANONYMOUS,
+        reader=reader if mailing_list.tracking is Tracking.PER_SUBSCRIBER else ANONYMOUS,
+        opens=mailing_list.opens,
     )
 
 
