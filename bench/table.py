@@ -9,7 +9,8 @@ figures together:
 - CLI: `digest --help`, a command's `--help`, `digest status` (fastest of 7 runs);
 - subscriber import: rows/s and peak RSS at 100,000 rows (and 1,000,000 with --full);
 - whatever other bench script is present and speaks the same `--json` (section variants,
-  DKIM-signed against unsigned sending, one-click unsubscribes against `digest web`).
+  DKIM-signed against unsigned sending, one-click unsubscribes and counted-link clicks
+  against `digest web`).
 
 Each script also runs on its own, with more options; see its docstring. The machine is shared
 and noisy: compare ratios from one run, not absolute times across runs.
@@ -87,7 +88,7 @@ def main() -> int:
         ("cli_start.py", [], _cli),
         ("subscriber_import.py", ["--rows", *big], _imported),
     ]
-    for extra in ("variants.py", "signing.py", "unsubscribes.py"):
+    for extra in ("variants.py", "signing.py", "unsubscribes.py", "clicks.py"):
         if (HERE / extra).exists():
             plan.append((extra, [], _generic))
     table: list[tuple[str, str]] = []
