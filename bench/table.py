@@ -11,7 +11,8 @@ figures together:
 - first byte: seconds from `send` to the first accepted message, queueing in chunks beside
   delivery, against queueing the whole list (bench/first_byte.py);
 - whatever other bench script is present and speaks the same `--json` (section variants,
-  DKIM-signed against unsigned sending, one-click unsubscribes against `digest web`).
+  DKIM-signed against unsigned sending, one-click unsubscribes and counted-link clicks
+  against `digest web`).
 
 Each script also runs on its own, with more options; see its docstring. The machine is shared
 and noisy: compare ratios from one run, not absolute times across runs.
@@ -90,7 +91,7 @@ def main() -> int:
         ("subscriber_import.py", ["--rows", *big], _imported),
     ]
     plan.append(("first_byte.py", ["--subscribers", *big], _generic))
-    for extra in ("variants.py", "signing.py", "unsubscribes.py"):
+    for extra in ("variants.py", "signing.py", "unsubscribes.py", "clicks.py"):
         if (HERE / extra).exists():
             plan.append((extra, [], _generic))
     table: list[tuple[str, str]] = []

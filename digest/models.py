@@ -109,6 +109,14 @@ class Edition:
     stories: tuple[tuple[str, ...], ...] = ()
 
 
+class Tracking(StrEnum):
+    """How a list's links count clicks: per edition and article, also per reader, or not at all."""
+
+    AGGREGATE = "aggregate"
+    PER_SUBSCRIBER = "per_subscriber"
+    OFF = "off"
+
+
 class Approval(StrEnum):
     """Whether a list's scheduled edition goes out by itself or waits for an editor."""
 

@@ -24,6 +24,7 @@ from digest.cli.edition import edition_commands
 from digest.cli.editions import preview, resume, retry, send, status
 from digest.cli.editors import editors_commands
 from digest.cli.run import run, worker
+from digest.cli.stats import stats
 from digest.cli.subscribers import subscribers_commands
 from digest.cli.web import unsubscribe_mail, web
 from digest.errors import DigestError
@@ -152,7 +153,7 @@ def capture(
     out.print("capture server stopped")
 
 
-for command in (send, resume, retry, preview, status):
+for command in (send, resume, retry, preview, status, stats):
     commands.command()(command)
 commands.add_typer(articles_commands, name="articles")
 commands.add_typer(dkim_commands, name="dkim")

@@ -15,6 +15,8 @@ from digest.models import DeliveryState
 
 if TYPE_CHECKING:
     from digest.operations.delivery import DeliveryReport
+    from digest.operations.publisher import Publisher
+    from digest.store import EditionSummary
 
 
 def _moment(value: str | None) -> datetime:
@@ -277,8 +279,18 @@ def status(
     for row, item in zip(rows, summaries, strict=True):
         table.add_row(*row, item.edition.subject)
     out.print(table, soft_wrap=False)
+    _health_warnings(publisher, summaries)
     for item in summaries:
         if item.recent_errors:
             out.print(f"recent errors of edition #{item.edition.id} ({item.edition.list_slug}):")
             for line in item.recent_errors:
                 out.print(f"  {line}")
+
+
+def _health_warnings(publisher: Publisher, summaries: list[EditionSummary]) -> None:
+    """Warn about editions whose complaints pass 0.1% or bounces 2% of delivered copies."""
+    from digest.operations.stats import edition_stats
+
+    for item in summaries:
+        for line in edition_stats(publisher.store, item.edition).warnings():
+            out.print(f"warning: {line}")

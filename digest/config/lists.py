@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from digest.config.checks import Section, address, safe_header_text, slug
 from digest.config.subjects import check_subject
-from digest.models import Approval, OnDeadline
+from digest.models import Approval, OnDeadline, Tracking
 
 
 class ListSettings(Section):
@@ -40,6 +40,13 @@ class ListSettings(Section):
     # similarity reaches story_threshold: lower merges more, higher keeps more apart.
     stories: bool = True
     story_threshold: float = Field(default=0.25, gt=0, le=1)
+    # Article links go through /c/<token> and count: per edition and article ("aggregate"),
+    # also per reader ("per_subscriber"), or not at all ("off": the URLs are left as they are).
+    tracking: Tracking = Tracking.AGGREGATE
+    # An open pixel in the HTML part; off by default (Apple Mail prefetches every image).
+    opens: bool = False
+    # Clicks this many seconds after the delivery count as machine (link scanners), not human.
+    machine_window: float = Field(default=10.0, ge=0)
 
     @property
     def story_grouping(self) -> float | None:

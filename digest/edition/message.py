@@ -222,6 +222,8 @@ class Recipient:
     message_id: str
     unsubscribe_token: str
     preferences_token: str
+    # Fills the counted links' reader part; "-" names nobody (tracking is not per subscriber).
+    reader_token: str = "-"
 
 
 class MessageTemplate:
@@ -279,6 +281,7 @@ class MessageTemplate:
             "greeting": recipient.greeting_name,
             "unsubscribe": self.identity.unsubscribe_url(recipient.unsubscribe_token),
             "preferences": self.identity.preferences_url(recipient.preferences_token),
+            "reader": recipient.reader_token,
         }
 
     def personal_parts(self, recipient: Recipient, *, date: datetime) -> tuple[bytes, list[bytes]]:

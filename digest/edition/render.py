@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, Tem
 from markupsafe import Markup
 
 from digest.config import subject_environment
+from digest.edition.clicks import ClickLinks
 from digest.edition.locale import Catalogue, Words
 from digest.edition.pieces import (
     InlinedLibrary,
@@ -43,10 +44,11 @@ from digest.edition.views import (
     SlotsView,
 )
 from digest.errors import RenderError
+from digest.models import Article
 
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
-SLOT_NAMES = ("greeting", "unsubscribe", "preferences")
+SLOT_NAMES = ("greeting", "unsubscribe", "preferences", "reader")
 PREHEADER_LIMIT = 150
 
 
@@ -84,18 +86,22 @@ def _wrap(value: str, width: int = 72, indent: str = "") -> str:
     )
 
 
-def _view(story: Story, zone: ZoneInfo, words: Words) -> ArticleView:
+def _view(story: Story, zone: ZoneInfo, words: Words, links: ClickLinks | None) -> ArticleView:
     article = story.main
+
+    def url(item: Article) -> str:
+        return links.url(item.id) if links else item.url
+
     return ArticleView(
         title=article.title,
         summary=article.summary,
         section=article.section,
-        url=article.url,
+        url=url(article),
         image_url=article.image_url,
         image_alt=article.image_alt,
         author=article.author,
         published_label=words.moment(article.published_at.astimezone(zone)),
-        also=tuple(AlsoView(title=other.title, url=other.url) for other in story.also),
+        also=tuple(AlsoView(title=other.title, url=url(other)) for other in story.also),
     )
 
 
@@ -182,12 +188,13 @@ class Renderer:
         groups: dict[str, list[ArticleView]] = {}
         for story in cards:
             assert story is not None
-            groups.setdefault(story.main.section, []).append(_view(story, zone, words))
+            groups.setdefault(story.main.section, []).append(_view(story, zone, words, facts.links))
         note = facts.note
         return {
             "site": facts.site,
             "t": words,
             "nonce": nonce,
+            "open_url": facts.links.open_url() if facts.links else None,
             "edition": EditionView(
                 list_name=facts.list_name,
                 list_slug=facts.list_slug,
@@ -203,12 +210,12 @@ class Renderer:
                 language=words.locale,
             ),
             "pieces": [
-                (piece, _view(piece.story, zone, words) if piece.story else None)
+                (piece, _view(piece.story, zone, words, facts.links) if piece.story else None)
                 for piece in pieces
             ],
             "lead": next(
                 (
-                    _view(piece.story, zone, words)
+                    _view(piece.story, zone, words, facts.links)
                     for piece in pieces
                     if piece.kind == Kind.LEAD and piece.story
                 ),
@@ -216,7 +223,7 @@ class Renderer:
             ),
             "sections": [SectionView(name, tuple(views)) for name, views in groups.items()],
             "brief": [
-                _view(piece.story, zone, words)
+                _view(piece.story, zone, words, facts.links)
                 for piece in pieces
                 if piece.kind == Kind.BRIEF and piece.story
             ],

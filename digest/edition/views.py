@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
+from digest.edition.clicks import ClickLinks
 from digest.edition.note import EditorNote
 
 
@@ -88,8 +89,9 @@ class EditionFacts:
     """What the renderer needs to know about the list and the site, besides the articles.
 
     `description` is the list's own footer line (else the language's "why" sentence names
-    the list and `host`); `note` is the editor's note of the edition, if any.
-    `subject`, if set, is the editor's subject line for it.
+    the list and `host`); `note` is the editor's note of the edition, if any;
+    `subject`, if set, is the editor's subject line for it; `links`, when set, turns each
+    article's URL into its counted link.
     """
 
     site: SiteView
@@ -103,3 +105,5 @@ class EditionFacts:
     max_cards: int | None = None
     note: EditorNote | None = None
     subject: str | None = None  # the editor's subject line, instead of the template's
+    # Counted links (`digest.edition.clicks`); None leaves the article URLs as they are.
+    links: ClickLinks | None = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from digest.config import Settings
+from digest.edition.clicks import ANONYMOUS
 from digest.edition.render import Renderer, fill_slots
 from digest.operations.editions import archive_path, draft_edition, edition_date
 from digest.store import Store
@@ -42,7 +43,12 @@ def neutral_values(settings: Settings, *, for_html: bool) -> dict[str, str]:
     """Slot values for a copy that belongs to nobody: the fallback greeting, generic links."""
     site = settings.site
     generic = site.base_url + GENERIC_UNSUBSCRIBE_PATH
-    values = {"greeting": site.greeting_fallback, "unsubscribe": generic, "preferences": generic}
+    values = {
+        "greeting": site.greeting_fallback,
+        "unsubscribe": generic,
+        "preferences": generic,
+        "reader": ANONYMOUS,
+    }
     return {k: html.escape(v) for k, v in values.items()} if for_html else values
 
 

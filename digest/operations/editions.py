@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from digest.config import ListSettings, Settings, SiteSettings
+from digest.edition.clicks import reader_token
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.edition.names import clean_name
 from digest.edition.note import editor_note
@@ -21,6 +22,7 @@ from digest.edition.tokens import message_id, unsubscribe_token
 from digest.edition.verp import verp_address
 from digest.edition.views import EditionFacts, SiteView
 from digest.models import Article, Edition, Subscriber
+from digest.operations.clicks import click_links
 from digest.store import Store
 
 # How far back "no repeats" looks for articles a list already sent, and so how old a late
@@ -93,6 +95,7 @@ def facts(
         max_cards=mailing_list.max_cards,
         note=editor_note(note) if note else None,
         subject=subject,
+        links=click_links(site, mailing_list, day, nonce=slot_nonce(site, mailing_list.slug, day)),
     )
 
 
@@ -370,6 +373,13 @@ def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscri
         ),
         preferences_token=preferences_token(
             subscriber.id, secret=_secret(site), key_id=site.unsubscribe_key_id
+        ),
+        reader_token=reader_token(
+            subscriber.id,
+            list_slug=list_slug,
+            edition_date=day,
+            secret=_secret(site),
+            key_id=site.unsubscribe_key_id,
         ),
     )
 

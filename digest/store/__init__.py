@@ -2,7 +2,7 @@
 
 `Store(engine)` has every aggregate's methods, so callers hold one object; each module
 (articles, subscribers, subscriptions, enrolment, editions, ledger, bounces, schedule, editors,
-verdicts, shapes, history, queueing) owns its tables' queries and nothing else.
+verdicts, shapes, history, queueing, clicks) owns its tables' queries and nothing else.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from digest.rules import SUPPRESSED, BounceAction, BounceEffect
 from digest.store.articles import ArticleStore
 from digest.store.base import StoreBase
 from digest.store.bounces import AppliedBounce, BounceEvent, BounceStore
+from digest.store.clicks import ClickCount, ClickRow, ClickStore
 from digest.store.complaints import (
     AppliedComplaint,
     Attribution,
@@ -47,6 +48,8 @@ __all__ = [
     "BounceEvent",
     "BounceLine",
     "Claim",
+    "ClickCount",
+    "ClickRow",
     "ComplaintEffect",
     "ComplaintEvent",
     "DeliveryLine",
@@ -79,6 +82,7 @@ class Store(
     VerdictStore,
     ShapeStore,
     HistoryStore,
+    ClickStore,
     StoreBase,
 ):
     """The database, every aggregate's queries on one engine."""

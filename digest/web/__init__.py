@@ -11,6 +11,8 @@
     GET  /archive, /archive/<list>     indexes of sent editions
     GET  /archive/<list>/<YYYY-MM-DD>  a sent edition, slots filled neutrally
     GET  /editor/preview/<list>        the next edition; X-Editor-Token header or ?token=
+    GET|HEAD /c/<token>/<reader>       a counted link: 302 to the article (digest.web.clicks)
+    GET|HEAD /o/<token>/<reader>       the open pixel, for lists with opens = true
     /desk, /desk/...                   the editors' desk, behind a sign-in (digest.web.desk)
 
 Known and unknown unsubscribe tokens get byte-identical answers. Nothing is cached that
@@ -34,6 +36,7 @@ from starlette.routing import Route
 from digest.config import ListSettings, Settings
 from digest.errors import DigestError, NotFoundError
 from digest.operations.archive import archive_index, archived_page, editor_preview
+from digest.web.clicks import CLICK_ROUTES
 from digest.web.context import WebContext, web_context
 from digest.web.desk import DESK_ROUTES
 from digest.web.desk_people import PEOPLE_ROUTES, UPLOAD_PATH
@@ -167,6 +170,7 @@ ROUTES = [
     *DESK_ROUTES,
     *SENDING_ROUTES,
     *PEOPLE_ROUTES,
+    *CLICK_ROUTES,
     Route("/u/{list}/{token}", unsubscribe_page, methods=["GET"]),
     Route("/u/{list}/{token}", unsubscribe, methods=["POST"]),
     Route("/unsubscribe", generic_unsubscribe, methods=["GET"]),

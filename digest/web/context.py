@@ -14,9 +14,11 @@ from starlette.responses import Response
 from digest.config import Settings
 from digest.edition.confirmation import ConfirmationMail
 from digest.errors import DigestError
+from digest.operations.clicks import ClickResolver
 from digest.operations.journal import UnsubscribeJournal
 from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
+from digest.web.clicks_writer import ClickWriter
 from digest.web.guard import CSRF_COOKIE, CSRF_FIELD, Csrf, RateLimiter
 from digest.web.oneclick import OneClickWriter
 from digest.web.pages import Pages
@@ -45,6 +47,8 @@ class WebContext:
     unsubscribes_by_ip: RateLimiter
     desk_sign_ins_by_ip: RateLimiter
     one_click: OneClickWriter
+    clicks: ClickResolver
+    click_writer: ClickWriter
     clock: Callable[[], datetime] = field(default=_utc_now)
     ticker: Callable[[], float] = field(default=time.monotonic)
 
@@ -78,6 +82,8 @@ class WebContext:
                 lambda readers: publisher.store.unsubscribe_all(readers, now=now()),
                 journal=UnsubscribeJournal(settings.unsubscribe_journal),
             ),
+            clicks=ClickResolver(settings, publisher.store),
+            click_writer=ClickWriter(publisher.store.record_clicks),
             clock=now,
         )
 

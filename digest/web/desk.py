@@ -9,6 +9,7 @@
     POST /desk/approve/<list>     approve the list's waiting edition (CSRF); `digest run` sends it
     POST /desk/test-send/<list>   the edition as it stands to one address, "[Test]" (CSRF)
     POST /desk/shape/<list>       one change to the draft (digest.web.desk_shape) (CSRF)
+    GET  /desk/stats[/<edition>[.csv]]  editions' health and clicks (digest.web.desk_stats)
 
 Every page but the sign-in form needs a session: a GET without one is sent to the form, any
 other request is refused with 403. The session cookie is HttpOnly, SameSite=Strict, scoped to
@@ -38,6 +39,7 @@ from digest.operations.editors import (
 from digest.store import Editor
 from digest.web.context import web_context
 from digest.web.desk_shape import forced_scheme, scheme_of, shape_submit
+from digest.web.desk_stats import stats_csv_file, stats_index, stats_page
 from digest.web.guard import CSRF_FIELD, client_address
 from digest.web.pages import EDITION_POLICY, PRIVATE
 
@@ -52,6 +54,17 @@ DRAFT_POLICY = EDITION_POLICY.replace("frame-ancestors 'none'", "frame-ancestors
 _PAGE_HEADERS = {**PRIVATE, "content-security-policy": DESK_POLICY}
 
 Handler = Callable[[Request, Editor], Awaitable[Response]]
+
+
+def _desk_page(handler: Handler) -> Handler:
+    """`handler`'s page with the desk's headers (its content security policy)."""
+
+    async def page(request: Request, editor: Editor) -> Response:
+        response = await handler(request, editor)
+        response.headers.update(_PAGE_HEADERS)
+        return response
+
+    return page
 
 
 def current_editor(request: Request) -> Editor | None:
@@ -261,4 +274,7 @@ DESK_ROUTES = [
     Route("/desk/approve/{list}", approve_submit, methods=["POST"]),
     Route("/desk/test-send/{list}", test_send_submit, methods=["POST"]),
     Route("/desk/shape/{list}", signed_in(shape_submit), methods=["POST"]),
+    Route("/desk/stats", signed_in(_desk_page(stats_index)), methods=["GET"]),
+    Route("/desk/stats/{edition}.csv", signed_in(stats_csv_file), methods=["GET"]),
+    Route("/desk/stats/{edition}", signed_in(_desk_page(stats_page)), methods=["GET"]),
 ]

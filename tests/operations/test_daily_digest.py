@@ -14,6 +14,7 @@ from lxml import html as lxml_html
 from digest.models import DeliveryState
 from digest.operations.publisher import Publisher
 from tests.conftest import NOW, ROOT, RecordingHandler, decoded_header
+from tests.support.clicks import counted
 
 SINGLE = (
     "From",
@@ -141,10 +142,13 @@ def test_every_title_and_url_in_both_parts(
         hrefs = {a.get("href") for a in document.iter("a")}
         unwrapped = " ".join(text.split())
         for article in articles:
+            link = counted(
+                publisher.settings, "daily", edition.edition_date, article.id, article.url
+            )
             assert article.title in visible
-            assert article.url in hrefs
+            assert link in hrefs
             assert article.title in unwrapped
-            assert article.url in text
+            assert f"<{link}>" in text
 
 
 def test_unsubscribe_link_is_personal_and_matches_footer(

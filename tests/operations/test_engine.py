@@ -10,6 +10,7 @@ from digest.errors import PausedError
 from digest.models import DeliveryState, EditionStatus
 from digest.operations.publisher import Publisher
 from tests.conftest import NOW, RecordingHandler, SeededTemplates, settings_for
+from tests.support.clicks import counted
 
 
 def engine_app(
@@ -203,7 +204,10 @@ def test_section_choices_render_once_per_distinct_choice(
     assert result.report.counts[DeliveryState.SKIPPED] == 1  # nothing in "Nonexistent"
     edition = result.edition
     assert edition is not None
-    sections_of = {a.url: a.section for a in publisher.store.articles_by_id(edition.article_ids)}
+    sections_of = {
+        counted(publisher.settings, edition.list_slug, edition.edition_date, a.id, a.url): a.section
+        for a in publisher.store.articles_by_id(edition.article_ids)
+    }
     for address, wanted in choices.items():
         copies = server.for_address(address)
         if address == "laszlo.nagy@example.hu":

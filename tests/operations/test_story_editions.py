@@ -17,6 +17,7 @@ from digest.intake.feeds import parse_feed
 from digest.operations.editions import Draft, draft_edition
 from digest.operations.publisher import Publisher
 from tests.conftest import NOW, ROOT, RecordingHandler, SeededTemplates
+from tests.support.clicks import counted
 
 LABELS = json.loads(
     (ROOT / "tests" / "fixtures" / "stories" / "seed_labels.json").read_text(encoding="utf-8")
@@ -66,11 +67,16 @@ def test_the_preview_json_holds_the_nato_and_shein_stories(
     # Every story's representative is a card in the HTML, every other article an "Also:" link.
     document = lxml_html.fromstring(files.html.read_text(encoding="utf-8"))
     also = {a.get("href") for p in document.find_class("also") for a in p.iter("a")}
+    day = datetime.fromisoformat(structure["edition_date"]).date()
+
+    def link(article: dict[str, str]) -> str:
+        return counted(weekly_takes_all.settings, "weekly", day, article["id"], article["url"])
+
     for section in structure["sections"]:
         for story in section["stories"]:
             main, *rest = story["articles"]
-            assert main["url"] not in also
-            assert {a["url"] for a in rest} <= also
+            assert link(main) not in also
+            assert {link(a) for a in rest} <= also
 
 
 def test_also_links_reach_the_reader_in_both_parts(
@@ -86,10 +92,12 @@ def test_also_links_reach_the_reader_in_both_parts(
     document = lxml_html.fromstring(message.get_body(("html",)).get_content())
     links = {a.get("href"): " ".join(a.text_content().split()) for a in document.iter("a")}
     also = weekly_takes_all.renderer.catalogue[document.get("lang")].also  # the reader's language
+    settings, day = weekly_takes_all.settings, edition.edition_date
     for other in others:
-        assert f"{also} {other.title} <{other.url}>" in text
-        assert links[other.url] == other.title
-    assert text.count(f"<{main.url}>") == 1  # the representative's card, once
+        link = counted(settings, "weekly", day, other.id, other.url)
+        assert f"{also} {other.title} <{link}>" in text
+        assert links[link] == other.title
+    assert text.count(f"<{counted(settings, 'weekly', day, main.id, main.url)}>") == 1
 
 
 def test_an_article_backdated_before_the_cutoff_goes_in_the_next_edition(

@@ -163,3 +163,20 @@ def test_revision_0008_adds_edition_shapes_and_takes_it_back(database_url: str) 
     assert "edition_shapes" not in inspect(engine).get_table_names()
     assert revision(engine) == "0007"
     engine.dispose()
+
+
+def test_revision_0009_adds_clicks_and_takes_it_back(database_url: str) -> None:
+    from alembic import command
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0008")
+    assert "clicks" not in inspect(engine).get_table_names()
+    assert upgrade(engine, now=NOW) == HEAD  # an install at 0008 gets the table
+    assert "clicks" in inspect(engine).get_table_names()
+    assert differences(engine) == []
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0008")
+    assert "clicks" not in inspect(engine).get_table_names()
+    assert revision(engine) == "0008"
+    engine.dispose()
