@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from digest.errors import InvalidInputError, NotFoundError, StoreError
@@ -157,14 +158,7 @@ class EditionStore(StoreBase):
     def editions_with_counts(self, *, limit: int = 20) -> list[EditionSummary]:
         """The newest editions with their delivery counts per state."""
         with self._tx() as tx:
-            rows = list(
-                tx.execute(
-                    select(editions, lists.c.slug)
-                    .join(lists, lists.c.id == editions.c.list_id)
-                    .order_by(editions.c.created_at.desc(), editions.c.id.desc())
-                    .limit(limit)
-                ).mappings()
-            )
+            rows = newest_editions(tx, limit)
             counts: dict[int, dict[str, int]] = {row["id"]: {} for row in rows}
             for edition_id, state, n in tx.execute(
                 select(deliveries.c.edition_id, deliveries.c.state, func.count())
@@ -222,16 +216,7 @@ class EditionStore(StoreBase):
         """
         with self._tx() as tx:
             list_id = self._list_id(tx, list_slug)
-            made = tx.execute(
-                select(editions.c.id).where(
-                    editions.c.list_id == list_id, editions.c.edition_date == edition_date
-                )
-            ).first()
-            if made is not None:
-                raise InvalidInputError(
-                    f"edition #{made[0]} of {list_slug} for {edition_date} is already made; "
-                    "its note can no longer change"
-                )
+            refuse_made(tx, list_id, list_slug, edition_date, "its note")
             key = (edition_notes.c.list_id == list_id) & (
                 edition_notes.c.edition_date == edition_date
             )
@@ -257,3 +242,31 @@ class EditionStore(StoreBase):
                 )
             ).scalar()
         return found
+
+
+def newest_editions(tx: Connection, limit: int) -> list[RowMapping]:
+    """The newest editions' rows, each with its list's slug."""
+    return list(
+        tx.execute(
+            select(editions, lists.c.slug)
+            .join(lists, lists.c.id == editions.c.list_id)
+            .order_by(editions.c.created_at.desc(), editions.c.id.desc())
+            .limit(limit)
+        ).mappings()
+    )
+
+
+def refuse_made(
+    tx: Connection, list_id: int, list_slug: str, edition_date: date, what: str
+) -> None:
+    """Raise InvalidInputError once the edition is made: what shapes it applies to the draft."""
+    made = tx.execute(
+        select(editions.c.id).where(
+            editions.c.list_id == list_id, editions.c.edition_date == edition_date
+        )
+    ).first()
+    if made is not None:
+        raise InvalidInputError(
+            f"edition #{made[0]} of {list_slug} for {edition_date} is already made; "
+            f"{what} can no longer change"
+        )

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from digest.models import DeliveryState, SubscriptionStatus
 from digest.store.base import StoreBase
+from digest.store.editions import newest_editions
 from digest.store.schema import (
     bounce_events,
     complaints,
@@ -82,14 +83,7 @@ class HistoryStore(StoreBase):
     def edition_totals(self, *, limit: int = 30) -> list[EditionTotals]:
         """The newest editions with their counts, in four grouped queries."""
         with self._tx() as tx:
-            rows = list(
-                tx.execute(
-                    select(editions, lists.c.slug)
-                    .join(lists, lists.c.id == editions.c.list_id)
-                    .order_by(editions.c.created_at.desc(), editions.c.id.desc())
-                    .limit(limit)
-                ).mappings()
-            )
+            rows = newest_editions(tx, limit)
             ids = [row["id"] for row in rows]
             states: dict[int, dict[str, int]] = {i: {} for i in ids}
             for edition_id, state, n in tx.execute(

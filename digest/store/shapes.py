@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Connection
 
-from digest.errors import InvalidInputError
 from digest.models import EditionShape
 from digest.store.base import StoreBase
-from digest.store.schema import edition_shapes, editions
+from digest.store.editions import refuse_made
+from digest.store.schema import edition_shapes
 
 
 class ShapeStore(StoreBase):
@@ -26,7 +25,7 @@ class ShapeStore(StoreBase):
         """
         with self._tx() as tx:
             list_id = self._list_id(tx, list_slug)
-            _refuse_made(tx, list_id, list_slug, edition_date)
+            refuse_made(tx, list_id, list_slug, edition_date, "its shape")
             key = (edition_shapes.c.list_id == list_id) & (
                 edition_shapes.c.edition_date == edition_date
             )
@@ -65,17 +64,4 @@ class ShapeStore(StoreBase):
             excluded=frozenset(row["excluded_ids"]),
             section_order=tuple(row["section_order"]),
             subject=row["subject"],
-        )
-
-
-def _refuse_made(tx: Connection, list_id: int, list_slug: str, edition_date: date) -> None:
-    made = tx.execute(
-        select(editions.c.id).where(
-            editions.c.list_id == list_id, editions.c.edition_date == edition_date
-        )
-    ).first()
-    if made is not None:
-        raise InvalidInputError(
-            f"edition #{made[0]} of {list_slug} for {edition_date} is already made; "
-            "its shape can no longer change"
         )
