@@ -22,7 +22,8 @@ belongs to one reader; no page holds a script.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 
 from starlette.applications import Starlette
@@ -181,6 +182,14 @@ ROUTES = [
 ]
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Unsubscribes a previous process journaled while the database was busy go in first.
+    ctx: WebContext = app.state.ctx
+    await run_in_threadpool(ctx.one_click.apply_journal)
+    yield
+
+
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Starlette:
     """The web app for `settings`; `clock` (default: the real one) says what time it is.
 
@@ -204,6 +213,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
             HTTPException: http_error,
             DigestError: failure,
         },
+        lifespan=_lifespan,
     )
     web.state.ctx = WebContext.build(settings, clock=clock)
     return web

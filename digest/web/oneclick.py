@@ -80,6 +80,17 @@ class OneClickWriter:
         finally:
             self._writer = None
 
+    def apply_journal(self) -> None:
+        """Write what an earlier process journaled (at start-up); a database still busy
+        leaves it journaled for the next write or delivery claim."""
+        try:
+            applied = self._journal.apply(self._write)
+        except DigestError as exc:
+            log.warning("journaled unsubscribes left for later: %s", exc)
+            return
+        if applied:
+            log.info("applied %d journaled unsubscribes", applied)
+
     def _written(self, readers: Sequence[Reader]) -> None:
         self._write(readers)
         # The database takes writes again: what waited in the journal goes in now.

@@ -85,3 +85,16 @@ def test_delivery_applies_the_journal_before_it_claims(
     handler, _ = smtp_server
     assert status_of(store, READER, "daily") == "unsubscribed"
     assert handler.messages and not sent_to(handler, READER)
+
+
+def test_digest_web_applies_what_an_earlier_process_journaled_when_it_starts(
+    publisher: Publisher,
+) -> None:
+    store = publisher.store
+    journal = UnsubscribeJournal(publisher.settings.unsubscribe_journal)
+    journal.append([(store.subscriber_by_email(READER).id, "daily")])
+    app = create_app(publisher.settings, clock=lambda: NOW)
+    assert status_of(store, READER, "daily") == "active"  # made, not yet started
+    with TestClient(app):
+        assert status_of(store, READER, "daily") == "unsubscribed"
+    assert journal.pending() == []
