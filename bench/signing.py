@@ -215,7 +215,9 @@ def edition_template(publisher: Publisher, now: datetime) -> tuple[MessageTempla
     chosen = variants.variant(None)
     assert chosen is not None
     who = publisher.store.active_subscribers(LIST_SLUG)[0]
-    return chosen.template, recipient(publisher.settings.site, LIST_SLUG, edition.edition_date, who)
+    return chosen.template, recipient(
+        publisher.settings.site, publisher.settings.list(LIST_SLUG), edition.edition_date, who
+    )
 
 
 def signing_costs(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import quoprimime
@@ -303,7 +304,12 @@ class MessageTemplate:
     def personalise(self, recipient: Recipient, *, date: datetime) -> bytes:
         """The complete message for one subscriber, ready for SMTP DATA."""
         head, holes = self.personal_parts(recipient, date=date)
-        out = [head, self.fixed_head, self.segments[0]]
-        for hole, segment in zip(holes, self.segments[1:], strict=True):
-            out += (hole, segment)
-        return b"".join(out)
+        return head + self.fixed_head + interleave(self.segments, holes)
+
+
+def interleave(segments: tuple[bytes, ...], holes: Sequence[bytes]) -> bytes:
+    """A body made of fixed segments with one hole between each two: segment, hole, ..."""
+    out = [segments[0]]
+    for hole, segment in zip(holes, segments[1:], strict=True):
+        out += (hole, segment)
+    return b"".join(out)

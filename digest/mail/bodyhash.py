@@ -17,6 +17,7 @@ from functools import lru_cache
 from hashlib import sha256
 from typing import Any
 
+from digest.edition.message import interleave
 from digest.mail.canonical import relaxed_body, relaxed_lines
 
 # A step is canonical bytes, hashed as they are, or the raw pieces (bytes) and hole numbers
@@ -34,10 +35,7 @@ class BodyPlan:
 
     def join(self, holes: Sequence[bytes]) -> bytes:
         """The body: segment, hole, segment, ... segment."""
-        out = [self.segments[0]]
-        for hole, segment in zip(holes, self.segments[1:], strict=True):
-            out += (hole, segment)
-        return b"".join(out)
+        return interleave(self.segments, holes)
 
     def body_hash(self, holes: Sequence[bytes], body: bytes) -> bytes:
         """bh= for `body`, which is `join(holes)`."""

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from digest.config import ListSettings, Settings, SiteSettings
-from digest.edition.clicks import reader_token
+from digest.edition.clicks import ANONYMOUS, reader_token
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.edition.names import clean_name
 from digest.edition.note import editor_note
@@ -21,7 +21,7 @@ from digest.edition.stories import Story
 from digest.edition.tokens import message_id, unsubscribe_token
 from digest.edition.verp import verp_address
 from digest.edition.views import EditionFacts, SiteView
-from digest.models import Article, Edition, Subscriber
+from digest.models import Article, Edition, Subscriber, Tracking
 from digest.operations.clicks import click_links
 from digest.store import Store
 
@@ -353,13 +353,18 @@ def stable_message_id(site: SiteSettings, list_slug: str, day: date, subscriber_
     )
 
 
-def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscriber) -> Recipient:
-    """One subscriber's per-message values for a list's edition of `day`.
+def recipient(
+    site: SiteSettings, mailing_list: ListSettings, day: date, subscriber: Subscriber
+) -> Recipient:
+    """One subscriber's per-message values for a list's edition of `day`; the reader token
+    (one more HMAC) only where the list counts clicks per subscriber.
 
     The stored name is cleaned for header and greeting; one that cannot be used at all gives
     the greeting fallback and a bare To address, so that delivery still goes out.
     """
     name = clean_name(subscriber.name)
+    list_slug = mailing_list.slug
+    per_reader = mailing_list.tracking is Tracking.PER_SUBSCRIBER
     return Recipient(
         address=subscriber.email,
         name=name,
@@ -380,7 +385,9 @@ def recipient(site: SiteSettings, list_slug: str, day: date, subscriber: Subscri
             edition_date=day,
             secret=_secret(site),
             key_id=site.unsubscribe_key_id,
-        ),
+        )
+        if per_reader
+        else ANONYMOUS,
     )
 
 

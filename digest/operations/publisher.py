@@ -280,7 +280,7 @@ class Publisher:
                     self.settings.site, mailing_list, self.store, self.renderer, edition
                 ),
                 recipient=lambda who: recipient(
-                    self.settings.site, edition.list_slug, edition.edition_date, who
+                    self.settings.site, mailing_list, edition.edition_date, who
                 ),
                 envelope_from=lambda claim: envelope_sender(
                     self.settings, mailing_list, claim.edition_id, claim.subscriber.id
@@ -346,7 +346,7 @@ class Publisher:
                 f"{who.email} chose sections with nothing in this edition; nothing would be sent"
             )
         template = chosen.template
-        personal = recipient(self.settings.site, list_slug, day, who)
+        personal = recipient(self.settings.site, mailing_list, day, who)
         values = template.slot_values(personal)
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = out_dir / f"{list_slug}-{day.isoformat()}"

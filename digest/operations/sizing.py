@@ -61,9 +61,7 @@ def sample_copy(
         nonce=found.slot_nonce,
     )
     reader = Subscriber(id=0, email=f"reader@{site.mail_domain}")
-    return template.personalise(
-        recipient(site, mailing_list.slug, found.edition_date, reader), date=now
-    )
+    return template.personalise(recipient(site, mailing_list, found.edition_date, reader), date=now)
 
 
 def checked_size(data: bytes, delivery: DeliverySettings, *, sending: bool) -> MessageSize:

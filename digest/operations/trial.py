@@ -36,7 +36,7 @@ def send_test(publisher: Publisher, list_slug: str, *, to: str, now: datetime) -
         text=found.text,
         nonce=found.slot_nonce,
     )
-    personal = recipient(publisher.settings.site, list_slug, day, who)
+    personal = recipient(publisher.settings.site, mailing_list, day, who)
     test_id = f"<test.{uuid.uuid4().hex}@{publisher.settings.site.mail_domain}>"
     data = template.personalise(
         replace(personal, message_id=test_id), date=datetime.now(now.tzinfo)
