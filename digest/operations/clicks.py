@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from digest.config import ListSettings, Settings, SiteSettings
-from digest.edition.clicks import ANONYMOUS, ClickLinks, read_click_token, read_reader_token
+from digest.edition.clicks import (
+    ANONYMOUS,
+    ClickLinks,
+    read_click_token,
+    read_reader_token,
+    reader_token,
+)
 from digest.edition.render import slot_marker
 from digest.errors import NotFoundError
 from digest.models import Edition, Tracking
@@ -203,4 +209,20 @@ def click_links(
         key_id=site.unsubscribe_key_id,
         reader=reader if mailing_list.tracking is Tracking.PER_SUBSCRIBER else ANONYMOUS,
         opens=mailing_list.opens,
+    )
+
+
+def reader_part(
+    site: SiteSettings, mailing_list: ListSettings, day: date, subscriber_id: int
+) -> str:
+    """What fills a copy's counted links' reader part: the signed reader token where the list
+    counts clicks per subscriber (one HMAC per message), else "-", naming nobody."""
+    if mailing_list.tracking is not Tracking.PER_SUBSCRIBER:
+        return ANONYMOUS
+    return reader_token(
+        subscriber_id,
+        list_slug=mailing_list.slug,
+        edition_date=day,
+        secret=site.unsubscribe_secret.get_secret_value().encode(),
+        key_id=site.unsubscribe_key_id,
     )

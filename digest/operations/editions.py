@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from digest.config import ListSettings, Settings, SiteSettings
-from digest.edition.clicks import ANONYMOUS, reader_token
 from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender
 from digest.edition.names import clean_name
 from digest.edition.note import editor_note
@@ -21,8 +20,8 @@ from digest.edition.stories import Story
 from digest.edition.tokens import message_id, unsubscribe_token
 from digest.edition.verp import verp_address
 from digest.edition.views import EditionFacts, SiteView
-from digest.models import Article, Edition, Subscriber, Tracking
-from digest.operations.clicks import click_links
+from digest.models import Article, Edition, Subscriber
+from digest.operations.clicks import click_links, reader_part
 from digest.store import Store
 
 # How far back "no repeats" looks for articles a list already sent, and so how old a late
@@ -364,7 +363,6 @@ def recipient(
     """
     name = clean_name(subscriber.name)
     list_slug = mailing_list.slug
-    per_reader = mailing_list.tracking is Tracking.PER_SUBSCRIBER
     return Recipient(
         address=subscriber.email,
         name=name,
@@ -379,15 +377,7 @@ def recipient(
         preferences_token=preferences_token(
             subscriber.id, secret=_secret(site), key_id=site.unsubscribe_key_id
         ),
-        reader_token=reader_token(
-            subscriber.id,
-            list_slug=list_slug,
-            edition_date=day,
-            secret=_secret(site),
-            key_id=site.unsubscribe_key_id,
-        )
-        if per_reader
-        else ANONYMOUS,
+        reader_token=reader_part(site, mailing_list, day, subscriber.id),
     )
 
 

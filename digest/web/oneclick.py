@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from digest.errors import DigestError
 from digest.operations.journal import Reader, UnsubscribeJournal
+from digest.web.batches import Batches
 
 log = logging.getLogger(__name__)
 
@@ -43,42 +44,19 @@ class OneClickWriter:
         self._write = write
         self._journal = journal
         self._patience = patience
-        self._waiting: list[tuple[Reader, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._batches = Batches(self._written, size=BATCH)
 
     async def unsubscribe(self, subscriber_id: int, list_slug: str) -> None:
         """Return once the reader's unsubscribe is committed or durably journaled."""
         reader = (subscriber_id, list_slug)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future = self._batches.submit(reader)
         # A failure after the POST was journaled and answered is read here, not left unread.
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._waiting.append((reader, future))
-        if self._writer is None:
-            # A task of its own, not the request's: a client that hangs up cannot cancel the
-            # write the other waiting POSTs depend on.
-            self._writer = asyncio.create_task(self._drain())
         try:
             await asyncio.wait_for(asyncio.shield(future), self._patience)
         except (TimeoutError, DigestError) as exc:
             log.warning("unsubscribe of subscriber %d journaled: %s", subscriber_id, exc or "busy")
             await run_in_threadpool(self._journal.append, [reader])
-
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
-                try:
-                    await run_in_threadpool(self._written, [reader for reader, _ in batch])
-                except Exception as exc:  # every POST of the batch answers it
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_result(None)
-        finally:
-            self._writer = None
 
     def apply_journal(self) -> None:
         """Write what an earlier process journaled (at start-up); a database still busy
