@@ -75,8 +75,8 @@ def deliver(
         report.stopped = True
         return report
     ledger.set_edition_status(edition.id, EditionStatus.SENDING)
-    jobs: queue.Queue[Job | None] = queue.Queue()
-    results: queue.Queue[Result] = queue.Queue()
+    jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+    results: queue.SimpleQueue[Result] = queue.SimpleQueue()
 
     breaker = Breaker(options.breaker_after)
     workers = start_workers(
@@ -218,8 +218,8 @@ def _probe(connect: Callable[[], Transport], stop: threading.Event) -> bool:
 
 def _wind_down(
     workers: list[Worker],
-    jobs: queue.Queue[Job | None],
-    results: queue.Queue[Result],
+    jobs: queue.SimpleQueue[Job | None],
+    results: queue.SimpleQueue[Result],
     recorder: Recorder,
     *,
     handed: int,

@@ -101,8 +101,8 @@ class Worker(threading.Thread):
         self,
         *,
         connect: Callable[[], Transport],
-        jobs: queue.Queue[Job | None],
-        results: queue.Queue[Result],
+        jobs: queue.SimpleQueue[Job | None],
+        results: queue.SimpleQueue[Result],
         build: Callable[[Job], bytes],
         pacer: Pacer,
         breaker: Breaker,
@@ -208,8 +208,8 @@ class Worker(threading.Thread):
 def start_workers(
     *,
     connect: Callable[[], Transport],
-    jobs: queue.Queue[Job | None],
-    results: queue.Queue[Result],
+    jobs: queue.SimpleQueue[Job | None],
+    results: queue.SimpleQueue[Result],
     build: Callable[[Job], bytes],
     breaker: Breaker,
     options: DeliveryOptions,
@@ -238,7 +238,7 @@ def start_workers(
     return workers
 
 
-def take_all(jobs: queue.Queue[Job | None]) -> list[Claim]:
+def take_all(jobs: queue.SimpleQueue[Job | None]) -> list[Claim]:
     """Empty the job queue, returning the claims no connection picked up."""
     taken: list[Claim] = []
     while True:
