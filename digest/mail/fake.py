@@ -126,7 +126,13 @@ class FakeTransport:
         self.close()
 
     def send(
-        self, sender: str, recipient: str, data: bytes, *, then: Envelope | None = None
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        then: Envelope | None = None,
+        transparent: bool = False,
     ) -> Reply:
         """One transaction, answered as the relay's script says. `then` is recorded, and, as
         on a real session, the next send must be of that envelope."""

@@ -182,9 +182,16 @@ class SMTPConnection:
             smtp.close()
 
     def send(
-        self, sender: str, recipient: str, data: bytes, *, then: Envelope | None = None
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        then: Envelope | None = None,
+        transparent: bool = False,
     ) -> Reply:
-        """One MAIL/RCPT/DATA transaction for CRLF-delimited `data`, dot-stuffed on the way.
+        """One MAIL/RCPT/DATA transaction for CRLF-delimited `data`, dot-stuffed on the way,
+        unless it is `transparent`: no line of it starts with "." (our messages, as built).
 
         With `then`, the envelope of the message this session sends next, and a server that
         pipelines, that envelope goes in the same write as this message's final "." (RFC 2920
@@ -221,7 +228,8 @@ class SMTPConnection:
                 if refused is not None:
                     return refused
             self._stage = Stage.DOT
-            smtp.send(dot_stuffed(data) + b".\r\n" + ahead)
+            body = data if transparent and data.endswith(b"\r\n") else dot_stuffed(data)
+            smtp.send(body + b".\r\n" + ahead)
             code, text = smtp.getreply()
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
