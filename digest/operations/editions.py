@@ -341,13 +341,9 @@ def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
     )
 
 
-def stable_message_id(site: SiteSettings, list_slug: str, day: date, subscriber_id: int) -> str:
-    """The Message-ID of one subscriber's copy of one edition, the same on every attempt."""
-    return edition_message_ids(site, list_slug, day)(subscriber_id)
-
-
 def edition_message_ids(site: SiteSettings, list_slug: str, day: date) -> Callable[[int], str]:
-    """`stable_message_id` for many subscribers of one edition (queueing a list)."""
+    """The Message-ID of each subscriber's copy of one edition, the same on every attempt; what
+    they share is worked out once (queueing a list makes one per subscriber)."""
     return message_ids(
         secret=_secret(site), domain=site.mail_domain, list_slug=list_slug, edition_date=day
     )
@@ -374,7 +370,7 @@ def recipient(
         address=subscriber.email,
         name=name,
         greeting_name=name or site.greeting_fallback,
-        message_id=message_id or stable_message_id(site, list_slug, day, subscriber.id),
+        message_id=message_id or edition_message_ids(site, list_slug, day)(subscriber.id),
         unsubscribe_token=unsubscribe_token(
             secret=_secret(site),
             key_id=site.unsubscribe_key_id,

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from digest.errors import TransportError
 from digest.mail.transport import Stage, free_port
 from digest.models import DeliveryState, EditionStatus
-from digest.operations.editions import draft_edition, stable_message_id, store_edition
+from digest.operations.editions import draft_edition, edition_message_ids, store_edition
 from digest.operations.publisher import Publisher, SendResult
 from tests.conftest import NOW, settings_for
 from tests.support.databases import PostgresServer, sqlite_url
@@ -355,9 +355,9 @@ def test_a_retry_after_the_secret_was_rotated_keeps_the_message_id_of_the_ledger
             }
         )
     )
-    assert stable_message_id(rotated.settings.site, "daily", NOW.date(), 1) != stable_message_id(
-        site, "daily", NOW.date(), 1
-    )
+    assert edition_message_ids(rotated.settings.site, "daily", NOW.date())(
+        1
+    ) != edition_message_ids(site, "daily", NOW.date())(1)
     retry, _ = send(rotated, LATER)
     assert retry.report.counts == {DeliveryState.SENT: 1}
     assert [c.message_id for c in relay.handler.copies(VICTIM)] == [queued, queued]
