@@ -355,9 +355,9 @@ def test_a_retry_after_the_secret_was_rotated_keeps_the_message_id_of_the_ledger
             }
         )
     )
-    assert edition_message_ids(rotated.settings.site, "daily", NOW.date())(
-        1
-    ) != edition_message_ids(site, "daily", NOW.date())(1)
+    day = NOW.date()
+    new_ids, old_ids = (edition_message_ids(x, "daily", day) for x in (rotated.settings.site, site))
+    assert new_ids(1) != old_ids(1)
     retry, _ = send(rotated, LATER)
     assert retry.report.counts == {DeliveryState.SENT: 1}
     assert [c.message_id for c in relay.handler.copies(VICTIM)] == [queued, queued]
