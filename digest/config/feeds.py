@@ -57,6 +57,12 @@ class FeedsSettings(Section):
     # redirect must not make the poller reach into this machine's network) unless allowed here.
     allow_private: bool = False
     allow_networks: tuple[str, ...] = ()
+    # A new item that names no image of its own gets its article page's og:image: at most this
+    # many pages are read per feed per poll (0: none), each within `page_timeout` seconds and
+    # only its first `page_bytes` bytes, through the same address guard as the feeds.
+    page_images: int = Field(default=20, ge=0)
+    page_timeout: float = Field(default=5.0, gt=0)
+    page_bytes: int = Field(default=262_144, ge=1024)
     sources: tuple[FeedSettings, ...] = ()
 
     @field_validator("allow_networks")

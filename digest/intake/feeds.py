@@ -48,6 +48,7 @@ class FeedItem:
 
     key: str
     article: Article
+    own_image: bool  # its image is its own enclosure or media image, not one of its text
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +138,7 @@ def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
     if rules.resend_updated and raw.published and raw.updated and raw.updated > raw.published:
         published = min(raw.updated, now)
         article_id = f"{key}~{raw.updated:%Y%m%dT%H%M%SZ}"
-    image, alt = _image(raw, base=link)
+    image, alt, own_image = _image(raw, base=link)
     mapping = {category.casefold(): section for category, section in rules.sections.items()}
     mapped = (mapping[c.casefold()] for c in raw.categories if c.casefold() in mapping)
     section = next(mapped, None) or _own_section(raw.categories, rules)
@@ -153,7 +154,7 @@ def _item(raw: _Raw, *, rules: FeedRules, now: datetime) -> FeedItem:
         "image_alt": alt,
         "author": html_text(raw.author),
     }
-    return FeedItem(key=key, article=article_from_record(record, now=now))
+    return FeedItem(key=key, article=article_from_record(record, now=now), own_image=own_image)
 
 
 def _own_section(categories: Sequence[str], rules: FeedRules) -> str:
@@ -166,14 +167,16 @@ def _own_section(categories: Sequence[str], rules: FeedRules) -> str:
     return rules.default_section
 
 
-def _image(raw: _Raw, *, base: str) -> tuple[str | None, str]:
-    for candidate in raw.images:  # enclosure, media or og image: before any <img> of the text
+def _image(raw: _Raw, *, base: str) -> tuple[str | None, str, bool]:
+    # The item's own enclosure or media image before any <img> of its text; its page's
+    # og:image goes between the two (operations/page_images.py). Also: is the image its own?
+    for candidate in raw.images:
         url = web_url(urljoin(base, candidate.strip()))
         if url and not is_decoration(url):
-            return url, ""
+            return url, "", True
     found = first_image(raw.markup)
     url = web_url(urljoin(base, found[0].strip())) if found else None
-    return (url, html_text(found[1])) if url and found else (None, "")
+    return (url, html_text(found[1]), False) if url and found else (None, "", False)
 
 
 # -- RSS and Atom, through feedparser -----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The only module that speaks HTTP: fetch a feed with a conditional GET, a deadline, a size cap.
+"""The only module that speaks HTTP: fetch a feed with a conditional GET, a deadline, a size cap,
+and the head of an article page for the image it names.
 
 Only http(s) URLs to public addresses, also after a redirect (see destinations.py). No
 compression is asked for, so the cap counts the very bytes that get parsed and a small gzip
@@ -11,6 +12,7 @@ import http.client
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -23,6 +25,10 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json,"
     " application/xml;q=0.9, */*;q=0.5"
 )
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Where a page's head has surely ended: the image it names is in there, the story is not needed.
+_HEAD_ENDS = (b"</head", b"<body")
 _CHUNK = 64 * 1024
 _REDIRECTS = 5
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -54,32 +60,89 @@ def fetch(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    deadline = time.monotonic() + limits.timeout
+
+    def read(answer: http.client.HTTPResponse, current: str) -> Fetched:
+        return _answer(
+            answer,
+            current,
+            url=url,
+            limits=limits,
+            deadline=deadline,
+            etag=etag,
+            last_modified=last_modified,
+        )
+
+    return _get(url, headers, limits=limits, timeout=limits.timeout, read=read)
+
+
+def fetch_page_head(url: str, *, limits: FeedsSettings) -> Fetched:
+    """GET an HTML page for what its <head> says: at most `limits.page_bytes` of it, read no
+    further than where the head ends, within `limits.page_timeout` seconds.
+
+    The same guard and redirect rules as `fetch`; a FeedError naming the URL when the page does
+    not answer 2xx in time, or is not HTML.
+    """
+    headers = {
+        "User-Agent": limits.user_agent,
+        "Accept": PAGE_ACCEPT,
+        "Accept-Encoding": "identity",
+    }
+    deadline = time.monotonic() + limits.page_timeout
+
+    def read(answer: http.client.HTTPResponse, current: str) -> Fetched:
+        if not 200 <= answer.status < 300:
+            raise FeedError(f"{url}: HTTP {answer.status} {answer.reason}")
+        content_type = answer.getheader("Content-Type", "")
+        if content_type.split(";")[0].strip().lower() not in _HTML_TYPES:
+            raise FeedError(f"{url}: not an HTML page ({content_type or 'no Content-Type'})")
+        try:
+            body = _read_head(answer, url=url, limits=limits, deadline=deadline)
+        except TimeoutError as exc:
+            raise FeedError(f"{url}: no answer within {limits.page_timeout:g} s") from exc
+        except (http.client.HTTPException, OSError) as exc:
+            raise FeedError(f"{url}: broken answer: {exc.__class__.__name__}: {exc}") from exc
+        return Fetched(
+            url=current,
+            not_modified=False,
+            body=body,
+            etag=None,
+            last_modified=None,
+            content_type=content_type,
+        )
+
+    return _get(url, headers, limits=limits, timeout=limits.page_timeout, read=read)
+
+
+def _get(
+    url: str,
+    headers: dict[str, str],
+    *,
+    limits: FeedsSettings,
+    timeout: float,
+    read: Callable[[http.client.HTTPResponse, str], Fetched],
+) -> Fetched:
+    """GET `url`, following redirects, at most `_REDIRECTS` of them, each hop checked as the
+    first (scheme, and the addresses its host resolves to: see destinations.py); `read` makes
+    the final answer, from the response and the URL it came from, before the connection closes.
+    """
     destinations = Destinations.of(
         allow_private=limits.allow_private, networks=limits.allow_networks
     )
-    deadline = time.monotonic() + limits.timeout
     if web_url(url) is None:
         raise FeedError(f"{url[:200]!r} is not an http(s) URL")
     current = url
     for _ in range(_REDIRECTS + 1):
         if web_url(current) is None:
             raise FeedError(f"{url}: redirected to {current[:200]!r}, not an http(s) URL")
-        connection = _connection(current, destinations, limits.timeout)
+        connection = _connection(current, destinations, timeout)
         try:
-            answer = _request(connection, current, headers, url=url, limits=limits)
+            answer = _request(connection, current, headers, url=url, timeout=timeout)
             location = answer.getheader("Location")
             if answer.status in _REDIRECT_CODES and location:
                 current = urljoin(current, location.strip())
                 continue
-            return _answer(
-                answer,
-                current,
-                url=url,
-                limits=limits,
-                deadline=deadline,
-                etag=etag,
-                last_modified=last_modified,
-            )
+            return read(answer, current)
         finally:
             connection.close()
     raise FeedError(f"{url}: more than {_REDIRECTS} redirects")
@@ -105,7 +168,7 @@ def _request(
     headers: dict[str, str],
     *,
     url: str,
-    limits: FeedsSettings,
+    timeout: float,
 ) -> http.client.HTTPResponse:
     """Send the GET and read the status line and headers, errors as FeedErrors."""
     parts = urlsplit(current)
@@ -114,7 +177,7 @@ def _request(
         connection.request("GET", target, headers=headers)
         return connection.getresponse()
     except TimeoutError as exc:
-        raise FeedError(f"{url}: no answer within {limits.timeout:g} s") from exc
+        raise FeedError(f"{url}: no answer within {timeout:g} s") from exc
     except ssl.SSLError as exc:
         raise FeedError(f"{url}: cannot connect: TLS: {exc.reason or exc}") from exc
     except http.client.HTTPException as exc:
@@ -200,3 +263,19 @@ def _read_capped(
             raise FeedError(f"{url}: answer not complete within {limits.timeout:g} s")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _read_head(
+    answer: http.client.HTTPResponse, *, url: str, limits: FeedsSettings, deadline: float
+) -> bytes:
+    """The page up to where its head ends, or its first `limits.page_bytes` bytes."""
+    body = b""
+    while len(body) < limits.page_bytes and (chunk := answer.read1(_CHUNK)):
+        if time.monotonic() > deadline:
+            raise FeedError(f"{url}: answer not complete within {limits.page_timeout:g} s")
+        # From a little before the new chunk: a tag split between two reads is still found.
+        seen = (body[-8:] + chunk).lower()
+        body += chunk
+        if any(end in seen for end in _HEAD_ENDS):
+            break
+    return body[: limits.page_bytes]

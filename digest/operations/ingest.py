@@ -1,7 +1,8 @@
 """Feeds into the store: import one source now, or poll every configured feed.
 
-Composes fetching (HTTP), feeds (parsing, pure) and the store. A feed that fails is recorded in
-its `feed_state` row and reported; the other feeds go on.
+Composes fetching (HTTP), feeds (parsing, pure), the article pages' images (page_images) and
+the store. A feed that fails is recorded in its `feed_state` row and reported; the other feeds
+go on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from digest.errors import DigestError, FeedError, InvalidInputError
 from digest.intake.articles import web_url
 from digest.intake.feeds import parse_feed
 from digest.mail.fetching import fetch
+from digest.operations.page_images import with_page_images
 from digest.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def import_source(
             rules=rules,
             location=fetched.url,
             content_type=fetched.content_type,
+            limits=limits,
             store=store,
             now=now,
         )
@@ -76,6 +79,7 @@ def import_source(
         rules=rules,
         location=base_url or source,
         content_type="",
+        limits=limits,
         store=store,
         now=now,
     )
@@ -103,6 +107,7 @@ def _poll(feed: FeedSettings, limits: FeedsSettings, store: Store, now: datetime
                 rules=feed,
                 location=fetched.url,
                 content_type=fetched.content_type,
+                limits=limits,
                 store=store,
                 now=now,
             )
@@ -122,10 +127,18 @@ def _poll(feed: FeedSettings, limits: FeedsSettings, store: Store, now: datetime
 
 
 def _save(
-    body: bytes, *, rules: FeedRules, location: str, content_type: str, store: Store, now: datetime
+    body: bytes,
+    *,
+    rules: FeedRules,
+    location: str,
+    content_type: str,
+    limits: FeedsSettings,
+    store: Store,
+    now: datetime,
 ) -> FeedReport:
     parsed = parse_feed(body, rules=rules, now=now, location=location, content_type=content_type)
-    counts = store.save_feed_articles([(item.key, item.article) for item in parsed.items], now=now)
+    items = with_page_images(parsed.items, feed=rules.name, limits=limits, store=store)
+    counts = store.save_feed_articles([(item.key, item.article) for item in items], now=now)
     for warning in parsed.warnings:
         log.warning("%s", warning)
     return FeedReport(

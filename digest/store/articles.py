@@ -17,6 +17,7 @@ from digest.store.schema import (
     articles,
     feed_state,
 )
+from digest.store.urls import canonical_url
 
 
 class ArticleStore(StoreBase):
@@ -148,6 +149,30 @@ class ArticleStore(StoreBase):
                 else:
                     counts["unchanged"] += 1
         return counts
+
+    def stored_feed_images(
+        self, items: Sequence[tuple[str, str]]
+    ) -> dict[str, tuple[str | None, str]]:
+        """For each (identity key, URL) of a feed item already stored, under its key or as
+        another source's copy of the same page, the (image URL, alt) stored with it, by key.
+
+        A key missing from the answer is a new item: only those have their page read.
+        """
+        found: dict[str, tuple[str | None, str]] = {}
+        with self._tx() as tx:
+            for key, url in items:
+                by_key = or_(
+                    articles.c.id == key, articles.c.id.startswith(f"{key}~", autoescape=True)
+                )
+                by_page = articles.c.canonical_url == canonical_url(url)
+                for known in (by_key, by_page):
+                    row = tx.execute(
+                        select(articles.c.image_url, articles.c.image_alt).where(known).limit(1)
+                    ).first()
+                    if row is not None:
+                        found[key] = (row.image_url, row.image_alt)
+                        break
+        return found
 
     def feed_validators(self, url: str) -> tuple[str | None, str | None]:
         """The (ETag, Last-Modified) of the feed's last good answer, for a conditional GET."""
