@@ -168,8 +168,8 @@ def _own_section(categories: Sequence[str], rules: FeedRules) -> str:
 
 
 def _image(raw: _Raw, *, base: str) -> tuple[str | None, str, bool]:
-    # The item's own enclosure or media image before any <img> of its text; its page's
-    # og:image goes between the two (operations/page_images.py). Also: is the image its own?
+    # (URL, alt, the item's own?): enclosure or media before any <img> of the text; the
+    # page's og:image goes between the two (operations/page_images.py).
     for candidate in raw.images:
         url = web_url(urljoin(base, candidate.strip()))
         if url and not is_decoration(url):
