@@ -168,8 +168,7 @@ def _own_section(categories: Sequence[str], rules: FeedRules) -> str:
 
 
 def _image(raw: _Raw, *, base: str) -> tuple[str | None, str, bool]:
-    # (URL, alt, the item's own?): enclosure or media before any <img> of the text; the
-    # page's og:image goes between the two (operations/page_images.py).
+    # (URL, alt, own?): enclosure or media, then the page's og:image (page_images), then <img>.
     for candidate in raw.images:
         url = web_url(urljoin(base, candidate.strip()))
         if url and not is_decoration(url):
