@@ -74,6 +74,8 @@ def _image_of(url: str, *, feed: str, limits: FeedsSettings) -> tuple[str, str] 
         page = fetch_page_head(url, limits=limits)
         return page_image(page.body, url=page.url, content_type=page.content_type)
     except Exception as exc:  # one page's fault, whatever it is, costs only its image
-        why = exc if isinstance(exc, FeedError) else f"{url}: {exc.__class__.__name__}: {exc}"
+        why = str(exc) if isinstance(exc, FeedError) else f"{exc.__class__.__name__}: {exc}"
+        # Named by the page, also when the fault is at the far end of a redirect.
+        why = why if why.startswith(url) else f"{url}: {why}"
         log.warning("feed %r: no image from the article page: %s", feed, why)
         return None
