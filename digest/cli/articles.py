@@ -82,6 +82,8 @@ def import_command(
 ) -> None:
     """Import the articles of a feed file or URL; known items are updated, not duplicated.
 
+    A new item that names no image gets its article page's og:image ([feeds] page_images).
+
     Example: digest articles import https://budapestpost.example/feed.xml --feed bp-politics
     """
     from digest.operations.ingest import import_source
