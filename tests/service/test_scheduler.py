@@ -38,6 +38,7 @@ from digest.service.log_format import JsonLines
 from digest.service.scheduler import Runner, build_scheduler
 from digest.store.schema import subscribers
 from tests.conftest import NOW, RecordingHandler, settings_for
+from tests.support.feed_server import Route, serving
 
 BUDAPEST = ZoneInfo("Europe/Budapest")
 
@@ -338,6 +339,30 @@ def test_the_feed_job_polls_each_configured_feed(publisher: Publisher, feed_url:
     after = polling.store.articles_published(after=NOW - timedelta(days=3650), until=NOW)
     assert len(after) > before and any(a.id.startswith("bp-rss") for a in after)
     assert polling.store.feed_validators(feed_url) != (None, None)  # the poll was recorded
+
+
+def test_the_feed_job_gives_a_new_item_its_pages_og_image(publisher: Publisher) -> None:
+    pages = Path(__file__).resolve().parents[1] / "fixtures" / "feeds" / "pages"
+    with serving() as server:
+        server.routes["/feed.json"] = Route(body=(pages / "feed.json").read_bytes())
+        server.routes["/a/og"] = Route(
+            body=(pages / "og.html").read_bytes(), headers={"Content-Type": "text/html"}
+        )
+        feeds = publisher.settings.feeds.model_copy(
+            update={
+                "sources": (FeedSettings(name="culture", url=server.url("/feed.json")),),
+                "allow_private": True,
+            }
+        )
+        polling = Publisher(publisher.settings.model_copy(update={"feeds": feeds}))
+        Runner(polling, clock=Clock(NOW)).poll()
+        assert sorted(server.paths()) == ["/a/og", "/feed.json"]  # the item with an image: none
+    stored = polling.store.articles_published(after=NOW - timedelta(days=3650), until=NOW)
+    (article,) = [a for a in stored if a.url == server.url("/a/og")]
+    assert (article.image_url, article.image_alt) == (
+        server.url("/img/og.jpg"),
+        "The chamber at night",
+    )
 
 
 def test_a_stopped_runner_starts_nothing(
