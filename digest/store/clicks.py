@@ -116,7 +116,7 @@ class ClickStore(StoreBase):
     def click_counts(self, edition_id: int) -> list[ClickCount]:
         """The edition's clicks and opens, human and machine, by article."""
         machine = func.sum(func.cast(clicks.c.machine, Integer))
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(clicks.c.kind, clicks.c.article_id, func.count(), machine)
                 .where(clicks.c.edition_id == edition_id)
@@ -132,14 +132,14 @@ class ClickStore(StoreBase):
         where = [deliveries.c.edition_id == edition_id, deliveries.c.sent_at.is_not(None)]
         if subscriber_id is not None:
             where.append(deliveries.c.subscriber_id == subscriber_id)
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             found = tx.execute(select(func.min(deliveries.c.sent_at)).where(and_(*where)))
             value = found.scalar()
         return value if isinstance(value, datetime) else None
 
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         """The edition's deliveries by state."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(deliveries.c.state, func.count())
                 .where(deliveries.c.edition_id == edition_id)
@@ -149,7 +149,7 @@ class ClickStore(StoreBase):
 
     def bounce_counts(self, edition_id: int) -> dict[str, int]:
         """The edition's applied bounce reports by kind (hard, soft, policy)."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(bounce_events.c.kind, func.count())
                 .where(bounce_events.c.edition_id == edition_id)
@@ -159,7 +159,7 @@ class ClickStore(StoreBase):
 
     def complaint_count(self, edition_id: int) -> int:
         """ARF complaints that named a copy of the edition."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             found = tx.execute(
                 select(func.count()).where(complaints.c.edition_id == edition_id)
             ).scalar()
@@ -175,13 +175,13 @@ class ClickStore(StoreBase):
         ]
         if until is not None:
             where.append(subscriptions.c.updated_at < until)
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             found = tx.execute(select(func.count()).where(*where)).scalar()
         return int(found or 0)
 
     def next_edition_made(self, list_slug: str, after: date) -> datetime | None:
         """When the list's next edition after the one of `after` was made, if it was."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             found = tx.execute(
                 select(func.min(editions.c.created_at))
                 .join(lists, lists.c.id == editions.c.list_id)

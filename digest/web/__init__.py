@@ -188,6 +188,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     ctx: WebContext = app.state.ctx
     await run_in_threadpool(ctx.one_click.apply_journal)
     yield
+    await ctx.click_writer.flush()  # the clicks answered but not yet written
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Starlette:
