@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
@@ -21,17 +21,14 @@ from sqlalchemy import (
     update,
 )
 
-from digest.models import SubscriptionStatus
 from digest.store.base import StoreBase
 from digest.store.schema import (
     UTCDateTime,
     bounce_events,
     complaints,
     deliveries,
-    editions,
-    lists,
     metadata,
-    subscriptions,
+    unsubscribes,
 )
 
 # One row per followed link (kind "click") or fetched pixel ("open"); `machine` with its
@@ -165,26 +162,12 @@ class ClickStore(StoreBase):
             ).scalar()
         return int(found or 0)
 
-    def unsubscribes_between(self, list_slug: str, since: datetime, until: datetime | None) -> int:
-        """Subscriptions of the list that ended in unsubscribing from `since` to `until`."""
-        where = [
-            subscriptions.c.list_id == lists.c.id,
-            lists.c.slug == list_slug,
-            subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED,
-            subscriptions.c.updated_at >= since,
-        ]
-        if until is not None:
-            where.append(subscriptions.c.updated_at < until)
+    def unsubscribe_counts(self, edition_id: int) -> dict[str, int]:
+        """The unsubscribes credited to the edition, by channel."""
         with self._tx(read_only=True) as tx:
-            found = tx.execute(select(func.count()).where(*where)).scalar()
-        return int(found or 0)
-
-    def next_edition_made(self, list_slug: str, after: date) -> datetime | None:
-        """When the list's next edition after the one of `after` was made, if it was."""
-        with self._tx(read_only=True) as tx:
-            found = tx.execute(
-                select(func.min(editions.c.created_at))
-                .join(lists, lists.c.id == editions.c.list_id)
-                .where(lists.c.slug == list_slug, editions.c.edition_date > after)
-            ).scalar()
-        return found if isinstance(found, datetime) else None
+            rows = tx.execute(
+                select(unsubscribes.c.channel, func.count())
+                .where(unsubscribes.c.edition_id == edition_id)
+                .group_by(unsubscribes.c.channel)
+            ).all()
+        return {str(channel): int(n) for channel, n in rows}

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from starlette.testclient import TestClient
 
+from digest.models import UnsubscribeChannel
 from digest.operations.journal import UnsubscribeJournal
 from digest.operations.publisher import Publisher
 from digest.web import create_app
@@ -64,7 +65,7 @@ def test_a_post_during_a_held_write_lock_is_journaled_and_never_sent_to(
         response = client.post(url, data=ONE_CLICK)
         took = time.monotonic() - began
         assert response.status_code == 200 and took < 2, took
-        assert (subscriber, "daily") in journal.pending()
+        assert (subscriber, "daily", UnsubscribeChannel.ONE_CLICK) in journal.pending()
         next(locks, None)  # the lock is released
     publisher.send("daily", now=NOW)
     handler, _ = smtp_server
@@ -78,7 +79,7 @@ def test_delivery_applies_the_journal_before_it_claims(
 ) -> None:
     store = publisher.store
     UnsubscribeJournal(publisher.settings.unsubscribe_journal).append(
-        [(store.subscriber_by_email(READER).id, "daily")]
+        [(store.subscriber_by_email(READER).id, "daily", UnsubscribeChannel.ONE_CLICK)]
     )  # as the web process left it: journaled, the database never written
     assert status_of(store, READER, "daily") == "active"
     publisher.send("daily", now=NOW)
@@ -92,7 +93,7 @@ def test_digest_web_applies_what_an_earlier_process_journaled_when_it_starts(
 ) -> None:
     store = publisher.store
     journal = UnsubscribeJournal(publisher.settings.unsubscribe_journal)
-    journal.append([(store.subscriber_by_email(READER).id, "daily")])
+    journal.append([(store.subscriber_by_email(READER).id, "daily", UnsubscribeChannel.ONE_CLICK)])
     app = create_app(publisher.settings, clock=lambda: NOW)
     assert status_of(store, READER, "daily") == "active"  # made, not yet started
     with TestClient(app):
