@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from digest.config import ListSettings, Settings
+from digest.edition.clicks import PREVIEW
 from digest.edition.render import Renderer, fill_slots
 from digest.edition.selection import Selection, restrict
 from digest.edition.structure import ArticleRef, SectionData, edition_data
 from digest.edition.timing import next_slot
 from digest.models import EditionShape
 from digest.operations.approval import ApprovalView, approval_view
-from digest.edition.clicks import PREVIEW
 from digest.operations.archive import neutral_values, page_links
 from digest.operations.editions import draft_edition, edition_date, stored_stories
 from digest.store import Store

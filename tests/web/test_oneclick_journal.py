@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from starlette.testclient import TestClient
 
@@ -37,9 +37,9 @@ def publisher(
     return Publisher(settings)
 
 
-def hold_the_write_lock(publisher: Publisher) -> Iterator[Connection]:
+def hold_the_write_lock(engine: Engine) -> Iterator[Connection]:
     """A connection in a write transaction that blocks every other write to subscriptions."""
-    with publisher.store.engine.connect() as connection, connection.begin() as tx:
+    with engine.connect() as connection, connection.begin() as tx:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("LOCK TABLE subscriptions IN EXCLUSIVE MODE")
         else:  # BEGIN IMMEDIATE already took SQLite's one write lock; write to be sure
@@ -59,7 +59,7 @@ def test_a_post_during_a_held_write_lock_is_journaled_and_never_sent_to(
     url = f"/u/daily/{token_for(publisher.settings, store, READER, 'daily')}"
     subscriber = store.subscriber_by_email(READER).id
     with TestClient(create_app(publisher.settings, clock=lambda: NOW)) as client:
-        locks = hold_the_write_lock(publisher)
+        locks = hold_the_write_lock(publisher.store.engine)
         next(locks)
         began = time.monotonic()
         response = client.post(url, data=ONE_CLICK)
