@@ -3,23 +3,26 @@
 The script:
 
 1. makes a temp dir with a new SQLite database and secrets file, runs `digest init --seed`,
-   adds `--readers` active subscribers of `daily` and of `weekly` in one bulk transaction and
-   makes both lists' editions of today with their deliveries queued (not timed);
+   adds `--readers` active subscribers of `daily` and of `weekly` in bulk and makes today's
+   daily edition with its deliveries queued (not timed; the weekly one is queued the same
+   way before its phase);
 2. starts Postfix's `smtp-sink` and `digest web` (uvicorn, as it is run) on loopback;
 3. from `--connections` keep-alive HTTP/1.1 connections of one asyncio client, times each
    request from its first byte written to its last byte read, in four phases:
 
        static, idle     `--static` GETs of `/unsubscribe` (a page from a template, no write)
-       clicks, idle     `--clicks` GETs of the daily edition's counted links (`/c/<token>/-`)
-       clicks, sending  the same clicks while a `digest worker --until-idle` sends `daily`
+       clicks, sending  `--clicks` GETs of the daily edition's counted links (`/c/<token>/-`,
+                        aggregate tracking) while a `digest worker --until-idle` sends it,
+                        from its first copy sent (nobody clicks before the mail arrives)
+       clicks, idle     the same clicks once that send is over
        static, sending  the static GETs while a second worker sends `weekly`
 
    A thread watches the ledger (a read every 50 ms) to tell when each send ended: a sending
    phase's figures count only the requests begun while its send still ran, and the share of
-   the phase that was is printed beside them;
+   the phase that was, and the copies the worker sent meanwhile, are printed beside them;
 4. prints each phase's requests/s, median and p99 latency, the clicks' answers by status, how
-   many click rows the database holds, and the ratio of clicks to the static page in the
-   same state.
+   many click rows the database holds once `digest web` stopped, and the ratio of clicks to
+   the static page in the same state.
 
 Nothing is asserted; the target is 1,000 clicks/s with a p99 under 50 ms while a send runs.
 Every process shares the machine's cores: the web app, the worker, smtp-sink and this load
