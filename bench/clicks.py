@@ -54,10 +54,10 @@ from send import start_sink, stop_sink
 from sqlalchemy import func, insert, select
 from unsubscribes import add_readers, read_answer, wait_until_listening
 
-from digest.config import load_settings
+from digest.config import Settings, load_settings
 from digest.mail.transport import free_port
-from digest.models import DeliveryState, EditionStatus, SubscriptionStatus
-from digest.operations.clicks import click_links
+from digest.models import DeliveryState, Edition, EditionStatus, SubscriptionStatus
+from digest.operations.clicks import click_links, reader_part
 from digest.operations.publisher import Publisher
 from digest.store.clicks import clicks
 from digest.store.schema import deliveries, editions, lists, subscriptions
@@ -268,11 +268,33 @@ def line(phase: Phase, until: float | None = None) -> str:
     )
 
 
+def click_paths(settings: Settings, edition: Edition, ids: list[int], clicks: int) -> list[str]:
+    """`clicks` paths of the edition's counted links: click i follows article i mod n from
+    reader i's copy, so a reader follows one link or a few far apart, never a scanner's
+    burst (with aggregate tracking every reader part is "-")."""
+    daily = settings.list(LIST_SLUG)
+    links = click_links(settings.site, daily, edition.edition_date, nonce=edition.slot_nonce)
+    assert links is not None, "tracking is off"
+    base, marker = len(settings.site.base_url), links.reader
+    targets = [links.url(article_id)[base:] for article_id in edition.article_ids]
+    readers = [reader_part(settings.site, daily, edition.edition_date, i) for i in ids]
+    return [
+        targets[i % len(targets)].replace(marker, readers[i % len(readers)]) for i in range(clicks)
+    ]
+
+
 def measure(args: argparse.Namespace, folder: Path) -> tuple[list[str], dict[str, object]]:
     """Set up, run the four phases; the lines to print and the JSON row."""
     sink_port, web_port = free_port(), free_port()
+    config = ROOT / "config" / "digest.toml"
+    if args.tracking != "aggregate":  # the same configuration, the daily list's tracking set
+        text = config.read_text(encoding="utf-8")
+        config = folder / "digest.toml"
+        daily = f'slug = "{LIST_SLUG}"\n'
+        config.write_text(text.replace(daily, f'{daily}tracking = "{args.tracking}"\n', 1))
     env = {
         **os.environ,
+        "DIGEST_CONFIG": str(config),
         "DIGEST_DATABASE_URL": f"sqlite:///{folder / 'digest.db'}",
         "DIGEST_SECRETS_FILE": str(folder / "secrets.toml"),
         "DIGEST_PREVIEW_DIR": str(folder / "preview"),
@@ -287,20 +309,14 @@ def measure(args: argparse.Namespace, folder: Path) -> tuple[list[str], dict[str
         stderr=subprocess.DEVNULL,  # the seeds' deliberately bad rows
     )
     os.environ.update(env)
-    settings = load_settings(ROOT / "config" / "digest.toml")
+    settings = load_settings(config)
     publisher = Publisher(settings)
-    add_readers(publisher, args.readers)
+    ids = add_readers(publisher, args.readers)
     subscribe_too(publisher, SECOND_SLUG)
     now = datetime.now(UTC)
     edition = publisher.send(LIST_SLUG, now=now, deliver=False).edition
     assert edition is not None, "no edition"
-    links = click_links(
-        settings.site, settings.list(LIST_SLUG), edition.edition_date, nonce=edition.slot_nonce
-    )
-    assert links is not None, "tracking is off"
-    targets = [links.url(article_id) for article_id in edition.article_ids]
-    base = len(settings.site.base_url)
-    paths = [targets[i % len(targets)][base:] for i in range(args.clicks)]
+    paths = click_paths(settings, edition, ids, args.clicks)
     static = ["/unsubscribe"] * args.static
     sink = start_sink(sink_port, folder / "smtp-sink.log")
     web = subprocess.Popen(
@@ -337,7 +353,8 @@ def measure(args: argparse.Namespace, folder: Path) -> tuple[list[str], dict[str
     static_rate, static_busy_rate = static_idle.figures()[1], static_busy.figures(static_until)[1]
     answers = clicks_idle.statuses + clicks_busy.statuses
     lines = [
-        f"{c} connections; the sends: {sizes[0]:,} and {sizes[1]:,} copies to smtp-sink",
+        f"{c} connections, tracking {args.tracking}; the sends: {sizes[0]:,} and"
+        f" {sizes[1]:,} copies to smtp-sink",
         line(static_idle),
         line(clicks_busy, clicks_until or clicks_busy.ended),
         line(clicks_idle),
@@ -349,7 +366,7 @@ def measure(args: argparse.Namespace, folder: Path) -> tuple[list[str], dict[str
         f" of {2 * args.clicks:,} clicks",
     ]
     row: dict[str, object] = {
-        "label": f"counted-link clicks during a send to {args.readers:,}",
+        "label": f"counted-link clicks ({args.tracking}) during a send to {args.readers:,}",
         "clicks_per_s": rate,
         "p50_ms": p50,
         "p99_ms": p99,
@@ -370,6 +387,7 @@ def main() -> None:
     parser.add_argument("--static", type=int, default=5_000, help="GETs of the static page")
     parser.add_argument("--readers", type=int, default=20_000, help="each send's subscribers")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--tracking", choices=("aggregate", "per_subscriber"), default="aggregate")
     parser.add_argument("--json", action="store_true", help="also print the row as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digest-clicks-") as folder:
