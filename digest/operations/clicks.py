@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -36,6 +37,8 @@ from digest.store import ClickRow, Store
 Agent = tuple[str, str, datetime]
 # Genuine click tokens kept verified: a few hundred editions' links.
 TOKEN_CACHE = 4096
+# Readers' delivery times kept (per_subscriber tracking): a sent copy's time never changes.
+DELIVERY_CACHE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,15 @@ class Lookup(Enum):
     """`ClickResolver.follow` without the store, when the answer needs it."""
 
     NEEDS_STORE = "needs the store"
+
+
+@dataclass(frozen=True, slots=True)
+class CopySent:
+    """`ClickResolver.follow` without the store, when it needs to know when this reader's
+    copy went out: ask `remember_deliveries` for many such copies at once."""
+
+    edition_id: int
+    subscriber_id: int
 
 
 class TokenCache:
@@ -94,6 +106,8 @@ class ClickResolver:
         self.tokens = TokenCache(self.secrets)
         self._editions: dict[tuple[str, date], tuple[Edition, dict[str, str]]] = {}
         self._first_sent: dict[int, datetime] = {}
+        self._copies_sent: OrderedDict[tuple[int, int], datetime] = OrderedDict()
+        self._copies_lock = threading.Lock()
         self.bursts = BurstWatch()
 
     def _edition(
@@ -116,6 +130,11 @@ class ClickResolver:
     ) -> datetime | Lookup | None:
         if subscriber_id is None and edition_id in self._first_sent:
             return self._first_sent[edition_id]
+        if subscriber_id is not None:
+            with self._copies_lock:
+                known = self._copies_sent.get((edition_id, subscriber_id))
+            if known is not None:
+                return known
         if not read_store:
             return Lookup.NEEDS_STORE
         if subscriber_id is not None:
@@ -135,11 +154,14 @@ class ClickResolver:
         now: datetime,
         kind: str,
         read_store: bool = True,
-    ) -> Followed | Lookup | None:
+        asked: bool = False,
+    ) -> Followed | CopySent | Lookup | None:
         """The click a genuine link names, classified; None for a forged or altered one.
 
-        With `read_store` False nothing is read from the database: NEEDS_STORE when the
-        caches cannot answer (a new edition, a reader's own delivery time).
+        With `read_store` False nothing is read from the database: CopySent when only the
+        reader's delivery time is missing, NEEDS_STORE when the caches cannot answer (a new
+        edition). `asked`: `remember_deliveries` was just asked about this copy, so a time
+        still missing means it has not gone out.
         """
         click = self.tokens.read(token)
         if click is None or (kind == "open") != (click.article_id == ""):
@@ -169,7 +191,11 @@ class ClickResolver:
                 subscriber_id = None  # the list stopped counting readers: count the click only
         delivered_at = self._delivered_at(edition.id, subscriber_id, read_store=read_store)
         if isinstance(delivered_at, Lookup):
-            return delivered_at
+            if subscriber_id is None:
+                return delivered_at
+            if not asked:
+                return CopySent(edition.id, subscriber_id)
+            delivered_at = None
         reason = machine_reason(
             method=method,
             user_agent=user_agent,
@@ -194,6 +220,14 @@ class ClickResolver:
             burst_since=burst,
         )
         return Followed(location=location, row=row)
+
+    def remember_deliveries(self, copies: Sequence[CopySent]) -> None:
+        """Read when the copies went out, in one query, and keep the times of those sent."""
+        found = self.store.delivery_times([(c.edition_id, c.subscriber_id) for c in copies])
+        with self._copies_lock:
+            self._copies_sent.update(found)
+            while len(self._copies_sent) > DELIVERY_CACHE:
+                self._copies_sent.popitem(last=False)
 
 
 def _from_a_page(

@@ -134,6 +134,25 @@ class ClickStore(StoreBase):
             value = found.scalar()
         return value if isinstance(value, datetime) else None
 
+    def delivery_times(self, copies: Sequence[tuple[int, int]]) -> dict[tuple[int, int], datetime]:
+        """When each (edition id, subscriber id) copy went out, for those that did: one query
+        per edition however many readers are asked about."""
+        readers: dict[int, set[int]] = {}
+        for edition_id, subscriber_id in copies:
+            readers.setdefault(edition_id, set()).add(subscriber_id)
+        found: dict[tuple[int, int], datetime] = {}
+        with self._tx(read_only=True) as tx:
+            for edition_id, ids in readers.items():
+                for subscriber_id, sent_at in tx.execute(
+                    select(deliveries.c.subscriber_id, deliveries.c.sent_at).where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.subscriber_id.in_(sorted(ids)),
+                        deliveries.c.sent_at.is_not(None),
+                    )
+                ):
+                    found[(edition_id, int(subscriber_id))] = sent_at
+        return found
+
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         """The edition's deliveries by state."""
         with self._tx(read_only=True) as tx:

@@ -1,11 +1,11 @@
 """Counted links: GET|HEAD /c/<token>/<reader> answers 302 to the article, /o/... a pixel.
 
-A click of an edition the process has seen, in a list that counts no readers, is answered on
-the event loop from the resolver's caches; the rest (a new edition, a reader's own delivery
-time) read the store on a worker thread. The click row is written behind the answer, in
-batches (`digest.web.clicks_writer`). A forged or altered token is answered 404 with no
-Location, so the redirect can only ever lead to an article the edition holds.
-"""
+A click of an edition the process has seen is answered on the event loop from the resolver's
+caches. With per_subscriber tracking the reader's delivery time may be missing: the clicks
+that wait for one go together in one query on a worker thread (`copies_sent`, batched as
+the writes are); a new edition is read on a worker thread. The click row is written behind
+the answer, in batches (`digest.web.clicks_writer`). A forged or altered token is answered
+404 with no Location, so the redirect can only ever lead to an article the edition holds."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.operations.clicks import Lookup
+from digest.operations.clicks import CopySent, Followed, Lookup
 from digest.web.context import web_context
 
 # A transparent 1x1 GIF.
@@ -31,13 +31,25 @@ async def _follow(request: Request, kind: str) -> Response:
     followed = ctx.clicks.follow(
         token, reader, method=method, user_agent=agent, now=now, kind=kind, read_store=False
     )
-    if followed is Lookup.NEEDS_STORE:
+    if isinstance(followed, CopySent):
+        await ctx.copies_sent.submit(followed)
+        followed = ctx.clicks.follow(
+            token,
+            reader,
+            method=method,
+            user_agent=agent,
+            now=now,
+            kind=kind,
+            read_store=False,
+            asked=True,
+        )
+    if isinstance(followed, CopySent | Lookup):  # a new edition
         followed = await run_in_threadpool(
             lambda: ctx.clicks.follow(
                 token, reader, method=method, user_agent=agent, now=now, kind=kind
             )
         )
-    if followed is None or isinstance(followed, Lookup):
+    if not isinstance(followed, Followed):
         return Response("not found\n", status_code=404, headers=NO_STORE, media_type="text/plain")
     if followed.row is not None:
         ctx.click_writer.record(followed.row)
