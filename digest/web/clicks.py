@@ -5,7 +5,8 @@ caches. With per_subscriber tracking the reader's delivery time may be missing: 
 that wait for one go together in one query on a worker thread (`copies_sent`, batched as
 the writes are); a new edition is read on a worker thread. The click row is written behind
 the answer, in batches (`digest.web.clicks_writer`). A forged or altered token is answered
-404 with no Location, so the redirect can only ever lead to an article the edition holds."""
+404 with no Location, so the redirect can only ever lead to an article the edition holds.
+"""
 
 from __future__ import annotations
 

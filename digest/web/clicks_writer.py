@@ -61,8 +61,8 @@ class ClickWriter:
             await asyncio.wait([self._last])
 
     def _counted(self, rows: Sequence[ClickRow]) -> None:
-        # On the worker thread. Nobody waits on a click's write, so its failure is logged
-        # here, once per batch; the next batch tries again.
+        # On the worker thread. Nobody waits on a click's write, so a failed batch is logged
+        # here, once, and its clicks are not counted; the next batch is written as usual.
         try:
             self._write(rows)
         except DigestError as exc:

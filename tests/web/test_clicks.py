@@ -315,3 +315,13 @@ def test_clicks_are_answered_before_they_are_written_and_written_on_a_clean_stop
         assert edition_stats(sent.store, sent.edition).clicks == 0  # the 302s did not wait
         gate.set()
     assert edition_stats(sent.store, sent.edition).clicks == 2  # the stop wrote them
+
+
+def test_readers_delivery_times_are_read_together(make_send: Callable[..., Sent]) -> None:
+    sent = make_send(tracking=Tracking.PER_SUBSCRIBER)
+    readers = [sent.store.subscriber_by_email(a).id for m in sent.handler.messages
+               for a in m.recipients][:3]  # fmt: skip
+    edition = sent.edition.id
+    asked = [(edition, reader) for reader in readers] + [(edition, 10**9), (edition + 1, 1)]
+    found = sent.store.delivery_times(asked)
+    assert found == {(edition, r): sent.store.delivered_at(edition, r) for r in readers}
