@@ -90,6 +90,7 @@ class ChildResult:
     message_bytes_max: int
     rss_before_kb: int
     rss_peak_kb: int
+    cpu_s: float  # this process's user + system CPU seconds during the send
     workdir: str
     delivery: str
 
@@ -191,6 +192,12 @@ def message_sizes(publisher: Publisher, now: datetime, out_dir: Path, count: int
     return sizes
 
 
+def cpu_seconds() -> float:
+    """The user and system CPU time this process has used so far, all threads together."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def max_rss_kb() -> int:
     """The process's peak resident set size so far (KB on Linux): a high-water mark."""
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
@@ -217,6 +224,7 @@ def run_one(count: int, port: int, now: datetime, workdir: Path, connections: in
     publisher, seeded, generate_s = prepare(workdir, count, port, now, connections)
     delivery = publisher.settings.delivery
     rss_before = max_rss_kb()
+    cpu_before = cpu_seconds()
     first: list[float] = []
 
     def progress(report: DeliveryReport) -> None:
@@ -226,6 +234,7 @@ def run_one(count: int, port: int, now: datetime, workdir: Path, connections: in
     started = time.perf_counter()
     result = publisher.send(LIST_SLUG, now=now, watch=Watch(progress=progress))
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_before
     rss_peak = max_rss_kb()
     counts = publisher.store.delivery_counts(result.edition.id) if result.edition else {}
     sizes = message_sizes(publisher, now, workdir / "preview", count)
@@ -244,6 +253,7 @@ def run_one(count: int, port: int, now: datetime, workdir: Path, connections: in
         message_bytes_max=max(sizes),
         rss_before_kb=rss_before,
         rss_peak_kb=rss_peak,
+        cpu_s=cpu,
         workdir=str(workdir),
         delivery=(
             f"connections={delivery.connections} "
@@ -394,6 +404,7 @@ def print_table(rows: list[Row], connections: int) -> None:
         "smtp-source msg/s",
         "ours/source",
         "first 250 s",
+        "CPU ms/msg",
         "peak RSS MB",
         "sent",
         "failed",
@@ -424,6 +435,7 @@ def print_table(rows: list[Row], connections: int) -> None:
                 f"{rate:,.0f}",
                 *source,
                 f"{ours.first_accepted_s:.2f}",
+                f"{1000 * ours.cpu_s / max(1, sum(ours.counts.values())):.3f}",
                 mb(ours.rss_peak_kb),
                 f"{sent:,}",
                 f"{failed:,}",

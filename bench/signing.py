@@ -207,7 +207,7 @@ def openssl_ms() -> float | None:
 def edition_template(publisher: Publisher, now: datetime) -> tuple[MessageTemplate, Recipient]:
     """The template `digest send` fills for the first subscriber, and their values."""
     mailing_list = publisher.settings.list(LIST_SLUG)
-    found = publisher._edition_or_draft(mailing_list, now)  # what preview and send start from
+    found = publisher.edition_or_draft(mailing_list, now)  # what preview and send start from
     edition = found if isinstance(found, Edition) else unsaved_edition(found, now=now)
     variants = Variants(
         publisher.settings.site, mailing_list, publisher.store, publisher.renderer, edition

@@ -14,6 +14,7 @@ as it sends.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import re
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from digest.errors import HeaderInjectionError, InvalidInputError
 _UNSAFE = re.compile(r"[\r\n\x00]")
 _ATEXT_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
 _QP_LINE = 76
+# Text quoted-printable leaves as it is on one line: printable ASCII but "=", inner spaces.
+_QP_AS_IS = re.compile(r"[!-<>-~](?:[ !-<>-~]*[!-<>-~])?")
 _LINE = 78  # RFC 5322 2.1.1: lines SHOULD be no longer than 78 characters
 # An encoded word of 42 bytes is 68 characters (12 of overhead and 56 of base64), so one fits
 # after "Reply-To: " and on a continuation line.
@@ -125,6 +128,12 @@ def _unstructured(header: str, text: str) -> bytes:
     return (_fold(header, items) + "\r\n").encode("ascii")
 
 
+@functools.lru_cache(maxsize=8)
+def _date_field(moment: datetime) -> str:
+    """The Date value, written once a second rather than once a message."""
+    return format_datetime(moment)
+
+
 def _list_unsubscribe(url: str, mailto: str) -> str:
     """RFC 2369 List-Unsubscribe, folded after the comma; the URIs themselves never fold
     (RFC 2047 words or folded whitespace inside a URI break one-click, EMAIL.md #20)."""
@@ -140,6 +149,8 @@ def _qp(text: str, width: int = _QP_LINE) -> bytes:
     """
     if not text:
         return b""
+    if len(text) <= width - 2 and text[0] != "." and _QP_AS_IS.fullmatch(text):
+        return text.encode("ascii")  # what the encoder would write, at a fraction of its cost
     encoded = quoprimime.body_encode(
         text.encode("utf-8").decode("latin-1"), maxlinelen=width - 2, eol="\r\n"
     )
@@ -293,7 +304,7 @@ class MessageTemplate:
         mailto = self.identity.unsubscribe_mailto(recipient.unsubscribe_token)
         # Built by hand: the policy's folding would RFC 2047-encode a long URL (EMAIL.md #20).
         head = (
-            f"Date: {format_datetime(date)}\r\n"
+            f"Date: {_date_field(date.replace(microsecond=0))}\r\n"
             f"{_mailbox('To', recipient.name, recipient.address)}\r\n"
             f"Message-ID: {check_header('Message-ID', recipient.message_id)}\r\n"
             f"{_list_unsubscribe(url, mailto)}\r\n"

@@ -27,9 +27,11 @@ class _Deadline:
     def __init__(self) -> None:
         self.at = float("inf")
         self.what = ""
+        self._renew = True
 
     def start(self, seconds: float, what: str) -> None:
         self.at, self.what = time.monotonic() + seconds, what
+        self._renew = True
 
     def timeout(self, per_operation: float | None) -> float:
         """The socket timeout for the next operation; raises once the deadline has passed."""
@@ -40,6 +42,20 @@ class _Deadline:
 
     def expired(self) -> bool:
         return time.monotonic() >= self.at
+
+    def bound(self, sock: socket.socket, per_operation: float | None) -> None:
+        """Give the socket's next operation no more than `timeout(per_operation)`.
+
+        Within one deadline the allowance only shrinks, so the timeout is set again only
+        when it must shrink: each `settimeout` is a system call that lets go of the GIL (a
+        hand-off between the sending threads), and on a healthy relay every operation of a
+        transaction would set the same per-operation value.
+        """
+        wanted = self.timeout(per_operation)
+        current = sock.gettimeout()
+        if self._renew or current is None or current > wanted:
+            sock.settimeout(wanted)
+            self._renew = False
 
 
 class _Lines:
@@ -52,7 +68,7 @@ class _Lines:
 
     def readline(self, limit: int = -1) -> bytes:
         while b"\n" not in self.buffer and (limit < 0 or len(self.buffer) < limit):
-            self.sock.settimeout(self.deadline.timeout(self.per_read))
+            self.deadline.bound(self.sock, self.per_read)
             try:
                 chunk = self.sock.recv(4096)
             except TimeoutError:
@@ -86,7 +102,7 @@ class _Bounded(smtplib.SMTP):
 
     def send(self, s: Buffer | str) -> None:
         if self.sock is not None:
-            self.sock.settimeout(self.deadline.timeout(self.timeout))
+            self.deadline.bound(self.sock, self.timeout)
         super().send(s)
 
     def getreply(self) -> tuple[int, bytes]:

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from digest.errors import TransportError
-from digest.mail.transport import Reply, Stage
+from digest.mail.transport import Envelope, Reply, Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,8 @@ class FakeRelay:
     sent: list[Sent] = field(default_factory=list)
     down: str = ""  # when set, opening a session fails with this reason
     sessions: int = 0
+    # Every transaction as (session number, its envelope, the envelope announced ahead).
+    transactions: list[tuple[int, Envelope, Envelope | None]] = field(default_factory=list)
     _script: dict[str, deque[Step]] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -72,16 +74,20 @@ class FakeRelay:
         with self._lock:
             return [item for item in self.sent if item.recipient == recipient]
 
-    def open_session(self) -> None:
-        """Count a session, or refuse it while the relay is down."""
+    def open_session(self) -> int:
+        """Count a session and return its number, or refuse it while the relay is down."""
         with self._lock:
             if self.down:
                 raise TransportError(self.down)
             self.sessions += 1
+            return self.sessions
 
-    def answer(self, sender: str, recipient: str, data: bytes) -> Step:
+    def answer(
+        self, session: int, sender: str, recipient: str, data: bytes, then: Envelope | None
+    ) -> Step:
         """The scripted step for this transaction (else acceptance), keeping what was taken."""
         with self._lock:
+            self.transactions.append((session, (sender, recipient), then))
             queued = self._script.get(recipient)
             step = queued.popleft() if queued else Step(250, "2.0.0 Ok: queued", Stage.DOT)
             if step.stage == Stage.DOT and (200 <= step.code < 300 or step.code == 0):
@@ -96,6 +102,8 @@ class FakeTransport:
         self.relay = relay
         self.sent_on_connection = 0
         self._up = False
+        self._session = 0
+        self._ahead: Envelope | None = None
 
     @property
     def is_open(self) -> bool:
@@ -104,23 +112,37 @@ class FakeTransport:
 
     def open(self) -> None:
         """Start a session, or raise TransportError while the relay is down."""
-        self.relay.open_session()
+        self._session = self.relay.open_session()
         self._up = True
         self.sent_on_connection = 0
 
     def close(self) -> None:
         """End the session; never raises."""
         self._up = False
+        self._ahead = None
 
     def abort(self, reason: str) -> None:
         """A fake transaction never blocks, so there is nothing in flight to cut."""
         self.close()
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
-        """One transaction, answered as the relay's script says."""
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        then: Envelope | None = None,
+        transparent: bool = False,
+    ) -> Reply:
+        """One transaction, answered as the relay's script says. `then` is recorded, and, as
+        on a real session, the next send must be of that envelope."""
         if not self._up:
             raise TransportError("send() on a closed SMTP connection")
-        step = self.relay.answer(sender, recipient, data)
+        if self._ahead is not None and self._ahead != (sender, recipient):
+            self.close()
+            raise TransportError("send() for another message than the one opened ahead")
+        step = self.relay.answer(self._session, sender, recipient, data, then)
+        self._ahead = then
         if step.code in (0, 421):
             self.close()
         elif 200 <= step.code < 300:

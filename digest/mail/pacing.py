@@ -29,6 +29,11 @@ class Pacer:
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
 
+    @property
+    def unlimited(self) -> bool:
+        """Whether no rate or cap applies: a slot is never waited for."""
+        return not self.interval and not self.hourly_cap
+
     def reserve(self) -> float:
         """Book the next slot and return how long the caller must wait for it."""
         with self._lock:

@@ -18,7 +18,7 @@ from datetime import datetime
 from digest.edition.message import MessageTemplate, Recipient
 from digest.errors import TransportError
 from digest.mail.dkim import DkimSigner
-from digest.models import Edition, EditionStatus, Subscriber
+from digest.models import Edition, EditionStatus
 from digest.operations.ledger import OPEN_STATES, Ledger, reclaim_from_the_dead
 from digest.operations.recorder import DeliveryOptions, DeliveryReport, Recorder, Result, Watch
 from digest.operations.sessions import Breaker, Job, Transport, Worker, start_workers, take_all
@@ -44,7 +44,7 @@ def deliver(
     edition: Edition,
     *,
     templates: Callable[[tuple[str, ...] | None, str], MessageTemplate | None],
-    recipient: Callable[[Subscriber], Recipient],
+    recipient: Callable[[Claim], Recipient],
     envelope_from: Callable[[Claim], str],
     connect: Callable[[], Transport],
     clock: Callable[[], datetime],
@@ -56,7 +56,8 @@ def deliver(
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
     `templates(sections, locale)` gives the message for a subscriber's section choice (None:
-    all) in their language; `envelope_from(claim)` the envelope sender of that delivery (with
+    all) in their language; `recipient(claim)` the per-message values of a claimed delivery;
+    `envelope_from(claim)` the envelope sender of that delivery (with
     VERP, its own).
 
     Raises TransportError before claiming anything if the relay cannot be reached at all.
@@ -74,8 +75,8 @@ def deliver(
         report.stopped = True
         return report
     ledger.set_edition_status(edition.id, EditionStatus.SENDING)
-    jobs: queue.Queue[Job | None] = queue.Queue()
-    results: queue.Queue[Result] = queue.Queue()
+    jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+    results: queue.SimpleQueue[Result] = queue.SimpleQueue()
 
     breaker = Breaker(options.breaker_after)
     workers = start_workers(
@@ -167,14 +168,14 @@ def _may_claim(
 
 
 def _builder(
-    recipient: Callable[[Subscriber], Recipient],
+    recipient: Callable[[Claim], Recipient],
     clock: Callable[[], datetime],
     signer: DkimSigner | None,
 ) -> Callable[[Job], bytes]:
     """How a connection makes the bytes of one job's message."""
 
     def build(job: Job) -> bytes:
-        who = recipient(job.claim.subscriber)
+        who = recipient(job.claim)
         if signer is None:
             return job.template.personalise(who, date=clock())
         # DKIM goes last, over the exact bytes sent; the fixed segments hash once per variant.
@@ -217,8 +218,8 @@ def _probe(connect: Callable[[], Transport], stop: threading.Event) -> bool:
 
 def _wind_down(
     workers: list[Worker],
-    jobs: queue.Queue[Job | None],
-    results: queue.Queue[Result],
+    jobs: queue.SimpleQueue[Job | None],
+    results: queue.SimpleQueue[Result],
     recorder: Recorder,
     *,
     handed: int,

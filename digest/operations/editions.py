@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
@@ -17,7 +17,7 @@ from digest.edition.render import Renderer, VariantMaker
 from digest.edition.selection import Selection, restrict, select_articles
 from digest.edition.signing import preferences_token
 from digest.edition.stories import Story
-from digest.edition.tokens import message_id, unsubscribe_token
+from digest.edition.tokens import message_ids, unsubscribe_token
 from digest.edition.verp import verp_address
 from digest.edition.views import EditionFacts, SiteView
 from digest.models import Article, Edition, Subscriber
@@ -341,22 +341,25 @@ def unsaved_edition(draft: Draft, *, now: datetime) -> Edition:
     )
 
 
-def stable_message_id(site: SiteSettings, list_slug: str, day: date, subscriber_id: int) -> str:
-    """The Message-ID of one subscriber's copy of one edition, the same on every attempt."""
-    return message_id(
-        secret=_secret(site),
-        domain=site.mail_domain,
-        list_slug=list_slug,
-        edition_date=day,
-        subscriber_id=subscriber_id,
+def edition_message_ids(site: SiteSettings, list_slug: str, day: date) -> Callable[[int], str]:
+    """The Message-ID of each subscriber's copy of one edition, the same on every attempt; what
+    they share is worked out once (queueing a list makes one per subscriber)."""
+    return message_ids(
+        secret=_secret(site), domain=site.mail_domain, list_slug=list_slug, edition_date=day
     )
 
 
 def recipient(
-    site: SiteSettings, mailing_list: ListSettings, day: date, subscriber: Subscriber
+    site: SiteSettings,
+    mailing_list: ListSettings,
+    day: date,
+    subscriber: Subscriber,
+    *,
+    message_id: str | None = None,
 ) -> Recipient:
     """One subscriber's per-message values for a list's edition of `day`; the reader token
-    (one more HMAC) only where the list counts clicks per subscriber.
+    (one more HMAC) only where the list counts clicks per subscriber. `message_id` is the one
+    the ledger holds for a claimed delivery (else it is derived): every attempt reuses it.
 
     The stored name is cleaned for header and greeting; one that cannot be used at all gives
     the greeting fallback and a bare To address, so that delivery still goes out.
@@ -367,7 +370,7 @@ def recipient(
         address=subscriber.email,
         name=name,
         greeting_name=name or site.greeting_fallback,
-        message_id=stable_message_id(site, list_slug, day, subscriber.id),
+        message_id=message_id or edition_message_ids(site, list_slug, day)(subscriber.id),
         unsubscribe_token=unsubscribe_token(
             secret=_secret(site),
             key_id=site.unsubscribe_key_id,

@@ -7,10 +7,11 @@ file when its next write succeeds, and every delivery applies it before each cla
 journaled reader is never sent to.
 
 One JSON object a line: the subscriber, the list and the channel ("via": one-click, or page
-for the unsubscribe page's button; a line without it is a one-click). An appender and an
-applier share a lock file: the applier moves the journal aside under the lock (so no line is
-appended to a file already read), applies the moved file, then deletes it; one killed
-half-way leaves the moved file, applied next time (unsubscribing twice changes nothing).
+for the unsubscribe page's button and the preferences page; a line without it is a
+one-click). An appender and an applier share a lock file: the applier moves the journal
+aside under the lock (so no line is appended to a file already read), applies the moved
+file, then deletes it; one killed half-way leaves the moved file, applied next time
+(unsubscribing twice changes nothing).
 """
 
 from __future__ import annotations

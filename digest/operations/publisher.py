@@ -28,9 +28,9 @@ from digest.operations.editions import (
     Variants,
     draft_edition,
     edition_date,
+    edition_message_ids,
     envelope_sender,
     recipient,
-    stable_message_id,
     store_edition,
     unsaved_edition,
 )
@@ -197,8 +197,8 @@ class Publisher:
         mailing_list = self.settings.list(edition.list_slug)
         return self.store.queue_deliveries(
             edition,
-            message_id=lambda sid: stable_message_id(
-                self.settings.site, edition.list_slug, edition.edition_date, sid
+            message_id=edition_message_ids(
+                self.settings.site, edition.list_slug, edition.edition_date
             ),
             now=now,
             not_before=delivery_hold(mailing_list, built=edition.created_at),
@@ -279,8 +279,12 @@ class Publisher:
                 templates=Variants(
                     self.settings.site, mailing_list, self.store, self.renderer, edition
                 ),
-                recipient=lambda who: recipient(
-                    self.settings.site, mailing_list, edition.edition_date, who
+                recipient=lambda claim: recipient(
+                    self.settings.site,
+                    mailing_list,
+                    edition.edition_date,
+                    claim.subscriber,
+                    message_id=claim.message_id,
                 ),
                 envelope_from=lambda claim: envelope_sender(
                     self.settings, mailing_list, claim.edition_id, claim.subscriber.id

@@ -204,6 +204,20 @@ class Subscriptions:
             return None
         return read_preferences_token(token, secrets=self._secrets)
 
+    def leaving(
+        self, token: str, subscribed: Collection[str]
+    ) -> list[tuple[int, str, UnsubscribeChannel]] | None:
+        """The (subscriber, list, page) unsubscribes a preferences form asks for, each list it
+        left unticked, from the token alone (None if forged): no database, which may be busy."""
+        subscriber_id = self._subscriber_id(token)
+        if subscriber_id is None:
+            return None
+        return [
+            (subscriber_id, item.slug, UnsubscribeChannel.PAGE)
+            for item in self.settings.lists
+            if item.slug not in subscribed
+        ]
+
     def preferences(self, token: str, *, now: datetime) -> Preferences | None:
         """What the preferences page of a genuine link shows, or None."""
         subscriber_id = self._subscriber_id(token)

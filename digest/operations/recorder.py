@@ -128,7 +128,7 @@ class Recorder:
 
     def drain(
         self,
-        results: queue.Queue[Result],
+        results: queue.SimpleQueue[Result],
         *,
         block: bool,
         until: int = 0,

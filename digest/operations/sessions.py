@@ -17,7 +17,7 @@ from typing import Protocol
 from digest.edition.message import MessageTemplate
 from digest.errors import DigestError, TransportError
 from digest.mail.pacing import Pacer
-from digest.mail.transport import Reply, Stage
+from digest.mail.transport import Envelope, Reply, Stage
 from digest.operations.recorder import DeliveryOptions, Result
 from digest.store import Claim
 
@@ -34,7 +34,15 @@ class Transport(Protocol):
     def sent_on_connection(self) -> int: ...
     def open(self) -> None: ...
     def close(self) -> None: ...
-    def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        then: Envelope | None = None,
+        transparent: bool = False,
+    ) -> Reply: ...
     def abort(self, reason: str) -> None: ...
 
 
@@ -75,15 +83,32 @@ class Breaker:
                 self.tripped.set()
 
 
+@dataclass(frozen=True, slots=True)
+class _Made:
+    """A job with its message made, or the reason it could not be (a name that cannot go into
+    a header, say)."""
+
+    job: Job
+    data: bytes | Reply
+
+    @property
+    def envelope(self) -> Envelope:
+        return (self.job.envelope_from, self.job.claim.subscriber.email)
+
+
 class Worker(threading.Thread):
-    """One SMTP session: takes claims, sends, hands back replies; reconnects as needed."""
+    """One SMTP session: takes claims, sends, hands back replies; reconnects as needed.
+
+    It takes, and makes, the next job before sending the current one, so that the next
+    envelope can go ahead in the same write as this message's end (one round trip a message).
+    """
 
     def __init__(
         self,
         *,
         connect: Callable[[], Transport],
-        jobs: queue.Queue[Job | None],
-        results: queue.Queue[Result],
+        jobs: queue.SimpleQueue[Job | None],
+        results: queue.SimpleQueue[Result],
         build: Callable[[Job], bytes],
         pacer: Pacer,
         breaker: Breaker,
@@ -92,17 +117,15 @@ class Worker(threading.Thread):
         super().__init__(daemon=True)
         self.connect, self.jobs, self.results, self.build = connect, jobs, results, build
         self.pacer, self.breaker, self.options = pacer, breaker, options
-        self.untried: list[Claim] = []  # handed out after the breaker tripped: never sent
+        self.untried: list[Claim] = []  # handed out after the breaker tripped or a cut: never sent
         self.transport: Transport | None = None
         self.opened_at = 0.0
+        self._ended = False  # the None that ends the run has been taken
+        self._cut = False  # abort() was called: nothing more is started
 
     def _session(self) -> Transport:
         transport = self.transport
-        expired = transport is not None and (
-            transport.sent_on_connection >= self.options.messages_per_connection
-            or time.monotonic() - self.opened_at >= self.options.seconds_per_connection
-        )
-        if transport is not None and (expired or not transport.is_open):
+        if transport is not None and (self._expired(transport) or not transport.is_open):
             transport.close()
             transport = None
         if transport is None:
@@ -112,8 +135,17 @@ class Worker(threading.Thread):
             self.opened_at = time.monotonic()
         return transport
 
+    def _expired(self, transport: Transport, *, after: int = 0) -> bool:
+        """Whether the session is due for renewal (`after` more messages on it)."""
+        return (
+            transport.sent_on_connection + after >= self.options.messages_per_connection
+            or time.monotonic() - self.opened_at >= self.options.seconds_per_connection
+        )
+
     def abort(self, reason: str) -> None:
-        """End whatever this worker is waiting for on the network, from another thread."""
+        """End whatever this worker is waiting for on the network, from another thread; the
+        job it holds next is not started."""
+        self._cut = True
         transport = self.transport
         if transport is not None:
             transport.abort(reason)
@@ -121,32 +153,61 @@ class Worker(threading.Thread):
     def run(self) -> None:
         """Send jobs until the None that says the run is over, then close the session."""
         try:
-            while (job := self.jobs.get()) is not None:
-                if self.breaker.tripped.is_set():
-                    self.untried.append(job.claim)
-                    continue
-                reply = self._attempt(job)
-                self.breaker.note(reply)
-                self.results.put(Result(job.claim, reply))
+            made = self._take(block=True)
+            while made is not None:
+                following = self._take(block=False)
+                if self.breaker.tripped.is_set() or self._cut:
+                    self.untried.append(made.job.claim)
+                else:
+                    reply = self._attempt(made, following)
+                    self.breaker.note(reply)
+                    self.results.put(Result(made.job.claim, reply))
+                made = following or self._take(block=True)
         finally:
             if self.transport is not None:
                 self.transport.close()
 
-    def _attempt(self, job: Job) -> Reply:
+    def _take(self, *, block: bool) -> _Made | None:
+        """The next job with its message made; None once the run is over or, not blocking,
+        while no job waits."""
+        if self._ended:
+            return None
         try:
-            data = self.build(job)
-        except DigestError as exc:  # e.g. a name that cannot go into a header
-            return Reply(0, str(exc), Stage.PREPARE)
+            job = self.jobs.get(block=block)
+        except queue.Empty:
+            return None
+        if job is None:
+            self._ended = True
+            return None
+        try:
+            return _Made(job, self.build(job))
+        except DigestError as exc:
+            return _Made(job, Reply(0, str(exc), Stage.PREPARE))
+
+    def _attempt(self, made: _Made, following: _Made | None) -> Reply:
+        if isinstance(made.data, Reply):
+            return made.data
         try:
             transport = self._session()
         except TransportError as exc:
             self.transport = None
             return Reply(0, str(exc), Stage.CONNECT)
         self.pacer.wait()
+        # Ahead only what this session will carry next, at once: not a message that could
+        # not be made, nor one a renewal or the pacer would hold (an open DATA must not idle).
+        then = (
+            following.envelope
+            if following is not None
+            and not isinstance(following.data, Reply)
+            and self.pacer.unlimited
+            and not self._expired(transport, after=1)
+            else None
+        )
         try:
-            return transport.send(job.envelope_from, job.claim.subscriber.email, data)
+            # Built from the edition's template: no line starts with ".", nothing to stuff.
+            return transport.send(*made.envelope, made.data, then=then, transparent=True)
         except Exception as exc:  # a bug must not hang the run; the message may have gone
-            log.exception("unexpected error sending to %s", job.claim.subscriber.email)
+            log.exception("unexpected error sending to %s", made.job.claim.subscriber.email)
             transport.close()
             return Reply(0, repr(exc), Stage.DOT)
 
@@ -154,8 +215,8 @@ class Worker(threading.Thread):
 def start_workers(
     *,
     connect: Callable[[], Transport],
-    jobs: queue.Queue[Job | None],
-    results: queue.Queue[Result],
+    jobs: queue.SimpleQueue[Job | None],
+    results: queue.SimpleQueue[Result],
     build: Callable[[Job], bytes],
     breaker: Breaker,
     options: DeliveryOptions,
@@ -184,7 +245,7 @@ def start_workers(
     return workers
 
 
-def take_all(jobs: queue.Queue[Job | None]) -> list[Claim]:
+def take_all(jobs: queue.SimpleQueue[Job | None]) -> list[Claim]:
     """Empty the job queue, returning the claims no connection picked up."""
     taken: list[Claim] = []
     while True:

@@ -71,6 +71,33 @@ def _due(edition_id: int | ColumnElement[int], now: datetime) -> ColumnElement[b
     return or_(*_due_kinds(edition_id, now))
 
 
+def _claim(edition_id: int, row: Any) -> Claim:
+    """A claim from a row of the claiming read (the delivery, its subscription and reader)."""
+    return Claim(
+        edition_id=edition_id,
+        subscriber=Subscriber(
+            id=row.subscriber_id,
+            email=row.email,
+            name=row.name,
+            locale=row.locale,
+            timezone=row.timezone,
+        ),
+        message_id=row.message_id,
+        attempts=row.attempts + 1,
+        sections=tuple(row.sections) if row.sections else None,
+    )
+
+
+def _row(outcome: Outcome, **more: object) -> dict[str, object]:
+    """The bound values of one outcome for `LedgerStore.record`."""
+    return {
+        "b_edition": outcome.edition_id,
+        "b_subscriber": outcome.subscriber_id,
+        "b_reply": outcome.reply[:1000],
+        **more,
+    }
+
+
 class LedgerStore(StoreBase):
     """The delivery ledger: one row per subscriber and edition, claimed, leased and recorded."""
 
@@ -102,6 +129,10 @@ class LedgerStore(StoreBase):
                         deliveries.c.attempts,
                         subscriptions.c.status,
                         subscriptions.c.sections,
+                        subscribers.c.email,
+                        subscribers.c.name,
+                        subscribers.c.locale,
+                        subscribers.c.timezone,
                     )
                     .join(
                         subscriptions,
@@ -110,6 +141,7 @@ class LedgerStore(StoreBase):
                             subscriptions.c.list_id == list_id,
                         ),
                     )
+                    .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
                     .where(kind)
                     .order_by(deliveries.c.subscriber_id)
                     .limit(limit - len(picked))
@@ -119,9 +151,7 @@ class LedgerStore(StoreBase):
                 ).all()
             gone = [row.subscriber_id for row in picked if row.status != SubscriptionStatus.ACTIVE]
             keep = {
-                row.subscriber_id: (row.message_id, row.attempts, row.sections)
-                for row in picked
-                if row.status == SubscriptionStatus.ACTIVE
+                row.subscriber_id: row for row in picked if row.status == SubscriptionStatus.ACTIVE
             }
             # Each update checks again that the row is due: another sender may have claimed it
             # between this read and this write, and only the rows this update changed are ours.
@@ -150,63 +180,53 @@ class LedgerStore(StoreBase):
                 )
                 .returning(deliveries.c.subscriber_id)
             )
-            won = claimed.scalars().all()
-            people = tx.execute(
-                select(subscribers).where(subscribers.c.id.in_(won)).order_by(subscribers.c.id)
-            ).mappings()
-            return [
-                Claim(
-                    edition_id=edition.id,
-                    subscriber=Subscriber(
-                        id=r["id"],
-                        email=r["email"],
-                        name=r["name"],
-                        locale=r["locale"],
-                        timezone=r["timezone"],
-                    ),
-                    message_id=keep[r["id"]][0],
-                    attempts=keep[r["id"]][1] + 1,
-                    sections=tuple(keep[r["id"]][2]) if keep[r["id"]][2] else None,
-                )
-                for r in people
-            ]
+            won = sorted(claimed.scalars().all())
+            return [_claim(edition.id, keep[subscriber_id]) for subscriber_id in won]
 
     def record(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> None:
         """Write results of claimed deliveries in one transaction, where `owner` holds them."""
         if not outcomes:
             return
         # One statement, executed for the whole group: this runs once per commit group on the
-        # sending hot path.
-        statement = (
-            update(deliveries)
-            .where(
-                deliveries.c.edition_id == bindparam("b_edition"),
-                deliveries.c.subscriber_id == bindparam("b_subscriber"),
-                deliveries.c.owner == owner,
-            )
-            .values(
-                state=bindparam("b_state"),
-                last_reply=bindparam("b_reply"),
-                next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
-                sent_at=bindparam("b_sent", type_=UTCDateTime()),
-                owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-            )
+        # sending hot path. Sent rows, nearly all of them, bind no time of their own.
+        sent = [item for item in outcomes if item.state == DeliveryState.SENT]
+        others = [item for item in outcomes if item.state != DeliveryState.SENT]
+        where = (
+            deliveries.c.edition_id == bindparam("b_edition"),
+            deliveries.c.subscriber_id == bindparam("b_subscriber"),
+            deliveries.c.owner == owner,
         )
-        rows = [
-            {
-                "b_edition": item.edition_id,
-                "b_subscriber": item.subscriber_id,
-                "b_state": str(item.state),
-                "b_reply": item.reply[:1000],
-                "b_next": item.next_attempt_at,
-                "b_sent": now if item.state == DeliveryState.SENT else None,
-            }
-            for item in outcomes
-        ]
+        done = {"owner": None, "lease_expires_at": None, "updated_at": now}
         with self._tx() as tx:
-            tx.execute(statement, rows)
+            if sent:
+                tx.execute(
+                    update(deliveries)
+                    .where(*where)
+                    .values(
+                        state=DeliveryState.SENT,
+                        last_reply=bindparam("b_reply"),
+                        next_attempt_at=None,
+                        sent_at=now,
+                        **done,
+                    ),
+                    [_row(item) for item in sent],
+                )
+            if others:
+                tx.execute(
+                    update(deliveries)
+                    .where(*where)
+                    .values(
+                        state=bindparam("b_state"),
+                        last_reply=bindparam("b_reply"),
+                        next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+                        sent_at=None,
+                        **done,
+                    ),
+                    [
+                        _row(item, b_state=str(item.state), b_next=item.next_attempt_at)
+                        for item in others
+                    ],
+                )
 
     def sending_owners(self, edition_id: int) -> set[str]:
         """Who holds claims on the edition right now."""

@@ -65,6 +65,12 @@ class OneClickWriter:
             log.warning("unsubscribe of subscriber %d journaled: %s", subscriber_id, exc or "busy")
             await run_in_threadpool(self._journal.append, [reader])
 
+    async def journal(self, readers: Sequence[Reader]) -> None:
+        """Record unsubscribes the database could not take in time (durably: fsync'd); the
+        next successful write, or the next delivery before it claims, applies them."""
+        log.warning("%d unsubscribes journaled: the database is busy", len(readers))
+        await run_in_threadpool(self._journal.append, readers)
+
     def apply_journal(self) -> None:
         """Write what an earlier process journaled (at start-up); a database still busy
         leaves it journaled for the next write or delivery claim."""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.errors import InvalidInputError
+from digest.errors import InvalidInputError, StoreError
 from digest.intake.people import normalise_address
 from digest.web.context import web_context
 from digest.web.guard import CSRF_FIELD, client_address
+from digest.web.oneclick import PATIENCE
 from digest.web.pages import PRIVATE
 
 # The honeypot: a field people never see (positioned off-screen), which bots fill in.
@@ -112,11 +115,26 @@ async def save_preferences(request: Request) -> Response:
         item.slug: {_text(v, 100) for v in form.getlist(f"section:{item.slug}")}
         for item in ctx.settings.lists
     }
-    shown = await run_in_threadpool(
-        lambda: ctx.subscriptions.save_preferences(
-            token, subscribed=subscribed, sections=sections, now=ctx.clock()
+    saving = asyncio.ensure_future(
+        run_in_threadpool(
+            lambda: ctx.subscriptions.save_preferences(
+                token, subscribed=subscribed, sections=sections, now=ctx.clock()
+            )
         )
     )
+    # A failure after the page was answered is read here, not left unread.
+    saving.add_done_callback(lambda done: done.cancelled() or done.exception())
+    try:
+        shown = await asyncio.wait_for(asyncio.shield(saving), PATIENCE)
+    except (TimeoutError, StoreError):
+        # The database is busy (a big list being queued, say): the lists left unticked are
+        # journaled, so the reader is not sent to, and the save goes on when it can.
+        leaving = ctx.subscriptions.leaving(token, subscribed)
+        if leaving is None:
+            return ctx.pages.response("link_invalid.html.j2", status=404, headers=PRIVATE)
+        await ctx.one_click.journal(leaving)
+        names = [item.name for item in ctx.settings.lists if item.slug not in subscribed]
+        return ctx.pages.response("preferences_pending.html.j2", headers=PRIVATE, left=names)
     if shown is None:
         return ctx.pages.response("link_invalid.html.j2", status=404, headers=PRIVATE)
     return ctx.form_page(request, "preferences.html.j2", prefs=shown, saved=True)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import quopri
+import random
 from datetime import UTC, datetime
-from email import policy
+from email import policy, quoprimime
 from email.header import decode_header, make_header
 from email.parser import BytesParser
 
 import pytest
 
-from digest.edition.message import ListIdentity, MessageTemplate, Recipient, Sender, _qp
+from digest.edition.message import _QP_LINE, ListIdentity, MessageTemplate, Recipient, Sender, _qp
 from digest.edition.render import slot_marker
 from digest.errors import HeaderInjectionError
 
@@ -183,3 +184,20 @@ def test_list_id_phrase_is_encoded_and_decodes() -> None:
         template().personalise(recipient(), date=datetime(2026, 3, 2, tzinfo=UTC))
     )
     assert message["List-Id"] == "Napi hírlevél <daily.budapestpost.example>"
+
+
+def test_text_quoted_printable_leaves_alone_is_written_exactly_as_the_encoder_would() -> None:
+    # The short cut for plain values (URLs, tokens, ASCII names) must not change a byte.
+    alphabet = "ab.= \tőZ9-_/:?&~!<>" + "x" * 10
+    chance = random.Random(20261204)
+    texts = [
+        "".join(chance.choice(alphabet) for _ in range(chance.randint(1, 80))) for _ in range(3000)
+    ]
+    texts += ["x" * n for n in range(70, 78)] + ["a b", "a ", " a", ".a", "a.", "https://x/u/d/T-_"]
+    for width in (_QP_LINE, _QP_LINE - 1):
+        for text in texts:
+            slow = quoprimime.body_encode(
+                text.encode("utf-8").decode("latin-1"), maxlinelen=width - 2, eol="\r\n"
+            )
+            slow = ("=2E" + slow[1:] if slow.startswith(".") else slow).replace("\r\n.", "\r\n=2E")
+            assert _qp(text, width) == slow.encode("ascii"), (text, width)

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from digest.errors import TransportError
 from digest.mail.transport import Stage, free_port
 from digest.models import DeliveryState, EditionStatus
-from digest.operations.editions import draft_edition, store_edition
+from digest.operations.editions import draft_edition, edition_message_ids, store_edition
 from digest.operations.publisher import Publisher, SendResult
 from tests.conftest import NOW, settings_for
 from tests.support.databases import PostgresServer, sqlite_url
@@ -328,6 +329,38 @@ def test_no_reply_after_the_data_is_unknown_then_resent_with_the_same_message_id
     assert relay.handler.per_message_id()[row["message_id"]] == 2
     assert_everyone_else_sent_once(rows, relay, VICTIM)
     assert edition_status(publisher) == EditionStatus.DONE
+
+
+def test_a_retry_after_the_secret_was_rotated_keeps_the_message_id_of_the_ledger(
+    make_publisher: MakePublisher, relay: FaultServer
+) -> None:
+    publisher = make_publisher(relay.port)
+    relay.handler.script(VICTIM, Stage.DOT, drop(), times=1)
+    send(publisher, NOW)
+    queued = ledger(publisher)[VICTIM]["message_id"]
+
+    site = publisher.settings.site
+    rotated = Publisher(
+        publisher.settings.model_copy(
+            update={
+                "site": site.model_copy(
+                    update={
+                        "unsubscribe_secret": SecretStr("a-new-secret-after-the-first-attempt"),
+                        "unsubscribe_key_id": site.unsubscribe_key_id + 1,
+                        "previous_unsubscribe_secrets": {
+                            site.unsubscribe_key_id: site.unsubscribe_secret
+                        },
+                    }
+                )
+            }
+        )
+    )
+    day = NOW.date()
+    new_ids, old_ids = (edition_message_ids(x, "daily", day) for x in (rotated.settings.site, site))
+    assert new_ids(1) != old_ids(1)
+    retry, _ = send(rotated, LATER)
+    assert retry.report.counts == {DeliveryState.SENT: 1}
+    assert [c.message_id for c in relay.handler.copies(VICTIM)] == [queued, queued]
 
 
 # -- the server answers too late -------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
@@ -11,6 +12,7 @@ import pytest
 
 from digest.errors import TransportError
 from digest.mail.fake import FakeRelay, deferred, dropped, refused
+from digest.mail.transport import Envelope
 from digest.models import DeliveryState, EditionStatus, SubscriptionStatus
 from digest.operations.editions import edition_date
 from digest.operations.publisher import Publisher
@@ -102,3 +104,42 @@ def test_an_unreachable_relay_claims_nothing(publisher: Publisher, relay: FakeRe
     )
     assert edition is not None
     assert set(states(publisher, edition.id).values()) == {DeliveryState.QUEUED}
+
+
+def sessions_of(relay: FakeRelay) -> dict[int, list[tuple[Envelope, Envelope | None]]]:
+    by_session: dict[int, list[tuple[Envelope, Envelope | None]]] = {}
+    for session, envelope, then in relay.transactions:
+        by_session.setdefault(session, []).append((envelope, then))
+    return by_session
+
+
+def test_the_next_envelope_goes_ahead_only_to_the_message_sent_next(
+    tmp_path: Path, relay: FakeRelay
+) -> None:
+    settings = settings_for(tmp_path, 25)
+    delivery = settings.delivery.model_copy(update={"connections": 2, "messages_per_connection": 5})
+    publisher = Publisher(settings.model_copy(update={"delivery": delivery}), connect=relay.connect)
+    publisher.init(seed=True, now=NOW)
+    result = publisher.send("daily", now=NOW)
+    everyone = {who.email for who in publisher.store.active_subscribers("daily")}
+    assert result.report.counts == {DeliveryState.SENT: len(everyone)}
+    assert sorted(item.recipient for item in relay.sent) == sorted(everyone)
+    announced = 0
+    for transactions in sessions_of(relay).values():
+        assert len(transactions) <= 5
+        for (_, then), (envelope, _) in itertools.pairwise(transactions):
+            assert then in (None, envelope)
+            announced += then is not None
+        # A session's last message announces nothing: the renewal or the end comes next.
+        assert transactions[-1][1] is None
+    assert announced
+
+
+def test_a_paced_run_announces_no_envelope_ahead(tmp_path: Path, relay: FakeRelay) -> None:
+    # An open DATA must not wait for the pacer's slot: the relay could time it out.
+    settings = settings_for(tmp_path, 25)
+    delivery = settings.delivery.model_copy(update={"rate_per_second": 1000.0})
+    publisher = Publisher(settings.model_copy(update={"delivery": delivery}), connect=relay.connect)
+    publisher.init(seed=True, now=NOW)
+    publisher.send("daily", now=NOW)
+    assert relay.transactions and all(then is None for _, _, then in relay.transactions)

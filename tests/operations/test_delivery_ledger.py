@@ -126,11 +126,11 @@ def run(
         ledger,
         EDITION,
         templates=lambda sections, locale: TEMPLATE,
-        recipient=lambda who: Recipient(
-            address=who.email,
-            name=who.name,
+        recipient=lambda claim: Recipient(
+            address=claim.subscriber.email,
+            name=claim.subscriber.name,
             greeting_name="reader",
-            message_id=f"<{who.id}@budapestpost.example>",
+            message_id=claim.message_id,
             unsubscribe_token="T",
             preferences_token="P",
         ),

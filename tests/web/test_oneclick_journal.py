@@ -15,9 +15,10 @@ from starlette.testclient import TestClient
 from digest.models import UnsubscribeChannel
 from digest.operations.journal import UnsubscribeJournal
 from digest.operations.publisher import Publisher
+from digest.operations.readers import Subscriptions
 from digest.web import create_app
 from tests.conftest import NOW, RecordingHandler, SeededTemplates
-from tests.support.web import status_of, token_for, web_settings
+from tests.support.web import CSRF_INPUT, status_of, token_for, web_settings
 
 READER = "odon.gyori@example.hu"  # a seeded reader, active on daily
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -66,6 +67,34 @@ def test_a_post_during_a_held_write_lock_is_journaled_and_never_sent_to(
         took = time.monotonic() - began
         assert response.status_code == 200 and took < 2, took
         assert (subscriber, "daily", UnsubscribeChannel.ONE_CLICK) in journal.pending()
+        next(locks, None)  # the lock is released
+    publisher.send("daily", now=NOW)
+    handler, _ = smtp_server
+    assert status_of(store, READER, "daily") == "unsubscribed"
+    assert journal.pending() == []
+    assert handler.messages and not sent_to(handler, READER)
+
+
+def test_a_preferences_save_during_a_held_write_lock_journals_the_lists_left(
+    publisher: Publisher, smtp_server: tuple[RecordingHandler, int]
+) -> None:
+    store, journal = publisher.store, UnsubscribeJournal(publisher.settings.unsubscribe_journal)
+    subscriber = store.subscriber_by_email(READER).id
+    url = f"/preferences/{Subscriptions(publisher.settings, store).preferences_token(subscriber)}"
+    with TestClient(create_app(publisher.settings, clock=lambda: NOW)) as client:
+        page = client.get(url)
+        csrf = CSRF_INPUT.search(page.text)
+        assert page.status_code == 200 and csrf is not None
+        locks = hold_the_write_lock(publisher.store.engine)
+        next(locks)
+        began = time.monotonic()
+        response = client.post(url, data={"csrf_token": csrf.group(1), "list": ["weekly"]})
+        took = time.monotonic() - began
+        assert response.status_code == 200 and took < 2, took
+        daily = publisher.settings.list("daily").name
+        assert f"no longer receive {daily}" in response.text
+        assert (subscriber, "daily", UnsubscribeChannel.PAGE) in journal.pending()
+        assert not [r for r in journal.pending() if r[1] == "weekly"]
         next(locks, None)  # the lock is released
     publisher.send("daily", now=NOW)
     handler, _ = smtp_server
