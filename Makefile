@@ -36,6 +36,7 @@ test: $(BIN)/activate services
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy bench  # the bench scripts: a renamed API must not break them unseen
 	url=$$(bash scripts/test-postgres.sh) && DIGEST_TEST_POSTGRES_URL=$$url $(BIN)/pytest -q -n 3 --dist worksteal --durations=15
 
 # External services the tests use (installed from Debian's packages when missing); the

@@ -23,11 +23,12 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from digest.models import DeliveryState, SubscriptionStatus
+from digest.models import DeliveryState, SubscriptionStatus, UnsubscribeChannel
 from digest.store import Enrolment, Store
 from digest.store.schema import bounce_events, complaints, deliveries, make_engine, upgrade
 
 START = datetime(2026, 1, 1, 6, 0, tzinfo=UTC)
+PAGE = UnsubscribeChannel.PAGE
 
 
 def build(store: Store, *, editions: int, subscribers: int) -> None:
@@ -108,7 +109,7 @@ def build(store: Store, *, editions: int, subscribers: int) -> None:
             if reports:
                 tx.execute(insert(complaints), reports)
         for sid in range(3 + day, subscribers + 1, 997):
-            store.unsubscribe(sid, "daily", now=at + timedelta(hours=1))
+            store.unsubscribe(sid, "daily", channel=PAGE, now=at + timedelta(hours=1))
 
 
 def best(runs: int, work: Callable[[], object]) -> float:

@@ -9,13 +9,17 @@ load here comes from one client address. The script:
 3. from `--connections` keep-alive HTTP/1.1 connections of one asyncio client, POSTs
    `List-Unsubscribe=One-Click` to each reader's genuine `/u/daily/<token>` once, timing each
    request from its first byte written to its last byte read;
-4. prints the POSTs/s over the whole run, the median and p99 latency, the answers by status,
-   and how many of the readers the database then shows unsubscribed.
+4. meanwhile (unless `--sending 0`) a `digest worker --until-idle` sends the day's edition to
+   `--sending` more subscribers (and the readers not yet gone) through Postfix's smtp-sink, so
+   the POSTs' writes compete with the sender's for SQLite's one write lock;
+5. prints the POSTs/s over the whole run, the median and p99 latency, the answers by status,
+   how many of the readers the database then shows unsubscribed, and how many deliveries the
+   worker had sent when the load ended.
 
-Nothing is asserted; the target is 1,000 POSTs/s with a p99 under 100 ms.
+Nothing is asserted; the target is 1,000 POSTs/s with a p99 under 100 ms while a send runs.
 
     .venv/bin/python bench/unsubscribes.py
-    .venv/bin/python bench/unsubscribes.py --readers 50000 --connections 32
+    .venv/bin/python bench/unsubscribes.py --readers 50000 --connections 32 --sending 0
 """
 
 from __future__ import annotations
@@ -33,14 +37,15 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from send import start_sink, stop_sink
 from sqlalchemy import func, insert, select
 
 from digest.config import load_settings
 from digest.edition.tokens import unsubscribe_token
 from digest.mail.transport import free_port
-from digest.models import SubscriptionStatus
+from digest.models import DeliveryState, SubscriptionStatus
 from digest.operations.publisher import Publisher
-from digest.store.schema import lists, subscribers, subscriptions
+from digest.store.schema import deliveries, lists, subscribers, subscriptions
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST_SLUG = "daily"
@@ -85,6 +90,16 @@ def add_readers(publisher: Publisher, count: int) -> list[int]:
             ],
         )
     return ids
+
+
+def sent(publisher: Publisher) -> int:
+    """How many deliveries the database shows sent."""
+    with publisher.store.engine.begin() as tx:
+        return int(
+            tx.execute(
+                select(func.count()).where(deliveries.c.state == DeliveryState.SENT.value)
+            ).scalar_one()
+        )
 
 
 def unsubscribed(publisher: Publisher, ids: list[int]) -> int:
@@ -165,14 +180,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--readers", type=int, default=20_000, help="POSTs, one per reader")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--sending", type=int, default=20_000, help="more subscribers sent to meanwhile (0: none)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the row as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digest-unsub-") as folder:
+        sink_port = free_port()
         env = {
             **os.environ,
             "DIGEST_DATABASE_URL": f"sqlite:///{Path(folder) / 'digest.db'}",
             "DIGEST_SECRETS_FILE": str(Path(folder) / "secrets.toml"),
             "DIGEST_PREVIEW_DIR": str(Path(folder) / "preview"),
+            "DIGEST_SMTP__PORT": str(sink_port),
         }
         subprocess.run(
             [sys.executable, "-m", "digest", "init", "--seed"],
@@ -185,7 +205,9 @@ def main() -> None:
         os.environ.update(env)
         settings = load_settings(ROOT / "config" / "digest.toml")
         publisher = Publisher(settings)
-        ids = add_readers(publisher, args.readers)
+        ids = add_readers(publisher, args.readers + args.sending)[: args.readers]
+        if args.sending:
+            publisher.send(LIST_SLUG, now=datetime.now(UTC), deliver=False)  # queued only
         site = settings.site
         secret = site.unsubscribe_secret.get_secret_value().encode()
         paths = [
@@ -204,16 +226,34 @@ def main() -> None:
             stdout=subprocess.DEVNULL,  # the access log: a line per request
             stderr=subprocess.DEVNULL,
         )
+        sink = start_sink(sink_port, Path(folder) / "smtp-sink.log")
+        worker = None
         try:
             asyncio.run(wait_until_listening(port, web))
+            if args.sending:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "digest", "worker", "--until-idle"],
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             seconds, latencies, statuses = asyncio.run(load(port, paths, args.connections))
+            sent_during = sent(publisher)
+            sending = worker is not None and worker.poll() is None
         finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=60)
             web.terminate()
             web.wait(timeout=30)
+            stop_sink(sink)
         done = unsubscribed(publisher, ids)
     cuts = statistics.quantiles(latencies, n=100)
     row = {
-        "label": f"one-click unsubscribes, {args.readers:,} from one IP",
+        "label": f"one-click unsubscribes, {args.readers:,} from one IP"
+        + (f", during a send to {args.sending:,}" if args.sending else ""),
         "posts_per_s": len(latencies) / seconds,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": cuts[98] * 1000,
@@ -226,6 +266,11 @@ def main() -> None:
         " (target 1,000/s, p99 under 100 ms)"
     )
     print(f"answers: {dict(sorted(statuses.items()))}; unsubscribed: {done:,} of {len(ids):,}")
+    if args.sending:
+        print(
+            f"deliveries sent meanwhile: {sent_during:,}"
+            f"{' (the send was still running)' if sending else ' (the send had ended)'}"
+        )
     if args.json:
         print("BENCH-JSON " + json.dumps(row), flush=True)
 

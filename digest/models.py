@@ -29,6 +29,16 @@ class SubscriptionStatus(StrEnum):
     COMPLAINED = "complained"  # the reader reported our mail as spam (an ARF complaint)
 
 
+class UnsubscribeChannel(StrEnum):
+    """How a reader left a list: what the health numbers split unsubscribes by."""
+
+    ONE_CLICK = "one-click"  # RFC 8058: the mail client's button posted, journaled or not
+    PAGE = "page"  # the unsubscribe link's page, or unticking the list on the preferences page
+    MAIL = "mail"  # a mail to the List-Unsubscribe mailto: address
+    PUBLISHER = "publisher"  # `digest subscribers remove`, an import, the desk
+    UNKNOWN = "unknown"  # left before the channel was recorded (revision 0010)
+
+
 class EditionStatus(StrEnum):
     """An edition's life: built, being delivered, finished."""
 

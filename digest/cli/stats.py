@@ -20,7 +20,8 @@ def stats(
     ] = None,
 ) -> None:
     """Show what happened to an edition: delivered, deferred, failed, bounces, complaints,
-    unsubscribes, and human clicks by article (scanner clicks apart), with rates.
+    unsubscribes (one-click and page), and human clicks by article (scanner and archive
+    clicks apart), with rates.
 
     Example: digest stats 12 --json
     """
@@ -51,8 +52,11 @@ def stats(
         ("bounced (soft)", numbers.bounced_soft, True),
         ("complaints", numbers.complaints, True),
         ("unsubscribes", numbers.unsubscribes, True),
+        ("  by one-click", numbers.unsubscribes_one_click, True),
+        ("  by page", numbers.unsubscribes_page, True),
         ("clicks", numbers.clicks, True),
         ("machine clicks (not counted)", numbers.machine_clicks, False),
+        ("archive clicks (not counted)", numbers.archive_clicks, False),
     ]
     if numbers.opens is not None:
         rows.append((OPENS_LABEL, numbers.opens, True))
@@ -60,10 +64,10 @@ def stats(
         health.add_row(label, str(count), f"{numbers.rate(count):.2%}" if rated else "")
     out.print(health, soft_wrap=False)
     articles = Table(box=box.SIMPLE, pad_edge=False)
-    for name in ("article", "clicks", "machine"):
+    for name in ("article", "clicks", "machine", "archive"):
         articles.add_column(name, justify="left" if name == "article" else "right")
     for item in numbers.articles:
-        articles.add_row(item.title, str(item.human), str(item.machine))
+        articles.add_row(item.title, str(item.human), str(item.machine), str(item.archive))
     out.print(articles, soft_wrap=False)
     for line in numbers.warnings():
         out.print(f"warning: {line}")

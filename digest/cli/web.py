@@ -44,7 +44,11 @@ def web(
 def _listen(host: str, port: int) -> socket.socket:
     """The bound socket uvicorn serves on: bound here, so a port in use is one line, not
     uvicorn's log and exit."""
-    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # Named TCP, not left to the default protocol 0: asyncio turns Nagle's algorithm off
+    # (TCP_NODELAY) only on sockets that say they are TCP, and with it on, a response written
+    # as head then body waits for the client's delayed ACK, about 40 ms a request.
+    listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listening.bind((host, port))

@@ -5,6 +5,10 @@ time; the reader token signs (list, edition date, subscriber id) and fills the `
 each copy only when the list's tracking is "per_subscriber" (otherwise the slot is "-"). Both
 come from `digest.edition.signing`, so a token altered by one bit, or moved to another edition,
 reads as nothing and redirects nowhere: the target URL is the stored article's, never the link's.
+
+Pages that show an edition on the site put a word of their own in the reader part instead:
+ARCHIVE on the public archive, PREVIEW in the editor's preview, so their clicks are told from
+the mail's.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from datetime import date
 from digest.edition.signing import sign, unsign
 
 ANONYMOUS = "-"
+ARCHIVE, PREVIEW = "archive", "preview"
+# The kind of click row an archive page's link records (the mail's are "click").
+ARCHIVE_CLICK = "archive"
 _DAY = struct.Struct(">I")
 _READER = struct.Struct(">IQ")
 _SEPARATOR = "\n"

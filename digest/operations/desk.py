@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from digest.config import ListSettings, Settings
+from digest.edition.clicks import PREVIEW
 from digest.edition.render import Renderer, fill_slots
 from digest.edition.selection import Selection, restrict
 from digest.edition.structure import ArticleRef, SectionData, edition_data
 from digest.edition.timing import next_slot
 from digest.models import EditionShape
 from digest.operations.approval import ApprovalView, approval_view
-from digest.operations.archive import neutral_values
+from digest.operations.archive import neutral_values, page_links
 from digest.operations.editions import draft_edition, edition_date, stored_stories
 from digest.store import Store
 
@@ -48,7 +49,10 @@ def desk_draft(
     mailing_list = settings.list(list_slug)
     upcoming = next_slot(mailing_list, now)
     next_run = upcoming.astimezone(mailing_list.zone) if upcoming else None
-    in_html, in_text = (neutral_values(settings, for_html=flag) for flag in (True, False))
+    in_html, in_text = (
+        neutral_values(settings, for_html=flag, page=PREVIEW) for flag in (True, False)
+    )
+    base = settings.site.base_url
     approval = approval_view(store, mailing_list, now=now)
     day = edition_date(mailing_list, now)
     shape = store.edition_shape(list_slug, day)
@@ -64,8 +68,8 @@ def desk_draft(
             edition_date=stored.edition_date,
             stored=True,
             subject=stored.subject,
-            html=fill_slots(stored.html, stored.slot_nonce, in_html),
-            text=fill_slots(stored.text, stored.slot_nonce, in_text),
+            html=page_links(fill_slots(stored.html, stored.slot_nonce, in_html), base, PREVIEW),
+            text=page_links(fill_slots(stored.text, stored.slot_nonce, in_text), base, PREVIEW),
             article_count=len(stored.article_ids),
             approval=approval,
             sections=_sections(restrict(stories, None), list_slug, day, stored.subject),
@@ -80,8 +84,8 @@ def desk_draft(
         edition_date=draft.edition_date,
         stored=False,
         subject=draft.subject,
-        html=fill_slots(draft.html, draft.slot_nonce, in_html),
-        text=fill_slots(draft.text, draft.slot_nonce, in_text),
+        html=page_links(fill_slots(draft.html, draft.slot_nonce, in_html), base, PREVIEW),
+        text=page_links(fill_slots(draft.text, draft.slot_nonce, in_text), base, PREVIEW),
         article_count=len(draft.selection.articles),
         approval=approval,
         sections=_sections(draft.selection, list_slug, day, draft.subject),

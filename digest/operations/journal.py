@@ -6,9 +6,11 @@ write lock), the request is appended here, fsync'd, and answered; the web proces
 file when its next write succeeds, and every delivery applies it before each claim, so a
 journaled reader is never sent to.
 
-One JSON object a line. An appender and an applier share a lock file: the applier moves the
-journal aside under the lock (so no line is appended to a file already read), applies the
-moved file, then deletes it; one killed half-way leaves the moved file, applied next time
+One JSON object a line: the subscriber, the list and the channel ("via": one-click, or page
+for the unsubscribe page's button and the preferences page; a line without it is a
+one-click). An appender and an applier share a lock file: the applier moves the journal
+aside under the lock (so no line is appended to a file already read), applies the moved
+file, then deletes it; one killed half-way leaves the moved file, applied next time
 (unsubscribing twice changes nothing).
 """
 
@@ -22,7 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-Reader = tuple[int, str]  # (subscriber id, list slug)
+from digest.models import UnsubscribeChannel
+
+Reader = tuple[int, str, UnsubscribeChannel]  # (subscriber id, list slug, how)
 
 
 class UnsubscribeJournal:
@@ -44,7 +48,8 @@ class UnsubscribeJournal:
     def append(self, readers: Sequence[Reader]) -> None:
         """Record the readers durably: on return the lines are on disk."""
         lines = "".join(
-            json.dumps({"subscriber": sid, "list": slug}) + "\n" for sid, slug in readers
+            json.dumps({"subscriber": sid, "list": slug, "via": str(via)}) + "\n"
+            for sid, slug, via in readers
         )
         with self._locked():
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -93,7 +98,9 @@ def _read(file: Path) -> list[Reader]:
     for line in text.splitlines():
         try:
             item = json.loads(line)
-            readers.append((int(item["subscriber"]), str(item["list"])))
+            reader = (int(item["subscriber"]), str(item["list"]))
+            via = UnsubscribeChannel(item.get("via", UnsubscribeChannel.ONE_CLICK))
+            readers.append((*reader, via))
         except (ValueError, KeyError, TypeError):
             continue
     return readers

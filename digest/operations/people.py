@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from digest.errors import InvalidInputError, NotFoundError
-from digest.models import Subscriber, SubscriptionStatus
+from digest.models import Subscriber, SubscriptionStatus, UnsubscribeChannel
 from digest.operations.subscribers import ImportReport, import_file
 from digest.rules import StatusChange
 from digest.store import BounceLine, DeliveryLine, Store
@@ -63,7 +63,9 @@ def person(store: Store, subscriber_id: int) -> Person:
 
 def unsubscribe(store: Store, subscriber_id: int, list_slug: str, *, now: datetime) -> bool:
     """Take the person off the list at once; True if it changed anything."""
-    return store.unsubscribe(subscriber_id, list_slug, now=now)
+    return store.unsubscribe(
+        subscriber_id, list_slug, channel=UnsubscribeChannel.PUBLISHER, now=now
+    )
 
 
 def resubscribe(store: Store, subscriber_id: int, list_slug: str, *, now: datetime) -> bool:

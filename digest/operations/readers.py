@@ -25,7 +25,7 @@ from digest.edition.tokens import read_unsubscribe_token
 from digest.errors import InvalidInputError
 from digest.intake.people import clean_name, normalise_address
 from digest.mail.transport import SMTPConnection
-from digest.models import SubscriptionStatus
+from digest.models import SubscriptionStatus, UnsubscribeChannel
 from digest.operations.production import refuse_shipped_examples
 from digest.rules import SUPPRESSED, StatusChange
 from digest.store import Store
@@ -194,7 +194,7 @@ class Subscriptions:
         subscriber_id = read_unsubscribe_token(token, list_slug=list_slug, secrets=self._secrets)
         if subscriber_id is None:
             return False
-        self.store.unsubscribe(subscriber_id, list_slug, now=now)
+        self.store.unsubscribe(subscriber_id, list_slug, channel=UnsubscribeChannel.MAIL, now=now)
         return True
 
     # -- preferences -------------------------------------------------------------------------
@@ -204,14 +204,16 @@ class Subscriptions:
             return None
         return read_preferences_token(token, secrets=self._secrets)
 
-    def leaving(self, token: str, subscribed: Collection[str]) -> list[tuple[int, str]] | None:
-        """The (subscriber, list) unsubscribes a preferences form asks for, each list it left
-        unticked, from the token alone (None if forged): no database, which may be busy."""
+    def leaving(
+        self, token: str, subscribed: Collection[str]
+    ) -> list[tuple[int, str, UnsubscribeChannel]] | None:
+        """The (subscriber, list, page) unsubscribes a preferences form asks for, each list it
+        left unticked, from the token alone (None if forged): no database, which may be busy."""
         subscriber_id = self._subscriber_id(token)
         if subscriber_id is None:
             return None
         return [
-            (subscriber_id, item.slug)
+            (subscriber_id, item.slug, UnsubscribeChannel.PAGE)
             for item in self.settings.lists
             if item.slug not in subscribed
         ]
@@ -261,7 +263,9 @@ class Subscriptions:
             return None
         for choice in shown.lists:
             if choice.slug not in subscribed:
-                self.store.unsubscribe(subscriber_id, choice.slug, now=now)
+                self.store.unsubscribe(
+                    subscriber_id, choice.slug, channel=UnsubscribeChannel.PAGE, now=now
+                )
                 continue
             if not choice.bounced:
                 self.store.set_subscription_status(

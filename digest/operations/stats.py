@@ -3,7 +3,14 @@
 Rates are against delivered copies. Gmail asks bulk senders to keep the spam-complaint rate
 under 0.3% (aim: 0.1%); `digest status` warns from COMPLAINT_WARNING and BOUNCE_WARNING on.
 Clicks count people only: machine clicks (scanners, see `digest.operations.clicks`) are shown
-apart. Opens are shown only for lists with opens = true, and labelled for what they are.
+apart, and so are the clicks on the archive's copy of the edition (site visitors, not
+recipients: in neither the clicks nor their rate). Opens are shown only for lists with
+opens = true, and labelled for what they are.
+
+Unsubscribes are the ones credited to the edition (the newest of the list the reader had
+been sent when they left, see `digest.store.schema.unsubscribes`), split by how: one-click
+(RFC 8058, journaled or not) and page (the unsubscribe link's page, the preferences page);
+the rest (a mail to the mailto: address, the publisher's commands) only in the total.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import io
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from digest.models import DeliveryState, Edition
+from digest.edition.clicks import ARCHIVE_CLICK
+from digest.models import DeliveryState, Edition, UnsubscribeChannel
 from digest.store import Store
 
 COMPLAINT_WARNING = 0.001
@@ -29,6 +37,7 @@ class ArticleClicks:
     title: str
     human: int
     machine: int
+    archive: int = 0  # people's clicks on the archive's copy, apart from the mail's
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,9 @@ class EditionStats:
     machine_clicks: int
     articles: tuple[ArticleClicks, ...]
     opens: int | None = None
+    unsubscribes_one_click: int = 0
+    unsubscribes_page: int = 0
+    archive_clicks: int = 0
 
     def rate(self, count: int) -> float:
         """`count` against delivered copies (0 when nothing was delivered)."""
@@ -59,7 +71,15 @@ class EditionStats:
         data = asdict(self)
         data["rates"] = {
             name: round(self.rate(getattr(self, name)), 6)
-            for name in ("bounced_hard", "bounced_soft", "complaints", "unsubscribes", "clicks")
+            for name in (
+                "bounced_hard",
+                "bounced_soft",
+                "complaints",
+                "unsubscribes",
+                "unsubscribes_one_click",
+                "unsubscribes_page",
+                "clicks",
+            )
         }
         data["rates"]["bounced"] = round(self.rate(self.bounced_hard + self.bounced_soft), 6)
         if self.opens is None:
@@ -89,23 +109,24 @@ def edition_stats(store: Store, edition: Edition, *, opens: bool = False) -> Edi
     states = store.delivery_counts(edition.id)
     bounces = store.bounce_counts(edition.id)
     counted = store.click_counts(edition.id)
+    left = store.unsubscribe_counts(edition.id)
     titles = {a.id: a.title for a in store.articles_by_id(edition.article_ids)}
     by_article = {c.article_id: c for c in counted if c.kind == "click"}
-    order = [*edition.article_ids, *(a for a in by_article if a not in edition.article_ids)]
+    archived = {c.article_id: c.human for c in counted if c.kind == ARCHIVE_CLICK}
+    order = [
+        *edition.article_ids,
+        *(a for a in {**by_article, **archived} if a not in edition.article_ids),
+    ]
     articles = tuple(
         ArticleClicks(
             article_id=article_id,
             title=titles.get(article_id, article_id),
             human=by_article[article_id].human if article_id in by_article else 0,
             machine=by_article[article_id].machine if article_id in by_article else 0,
+            archive=archived.get(article_id, 0),
         )
         for article_id in order
     )
-    first = store.delivered_at(edition.id, None)
-    unsubscribes = 0
-    if first is not None:
-        until = store.next_edition_made(edition.list_slug, edition.edition_date)
-        unsubscribes = store.unsubscribes_between(edition.list_slug, first, until)
     return EditionStats(
         edition_id=edition.id,
         list_slug=edition.list_slug,
@@ -116,20 +137,40 @@ def edition_stats(store: Store, edition: Edition, *, opens: bool = False) -> Edi
         bounced_hard=bounces.get("hard", 0),
         bounced_soft=bounces.get("soft", 0),
         complaints=store.complaint_count(edition.id),
-        unsubscribes=unsubscribes,
+        unsubscribes=sum(left.values()),
+        unsubscribes_one_click=left.get(UnsubscribeChannel.ONE_CLICK, 0),
+        unsubscribes_page=left.get(UnsubscribeChannel.PAGE, 0),
         clicks=sum(a.human for a in articles),
         machine_clicks=sum(a.machine for a in articles),
+        archive_clicks=sum(a.archive for a in articles),
         articles=articles,
         opens=sum(c.human for c in counted if c.kind == "open") if opens else None,
     )
 
 
+# The edition's numbers repeated on each article's row, so a spreadsheet filters either way.
+CSV_EDITION = (
+    "delivered",
+    "deferred",
+    "failed",
+    "bounced_hard",
+    "bounced_soft",
+    "complaints",
+    "unsubscribes",
+    "unsubscribes_one_click",
+    "unsubscribes_page",
+)
+
+
 def stats_csv(stats: EditionStats) -> str:
-    """The edition's clicks by article as CSV, one row per article, with the totals first."""
+    """The edition's clicks by article as CSV, one row per article, each with the edition's
+    health numbers after the article's own."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["edition", "list", "date", "article_id", "title", "clicks", "machine"])
+    article = ("article_id", "title", "clicks", "machine", "archive")
+    writer.writerow(["edition", "list", "date", *article, *CSV_EDITION])
     head = [stats.edition_id, stats.list_slug, stats.edition_date]
-    for article in stats.articles:
-        writer.writerow([*head, article.article_id, article.title, article.human, article.machine])
+    health = [getattr(stats, name) for name in CSV_EDITION]
+    for a in stats.articles:
+        writer.writerow([*head, a.article_id, a.title, a.human, a.machine, a.archive, *health])
     return buffer.getvalue()

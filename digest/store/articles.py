@@ -83,7 +83,7 @@ class ArticleStore(StoreBase):
 
     def articles_by_id(self, ids: Sequence[str]) -> list[Article]:
         """The articles named, in the order named (missing ones are left out)."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = {
                 r["id"]: _article(r)
                 for r in tx.execute(select(articles).where(articles.c.id.in_(ids))).mappings()

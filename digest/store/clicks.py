@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
@@ -21,17 +21,14 @@ from sqlalchemy import (
     update,
 )
 
-from digest.models import SubscriptionStatus
 from digest.store.base import StoreBase
 from digest.store.schema import (
     UTCDateTime,
     bounce_events,
     complaints,
     deliveries,
-    editions,
-    lists,
     metadata,
-    subscriptions,
+    unsubscribes,
 )
 
 # One row per followed link (kind "click") or fetched pixel ("open"); `machine` with its
@@ -116,7 +113,7 @@ class ClickStore(StoreBase):
     def click_counts(self, edition_id: int) -> list[ClickCount]:
         """The edition's clicks and opens, human and machine, by article."""
         machine = func.sum(func.cast(clicks.c.machine, Integer))
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(clicks.c.kind, clicks.c.article_id, func.count(), machine)
                 .where(clicks.c.edition_id == edition_id)
@@ -132,14 +129,33 @@ class ClickStore(StoreBase):
         where = [deliveries.c.edition_id == edition_id, deliveries.c.sent_at.is_not(None)]
         if subscriber_id is not None:
             where.append(deliveries.c.subscriber_id == subscriber_id)
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             found = tx.execute(select(func.min(deliveries.c.sent_at)).where(and_(*where)))
             value = found.scalar()
         return value if isinstance(value, datetime) else None
 
+    def delivery_times(self, copies: Sequence[tuple[int, int]]) -> dict[tuple[int, int], datetime]:
+        """When each (edition id, subscriber id) copy went out, for those that did: one query
+        per edition however many readers are asked about."""
+        readers: dict[int, set[int]] = {}
+        for edition_id, subscriber_id in copies:
+            readers.setdefault(edition_id, set()).add(subscriber_id)
+        found: dict[tuple[int, int], datetime] = {}
+        with self._tx(read_only=True) as tx:
+            for edition_id, ids in readers.items():
+                for subscriber_id, sent_at in tx.execute(
+                    select(deliveries.c.subscriber_id, deliveries.c.sent_at).where(
+                        deliveries.c.edition_id == edition_id,
+                        deliveries.c.subscriber_id.in_(sorted(ids)),
+                        deliveries.c.sent_at.is_not(None),
+                    )
+                ):
+                    found[(edition_id, int(subscriber_id))] = sent_at
+        return found
+
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         """The edition's deliveries by state."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(deliveries.c.state, func.count())
                 .where(deliveries.c.edition_id == edition_id)
@@ -149,7 +165,7 @@ class ClickStore(StoreBase):
 
     def bounce_counts(self, edition_id: int) -> dict[str, int]:
         """The edition's applied bounce reports by kind (hard, soft, policy)."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(bounce_events.c.kind, func.count())
                 .where(bounce_events.c.edition_id == edition_id)
@@ -159,32 +175,18 @@ class ClickStore(StoreBase):
 
     def complaint_count(self, edition_id: int) -> int:
         """ARF complaints that named a copy of the edition."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             found = tx.execute(
                 select(func.count()).where(complaints.c.edition_id == edition_id)
             ).scalar()
         return int(found or 0)
 
-    def unsubscribes_between(self, list_slug: str, since: datetime, until: datetime | None) -> int:
-        """Subscriptions of the list that ended in unsubscribing from `since` to `until`."""
-        where = [
-            subscriptions.c.list_id == lists.c.id,
-            lists.c.slug == list_slug,
-            subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED,
-            subscriptions.c.updated_at >= since,
-        ]
-        if until is not None:
-            where.append(subscriptions.c.updated_at < until)
-        with self._tx() as tx:
-            found = tx.execute(select(func.count()).where(*where)).scalar()
-        return int(found or 0)
-
-    def next_edition_made(self, list_slug: str, after: date) -> datetime | None:
-        """When the list's next edition after the one of `after` was made, if it was."""
-        with self._tx() as tx:
-            found = tx.execute(
-                select(func.min(editions.c.created_at))
-                .join(lists, lists.c.id == editions.c.list_id)
-                .where(lists.c.slug == list_slug, editions.c.edition_date > after)
-            ).scalar()
-        return found if isinstance(found, datetime) else None
+    def unsubscribe_counts(self, edition_id: int) -> dict[str, int]:
+        """The unsubscribes credited to the edition, by channel."""
+        with self._tx(read_only=True) as tx:
+            rows = tx.execute(
+                select(unsubscribes.c.channel, func.count())
+                .where(unsubscribes.c.edition_id == edition_id)
+                .group_by(unsubscribes.c.channel)
+            ).all()
+        return {str(channel): int(n) for channel, n in rows}

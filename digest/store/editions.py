@@ -55,7 +55,7 @@ class EditionStore(StoreBase):
 
     def edition_for(self, list_slug: str, edition_date: date) -> Edition | None:
         """The list's edition of that date, if it was made."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             row = (
                 tx.execute(
@@ -127,7 +127,7 @@ class EditionStore(StoreBase):
 
     def edition_by_id(self, edition_id: int) -> Edition:
         """The edition with this number."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             row = (
                 tx.execute(
                     select(editions, lists.c.slug)
@@ -157,7 +157,7 @@ class EditionStore(StoreBase):
 
     def editions_with_counts(self, *, limit: int = 20) -> list[EditionSummary]:
         """The newest editions with their delivery counts per state."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = newest_editions(tx, limit)
             counts: dict[int, dict[str, int]] = {row["id"]: {} for row in rows}
             for edition_id, state, n in tx.execute(
@@ -193,7 +193,7 @@ class EditionStore(StoreBase):
 
     def archived_editions(self, list_slug: str) -> list[tuple[date, str]]:
         """(date, subject) of every edition of the list whose delivery began, newest first."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             rows = tx.execute(
                 select(editions.c.edition_date, editions.c.subject)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection
 
-from digest.models import DeliveryState, SubscriptionStatus
+from digest.models import DeliveryState
 from digest.store.base import StoreBase
 from digest.store.editions import newest_editions
 from digest.store.schema import (
@@ -20,7 +20,7 @@ from digest.store.schema import (
     editions,
     lists,
     subscribers,
-    subscriptions,
+    unsubscribes,
 )
 
 
@@ -94,7 +94,8 @@ class HistoryStore(StoreBase):
                 states[edition_id][state] = n
             bounced = _per_edition(tx, bounce_events, ids)
             complained = _per_edition(tx, complaints, ids)
-            unsubscribed = _unsubscribed_after(tx, ids)
+            # Each credited to the newest edition the reader had been sent when they left.
+            unsubscribed = _per_edition(tx, unsubscribes, ids)
         return [
             EditionTotals(
                 edition_id=row["id"],
@@ -209,63 +210,13 @@ class HistoryStore(StoreBase):
 
 
 def _per_edition(tx: Connection, table: Table, ids: list[int]) -> dict[int, int]:
-    """Distinct subscribers per edition in a table of reader events (bounces, complaints)."""
+    """Distinct subscribers per edition in a table of reader events (bounces, complaints,
+    unsubscribes)."""
     return {
         edition_id: n
         for edition_id, n in tx.execute(
             select(table.c.edition_id, func.count(table.c.subscriber_id.distinct()))
             .where(table.c.edition_id.in_(ids))
             .group_by(table.c.edition_id)
-        )
-    }
-
-
-def _unsubscribed_after(tx: Connection, ids: list[int]) -> dict[int, int]:
-    """Per edition, the recipients now unsubscribed from its list whose last message before
-    leaving was this edition: no per-edition unsubscribe record exists, so the leaving is
-    credited to the newest edition they had received when their subscription changed.
-
-    One grouped pass finds each leaver's last message before leaving, one more counts them
-    per edition; a correlated NOT EXISTS per recipient took 1.5 times as long on SQLite
-    (bench/desk_history.py).
-    """
-    last = (
-        select(
-            deliveries.c.subscriber_id,
-            editions.c.list_id,
-            func.max(deliveries.c.sent_at).label("last_sent"),
-        )
-        .select_from(subscriptions)
-        .join(editions, editions.c.list_id == subscriptions.c.list_id)
-        .join(
-            deliveries,
-            and_(
-                deliveries.c.edition_id == editions.c.id,
-                deliveries.c.subscriber_id == subscriptions.c.subscriber_id,
-            ),
-        )
-        .where(
-            subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED,
-            deliveries.c.state == DeliveryState.SENT,
-            deliveries.c.sent_at <= subscriptions.c.updated_at,
-        )
-        .group_by(deliveries.c.subscriber_id, editions.c.list_id)
-        .subquery()
-    )
-    return {
-        edition_id: n
-        for edition_id, n in tx.execute(
-            select(deliveries.c.edition_id, func.count())
-            .join(editions, editions.c.id == deliveries.c.edition_id)
-            .join(
-                last,
-                and_(
-                    last.c.subscriber_id == deliveries.c.subscriber_id,
-                    last.c.list_id == editions.c.list_id,
-                    last.c.last_sent == deliveries.c.sent_at,
-                ),
-            )
-            .where(deliveries.c.edition_id.in_(ids), deliveries.c.state == DeliveryState.SENT)
-            .group_by(deliveries.c.edition_id)
         )
     }

@@ -119,6 +119,22 @@ subscriptions = Table(
     Index("ix_subscriptions_list_status", "list_id", "status"),
 )
 
+# One row each time a subscription became unsubscribed: how (a UnsubscribeChannel), and the
+# edition it is credited to, the newest of the list the reader had been sent by then (None:
+# they had been sent none). The unsubscribe link names the reader and the list, not the
+# edition, so that is the closest a link tells.
+unsubscribes = Table(
+    "unsubscribes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", ForeignKey("subscribers.id"), nullable=False),
+    Column("list_id", ForeignKey("lists.id"), nullable=False),
+    Column("edition_id", ForeignKey("editions.id")),
+    Column("channel", String(16), nullable=False),
+    Column("unsubscribed_at", UTCDateTime, nullable=False),
+    Index("ix_unsubscribes_edition", "edition_id"),
+)
+
 editions = Table(
     "editions",
     metadata,

@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, null, select, update
+from sqlalchemy import and_, exists, insert, null, select, update
 from sqlalchemy.engine import Connection
 
-from digest.models import (
-    SubscriptionStatus,
-)
+from digest.models import DeliveryState, SubscriptionStatus, UnsubscribeChannel
 from digest.rules import StatusChange, next_status
 from digest.store.base import StoreBase
-from digest.store.schema import (
-    lists,
-    subscriptions,
-)
+from digest.store.schema import deliveries, editions, lists, subscriptions, unsubscribes
+
+# (subscriber id, list slug, how): one unsubscribe to write.
+Leaving = tuple[int, str, UnsubscribeChannel]
 
 
 class SubscriptionStore(StoreBase):
@@ -29,7 +27,7 @@ class SubscriptionStore(StoreBase):
         a sign-up request); a suppression stays. Returns the status before and after."""
         return self.set_subscription_status(
             subscriber_id, list_slug, status, by=StatusChange.LOAD, now=now
-        )
+        )  # an unsubscribe this way is the publisher's
 
     def mark_bounced(self, subscriber_id: int, *, now: datetime) -> None:
         """The mailbox does not exist: stop mailing it on every list."""
@@ -78,8 +76,11 @@ class SubscriptionStore(StoreBase):
             list_id = self._list_id(tx, list_slug)
             return write_status(tx, subscriber_id, list_id, status, by=by, now=now)
 
-    def unsubscribe(self, subscriber_id: int, list_slug: str, *, now: datetime) -> bool:
-        """Stop an active or pending subscription at once; True if this call changed it.
+    def unsubscribe(
+        self, subscriber_id: int, list_slug: str, *, channel: UnsubscribeChannel, now: datetime
+    ) -> bool:
+        """Stop an active or pending subscription at once, recording how; True if this call
+        changed it.
 
         Idempotent: an unsubscribed or bounced subscription, or none at all, is left alone.
         """
@@ -92,15 +93,16 @@ class SubscriptionStore(StoreBase):
                 SubscriptionStatus.UNSUBSCRIBED,
                 by=StatusChange.UNSUBSCRIBE,
                 now=now,
+                channel=channel,
             )
             return before != after
 
-    def unsubscribe_all(self, readers: Sequence[tuple[int, str]], *, now: datetime) -> None:
-        """`unsubscribe` for each (subscriber id, list slug), in one transaction: one commit
-        for a batch of one-click POSTs instead of one each."""
+    def unsubscribe_all(self, readers: Sequence[Leaving], *, now: datetime) -> None:
+        """`unsubscribe` for each (subscriber id, list slug, channel), in one transaction:
+        one commit for a batch of one-click POSTs instead of one each."""
         with self._tx() as tx:
             list_ids: dict[str, int] = {}
-            for subscriber_id, list_slug in readers:
+            for subscriber_id, list_slug, channel in readers:
                 if list_slug not in list_ids:
                     list_ids[list_slug] = self._list_id(tx, list_slug)
                 write_status(
@@ -110,6 +112,7 @@ class SubscriptionStore(StoreBase):
                     SubscriptionStatus.UNSUBSCRIBED,
                     by=StatusChange.UNSUBSCRIBE,
                     now=now,
+                    channel=channel,
                 )
 
     def set_sections(
@@ -163,19 +166,20 @@ def write_status(
     *,
     by: StatusChange,
     now: datetime,
+    channel: UnsubscribeChannel = UnsubscribeChannel.PUBLISHER,
 ) -> tuple[SubscriptionStatus | None, SubscriptionStatus | None]:
-    """Apply `next_status` to one subscription in `tx`; returns its status before and after."""
+    """Apply `next_status` to one subscription in `tx`; returns its status before and after.
+    An unsubscribe it makes is recorded as `channel`'s."""
     current = status_of(tx, subscriber_id, list_id)
     after = next_status(current, wanted, by=by)
-    store_status(tx, subscriber_id, list_id, current, after, now=now)
+    store_status(tx, subscriber_id, list_id, current, after, now=now, channel=channel)
     return current, after
 
 
 def write_status_everywhere(
     tx: Connection, subscriber_id: int, *, by: StatusChange, now: datetime
 ) -> None:
-    """Apply an unsubscribe, a bounce or a complaint (`by`) to every subscription the
-    subscriber has."""
+    """Apply a bounce or a complaint (`by`) to every subscription the subscriber has."""
     wanted = {
         StatusChange.BOUNCE: SubscriptionStatus.BOUNCED,
         StatusChange.COMPLAINT: SubscriptionStatus.COMPLAINED,
@@ -200,8 +204,12 @@ def store_status(
     after: SubscriptionStatus | None,
     *,
     now: datetime,
+    channel: UnsubscribeChannel = UnsubscribeChannel.PUBLISHER,
 ) -> None:
-    """The one place a subscription's status is written: created, changed, or left alone."""
+    """The one place a subscription's status is written: created, changed, or left alone.
+
+    A subscription that becomes unsubscribed gets its `unsubscribes` row here, so every path
+    that ends one is counted, once."""
     if after is None or after == current:
         return
     if current is None:
@@ -220,3 +228,33 @@ def store_status(
         .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id)
         .values(status=after, updated_at=now)
     )
+    if after == SubscriptionStatus.UNSUBSCRIBED:
+        tx.execute(
+            insert(unsubscribes).values(
+                subscriber_id=subscriber_id,
+                list_id=list_id,
+                edition_id=last_edition_sent(tx, subscriber_id, list_id),
+                channel=channel,
+                unsubscribed_at=now,
+            )
+        )
+
+
+def last_edition_sent(tx: Connection, subscriber_id: int, list_id: int) -> int | None:
+    """The newest edition of the list whose copy was sent to the subscriber, if any."""
+    # Walks the list's editions newest first and probes the deliveries' primary key, so it
+    # stays cheap however many deliveries there are.
+    sent = exists().where(
+        and_(
+            deliveries.c.edition_id == editions.c.id,
+            deliveries.c.subscriber_id == subscriber_id,
+            deliveries.c.state == DeliveryState.SENT,
+        )
+    )
+    found = tx.execute(
+        select(editions.c.id)
+        .where(editions.c.list_id == list_id, sent)
+        .order_by(editions.c.edition_date.desc())
+        .limit(1)
+    ).scalar()
+    return None if found is None else int(found)

@@ -5,7 +5,8 @@
     GET  /confirm/<token>              a page with a "Confirm" button (changes nothing)
     POST /confirm/<token>              activates the subscription (double opt-in)
     GET  /u/<list>/<token>             a page with an "Unsubscribe" button (changes nothing)
-    POST /u/<list>/<token>             RFC 8058 one-click: unsubscribes, 200, no redirect
+    POST /u/<list>/<token>             RFC 8058 one-click: unsubscribes, 200, no redirect (the
+                                       page's button posts here too, with via=page)
     GET  /unsubscribe                  where archived editions' unsubscribe link leads
     GET|POST /preferences/<token>      lists and sections (signed link per subscriber)
     GET  /archive, /archive/<list>     indexes of sent editions
@@ -36,6 +37,7 @@ from starlette.routing import Route
 
 from digest.config import ListSettings, Settings
 from digest.errors import DigestError, NotFoundError
+from digest.models import UnsubscribeChannel
 from digest.operations.archive import archive_index, archived_page, editor_preview
 from digest.web.clicks import CLICK_ROUTES
 from digest.web.context import WebContext, web_context
@@ -49,6 +51,7 @@ from digest.web.signup import SIGNUP_ROUTES
 
 log = logging.getLogger("digest.web")
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
+VIA_FIELD = "via"  # the unsubscribe page's button says where it was pressed
 
 
 def known_list(request: Request) -> ListSettings:
@@ -81,8 +84,11 @@ async def unsubscribe(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=20)
     if form.get(ONE_CLICK[0]) != ONE_CLICK[1]:
         return ctx.pages.response("bad_request.html.j2", status=400, headers=PRIVATE)
+    # The link's own page posts the same form with one field more; a mail client, RFC 8058's.
+    page = form.get(VIA_FIELD) == UnsubscribeChannel.PAGE
+    channel = UnsubscribeChannel.PAGE if page else UnsubscribeChannel.ONE_CLICK
     if subscriber_id is not None:
-        await ctx.one_click.unsubscribe(subscriber_id, slug)
+        await ctx.one_click.unsubscribe(subscriber_id, slug, channel=channel)
     return ctx.pages.response("unsubscribed.html.j2", headers=PRIVATE, mailing_list=mailing_list)
 
 
@@ -188,6 +194,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     ctx: WebContext = app.state.ctx
     await run_in_threadpool(ctx.one_click.apply_journal)
     yield
+    await ctx.click_writer.flush()  # the clicks answered but not yet written
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Starlette:

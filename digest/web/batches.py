@@ -1,9 +1,9 @@
-"""Writes that many requests wait on, grouped: a commit per batch, not per request.
+"""Writes that many requests make, grouped: a commit per batch, not per request.
 
-Each request waits until its own item is written, but the items that arrive while one batch
-is being written go together in the next transaction, so the cost of a commit is shared and
-the rate is bounded by the database's writes, not its fsyncs. One-click unsubscribes and
-counted clicks both go this way.
+A request may wait until its own item is written (a one-click unsubscribe does; a click
+does not), but the items that arrive while one batch is being written go together in the
+next transaction, so the cost of a commit is shared and the rate is bounded by the
+database's writes, not its fsyncs. One-click unsubscribes and counted clicks both go this way.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ class Batches(Generic[Item]):
         self._write, self._size = write, size
         self._waiting: list[tuple[Item, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet handed to `write`."""
+        return len(self._waiting)
 
     def submit(self, item: Item) -> asyncio.Future[None]:
         """The future that is done once `item` is written, or holds what the write raised."""

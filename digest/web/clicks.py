@@ -1,8 +1,11 @@
 """Counted links: GET|HEAD /c/<token>/<reader> answers 302 to the article, /o/... a pixel.
 
-The answer waits for its click to be committed, in batches (`digest.web.clicks_writer`).
-A forged or altered token is answered 404 with no Location, so the
-redirect can only ever lead to an article the edition holds.
+A click of an edition the process has seen is answered on the event loop from the resolver's
+caches. With per_subscriber tracking the reader's delivery time may be missing: the clicks
+that wait for one go together in one query on a worker thread (`copies_sent`, batched as
+the writes are); a new edition is read on a worker thread. The click row is written behind
+the answer, in batches (`digest.web.clicks_writer`). A forged or altered token is answered
+404 with no Location, so the redirect can only ever lead to an article the edition holds.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest.operations.clicks import CopySent, Followed, Lookup
 from digest.web.context import web_context
 
 # A transparent 1x1 GIF.
@@ -23,19 +27,33 @@ NO_STORE = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
 
 async def _follow(request: Request, kind: str) -> Response:
     ctx = web_context(request)
-    followed = await run_in_threadpool(
-        lambda: ctx.clicks.follow(
-            str(request.path_params["token"]),
-            str(request.path_params["reader"]),
-            method=request.method,
-            user_agent=request.headers.get("user-agent", ""),
-            now=ctx.clock(),
-            kind=kind,
-        )
+    token, reader = str(request.path_params["token"]), str(request.path_params["reader"])
+    method, agent, now = request.method, request.headers.get("user-agent", ""), ctx.clock()
+    followed = ctx.clicks.follow(
+        token, reader, method=method, user_agent=agent, now=now, kind=kind, read_store=False
     )
-    if followed is None:
+    if isinstance(followed, CopySent):
+        await ctx.copies_sent.submit(followed)
+        followed = ctx.clicks.follow(
+            token,
+            reader,
+            method=method,
+            user_agent=agent,
+            now=now,
+            kind=kind,
+            read_store=False,
+            asked=True,
+        )
+    if isinstance(followed, CopySent | Lookup):  # a new edition
+        followed = await run_in_threadpool(
+            lambda: ctx.clicks.follow(
+                token, reader, method=method, user_agent=agent, now=now, kind=kind
+            )
+        )
+    if not isinstance(followed, Followed):
         return Response("not found\n", status_code=404, headers=NO_STORE, media_type="text/plain")
-    await ctx.click_writer.record(followed.row)
+    if followed.row is not None:
+        ctx.click_writer.record(followed.row)
     if kind == "open":
         return Response(PIXEL, headers=NO_STORE, media_type="image/gif")
     return Response(status_code=302, headers={**NO_STORE, "location": followed.location})

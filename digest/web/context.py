@@ -14,10 +14,11 @@ from starlette.responses import Response
 from digest.config import Settings
 from digest.edition.confirmation import ConfirmationMail
 from digest.errors import DigestError
-from digest.operations.clicks import ClickResolver
+from digest.operations.clicks import ClickResolver, CopySent
 from digest.operations.journal import UnsubscribeJournal
 from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
+from digest.web.batches import Batches
 from digest.web.clicks_writer import ClickWriter
 from digest.web.guard import CSRF_COOKIE, CSRF_FIELD, Csrf, RateLimiter
 from digest.web.oneclick import OneClickWriter
@@ -27,6 +28,8 @@ log = logging.getLogger("digest.web")
 HOUR, MINUTE = 3600.0, 60.0
 # Attempts one address may make at the desk's sign-in form; the lock-out guards each account.
 DESK_SIGN_INS_PER_IP_PER_MINUTE = 20
+# Readers whose delivery times one query reads (per_subscriber clicks).
+COPIES_PER_QUERY = 500
 
 
 def _utc_now() -> datetime:
@@ -49,6 +52,7 @@ class WebContext:
     one_click: OneClickWriter
     clicks: ClickResolver
     click_writer: ClickWriter
+    copies_sent: Batches[CopySent]
     clock: Callable[[], datetime] = field(default=_utc_now)
     ticker: Callable[[], float] = field(default=time.monotonic)
 
@@ -60,6 +64,7 @@ class WebContext:
         publisher = Publisher(settings)
         site, web = settings.site, settings.web
         now = clock or _utc_now
+        clicks = ClickResolver(settings, publisher.store)
         return cls(
             settings=settings,
             publisher=publisher,
@@ -82,8 +87,10 @@ class WebContext:
                 lambda readers: publisher.store.unsubscribe_all(readers, now=now()),
                 journal=UnsubscribeJournal(settings.unsubscribe_journal),
             ),
-            clicks=ClickResolver(settings, publisher.store),
+            clicks=clicks,
             click_writer=ClickWriter(publisher.store.record_clicks),
+            # Readers' delivery times that clicks wait for: one query for those asked together.
+            copies_sent=Batches(clicks.remember_deliveries, size=COPIES_PER_QUERY),
             clock=now,
         )
 

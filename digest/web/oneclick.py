@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from starlette.concurrency import run_in_threadpool
 
 from digest.errors import DigestError
+from digest.models import UnsubscribeChannel
 from digest.operations.journal import Reader, UnsubscribeJournal
 from digest.web.batches import Batches
 
@@ -46,9 +47,15 @@ class OneClickWriter:
         self._patience = patience
         self._batches = Batches(self._written, size=BATCH)
 
-    async def unsubscribe(self, subscriber_id: int, list_slug: str) -> None:
+    async def unsubscribe(
+        self,
+        subscriber_id: int,
+        list_slug: str,
+        *,
+        channel: UnsubscribeChannel = UnsubscribeChannel.ONE_CLICK,
+    ) -> None:
         """Return once the reader's unsubscribe is committed or durably journaled."""
-        reader = (subscriber_id, list_slug)
+        reader = (subscriber_id, list_slug, channel)
         future = self._batches.submit(reader)
         # A failure after the POST was journaled and answered is read here, not left unread.
         future.add_done_callback(lambda done: done.cancelled() or done.exception())

@@ -2,7 +2,7 @@
 rest; meanwhile a one-click POST to a running `digest web` and `digest subscribers remove` go
 through within 2 s each.
 
-The list is SUBSCRIBERS long (DIGEST_TEST_QUEUE_SUBSCRIBERS=1000000 runs the issue's scale;
+The list is SUBSCRIBERS long (DIGEST_TEST_QUEUE_SUBSCRIBERS=1000000 runs it at a million;
 the default keeps the suite quick and still queues for many seconds).
 """
 

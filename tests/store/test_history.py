@@ -8,12 +8,19 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from digest.models import DeliveryState, Edition, EditionStatus, SubscriptionStatus
+from digest.models import (
+    DeliveryState,
+    Edition,
+    EditionStatus,
+    SubscriptionStatus,
+    UnsubscribeChannel,
+)
 from digest.operations import watching
 from digest.store import Enrolment, Outcome, Store
 from digest.store.schema import bounce_events, complaints, make_engine, upgrade
 from tests.conftest import NOW
 
+PAGE = UnsubscribeChannel.PAGE
 PEOPLE = [f"reader{n:02d}@example.hu" for n in range(1, 13)]  # subscriber ids 1-12
 
 
@@ -92,9 +99,9 @@ def test_history_counts_each_edition_by_state_and_by_what_readers_did(store: Sto
     reader_event(store, bounce_events, "b3", 8, first.id)
     reader_event(store, complaints, "c1", 1, first.id)
     # Reader 2 leaves after the first edition; reader 3 receives the second, then leaves.
-    store.unsubscribe(2, "daily", now=NOW + timedelta(days=1, hours=2))
+    store.unsubscribe(2, "daily", channel=PAGE, now=NOW + timedelta(days=1, hours=2))
     second = edition_with(store, 2, {i: sent for i in (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)})
-    store.unsubscribe(3, "daily", now=NOW + timedelta(days=2, hours=2))
+    store.unsubscribe(3, "daily", channel=PAGE, now=NOW + timedelta(days=2, hours=2))
 
     totals = {row.edition_id: row for row in watching.history(store)}
 

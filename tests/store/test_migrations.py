@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, inspect, select, text
 
 from digest.errors import StoreError
-from digest.store.schema import UTCDateTime, alembic_config, lists, make_engine, metadata, upgrade
+from digest.store.schema import (
+    UTCDateTime,
+    alembic_config,
+    deliveries,
+    editions,
+    lists,
+    make_engine,
+    metadata,
+    subscribers,
+    subscriptions,
+    unsubscribes,
+    upgrade,
+)
 from tests.conftest import NOW, ROOT
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -179,4 +192,64 @@ def test_revision_0009_adds_clicks_and_takes_it_back(database_url: str) -> None:
         command.downgrade(alembic_config(connection), "0008")
     assert "clicks" not in inspect(engine).get_table_names()
     assert revision(engine) == "0008"
+    engine.dispose()
+
+
+def test_revision_0010_adds_unsubscribes_and_credits_the_earlier_ones(database_url: str) -> None:
+    from alembic import command
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0009")
+        connection.execute(lists.insert().values(id=1, slug="daily", name="Daily", created_at=NOW))
+        connection.execute(
+            subscribers.insert(),
+            [
+                {"id": n, "email": f"r{n}@example.com", "email_key": f"r{n}@example.com",
+                 "name": "", "locale": "en", "timezone": "", "created_at": NOW}
+                for n in (1, 2, 3)
+            ],
+        )  # fmt: skip
+        later = NOW + timedelta(days=1)
+        connection.execute(
+            editions.insert(),
+            [
+                {"id": 10 + n, "list_id": 1, "edition_date": (NOW + timedelta(days=n)).date(),
+                 "created_at": NOW + timedelta(days=n), "cutoff": NOW, "subject": "s",
+                 "html": "", "text": "", "article_ids": [], "slot_nonce": "n", "status": "done"}
+                for n in (0, 1)
+            ],
+        )  # fmt: skip
+        connection.execute(
+            deliveries.insert(),
+            [
+                {"edition_id": edition, "subscriber_id": who, "state": "sent", "attempts": 1,
+                 "message_id": f"<{edition}.{who}@x>", "created_at": at, "updated_at": at,
+                 "sent_at": at}
+                for edition, who, at in ((10, 1, NOW), (11, 1, later), (10, 2, NOW))
+            ],
+        )  # fmt: skip
+        left = later + timedelta(hours=1)  # after both editions: credited to the newer one
+        connection.execute(
+            subscriptions.insert(),
+            [
+                {"subscriber_id": who, "list_id": 1, "status": status, "sections": None,
+                 "created_at": NOW, "updated_at": left}
+                for who, status in ((1, "unsubscribed"), (2, "unsubscribed"), (3, "active"))
+            ],
+        )  # fmt: skip
+    assert "unsubscribes" not in inspect(engine).get_table_names()
+    assert upgrade(engine, now=NOW) == HEAD  # an install at 0009 gets the table, filled
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                unsubscribes.c.subscriber_id, unsubscribes.c.edition_id, unsubscribes.c.channel
+            ).order_by(unsubscribes.c.subscriber_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [(1, 11, "unknown"), (2, 10, "unknown")]
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0009")
+    assert "unsubscribes" not in inspect(engine).get_table_names()
+    assert revision(engine) == "0009"
     engine.dispose()

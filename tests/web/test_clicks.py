@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,10 +17,12 @@ from starlette.testclient import TestClient
 
 from digest.config import Settings
 from digest.models import Edition, Tracking
+from digest.operations.archive import editor_preview
 from digest.operations.publisher import Publisher
 from digest.operations.stats import edition_stats
-from digest.store import Store
+from digest.store import ClickRow, Store
 from digest.web import create_app
+from digest.web.clicks_writer import ClickWriter
 from tests.conftest import DIGEST_READER, NOW, RecordingHandler, SeededTemplates
 from tests.support.cli import run
 
@@ -91,6 +94,12 @@ def make_send(
 
 def path(link: str) -> str:
     return urlsplit(link).path
+
+
+def written(client: TestClient) -> None:
+    """Until the clicks the app answered are in the store (they are written behind the 302)."""
+    assert client.portal is not None
+    client.portal.call(client.app.state.ctx.click_writer.flush)  # type: ignore[attr-defined]
 
 
 def distinct_articles(links: list[str]) -> list[str]:
@@ -203,6 +212,7 @@ def test_per_subscriber_links_name_the_reader_and_a_copy_clicking_everything_is_
     links = distinct_articles(mine)
     with sent.client() as client:
         assert client.get(path(links[0]), headers={"user-agent": BROWSER}).status_code == 302
+        written(client)
         numbers = edition_stats(sent.store, sent.edition)
         assert (numbers.clicks, numbers.machine_clicks) == (1, 0)
         # Later, a scanner follows three links of the same copy within one second.
@@ -253,3 +263,65 @@ def test_opens_only_when_asked_and_labelled_unreliable(make_send: Callable[..., 
         assert answer.headers["content-type"] == "image/gif"
     numbers = edition_stats(sent.store, sent.edition, opens=True)
     assert numbers.opens == 1 and numbers.clicks == 0
+
+
+@pytest.mark.parametrize(
+    "tracking", [Tracking.AGGREGATE, Tracking.PER_SUBSCRIBER], ids=["aggregate", "per-subscriber"]
+)
+def test_archive_clicks_count_apart_from_the_mail_and_preview_clicks_not_at_all(
+    make_send: Callable[..., Sent], tracking: Tracking
+) -> None:
+    sent = make_send(tracking=tracking)
+    day = sent.edition.edition_date.isoformat()
+    preview = editor_preview(
+        sent.settings, sent.store, Publisher(sent.settings).renderer, "daily", now=NOW
+    )
+    previewed = distinct_articles(HTML_LINK.findall(preview.html))
+    assert previewed and all(link.endswith("/preview") for link in previewed)
+    articles = {a.url for a in sent.store.articles_by_id(sent.edition.article_ids)}
+    with sent.client() as client:
+        page = client.get(f"/archive/daily/{day}")
+        assert page.status_code == 200
+        archived = distinct_articles(HTML_LINK.findall(page.text))
+        assert archived and all(link.endswith("/archive") for link in archived)
+        for link, agent in ((archived[0], BROWSER), (archived[1], "Googlebot/2.1")):
+            answer = client.get(path(link), headers={"user-agent": agent})
+            assert answer.status_code == 302 and answer.headers["location"] in articles
+        answer = client.get(path(previewed[0]), headers={"user-agent": BROWSER})
+        assert answer.status_code == 302 and answer.headers["location"] in articles
+        html_links, _ = sent.links()
+        assert client.get(path(html_links[0]), headers={"user-agent": BROWSER}).status_code == 302
+    numbers = edition_stats(sent.store, sent.edition)
+    assert (numbers.clicks, numbers.machine_clicks, numbers.archive_clicks) == (1, 0, 1)
+    assert sum(a.archive for a in numbers.articles) == 1  # the crawler's click is not counted
+
+
+def test_clicks_are_answered_before_they_are_written_and_written_on_a_clean_stop(
+    sent: Sent,
+) -> None:
+    html_links, _ = sent.links()
+    links = distinct_articles(html_links)[:2]
+    app = create_app(sent.settings, clock=lambda: sent.clock[0])
+    gate = threading.Event()
+
+    def slow(rows: Sequence[ClickRow]) -> None:  # a database busy with a send
+        assert gate.wait(30)
+        sent.store.record_clicks(rows)
+
+    app.state.ctx.click_writer = ClickWriter(slow)
+    with TestClient(app, follow_redirects=False) as client:
+        for link in links:
+            assert client.get(path(link), headers={"user-agent": BROWSER}).status_code == 302
+        assert edition_stats(sent.store, sent.edition).clicks == 0  # the 302s did not wait
+        gate.set()
+    assert edition_stats(sent.store, sent.edition).clicks == 2  # the stop wrote them
+
+
+def test_readers_delivery_times_are_read_together(make_send: Callable[..., Sent]) -> None:
+    sent = make_send(tracking=Tracking.PER_SUBSCRIBER)
+    readers = [sent.store.subscriber_by_email(a).id for m in sent.handler.messages
+               for a in m.recipients][:3]  # fmt: skip
+    edition = sent.edition.id
+    asked = [(edition, reader) for reader in readers] + [(edition, 10**9), (edition + 1, 1)]
+    found = sent.store.delivery_times(asked)
+    assert found == {(edition, r): sent.store.delivered_at(edition, r) for r in readers}

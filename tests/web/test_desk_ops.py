@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.models import DeliveryState, EditionStatus, SubscriptionStatus
+from digest.models import DeliveryState, EditionStatus, SubscriptionStatus, UnsubscribeChannel
 from digest.store import Enrolment, Outcome
 from digest.web.desk import SESSION_COOKIE
 from tests.conftest import NOW, RecordingHandler, SeededTemplates
@@ -63,7 +63,7 @@ def one_edition(desk: Desk) -> tuple[int, list[int]]:
     ids = [store.subscriber_by_email(p.email).id for p in people]
     for sub in store.active_subscribers("daily"):
         if sub.id not in ids:
-            store.unsubscribe(sub.id, "daily", now=NOW)
+            store.unsubscribe(sub.id, "daily", channel=UnsubscribeChannel.PUBLISHER, now=NOW)
     edition, _ = store.create_edition(
         list_slug="daily",
         edition_date=NOW.date(),

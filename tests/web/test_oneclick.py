@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import StoreError
+from digest.models import UnsubscribeChannel
 from digest.operations.journal import Reader, UnsubscribeJournal
 from digest.operations.publisher import Publisher
 from digest.store import Store
@@ -73,7 +74,9 @@ def test_a_failed_write_journals_its_posts_and_the_next_write_applies_them(
         await asyncio.gather(*(writer.unsubscribe(i, "daily") for i in ids[:2]))
 
     asyncio.run(first_two())  # answered, not raised: the two are journaled
-    assert sorted(journal.pending()) == sorted((i, "daily") for i in ids[:2])
+    assert sorted(journal.pending()) == sorted(
+        (i, "daily", UnsubscribeChannel.ONE_CLICK) for i in ids[:2]
+    )
     assert status_of(store, "reader0@example.com", "daily") == "active"
     asyncio.run(writer.unsubscribe(ids[2], "daily"))
     assert calls == [2, 1, 2]  # the next write that succeeded applied the journal

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 from starlette.testclient import TestClient
 
+from digest.models import UnsubscribeChannel
 from digest.operations.journal import UnsubscribeJournal
 from digest.operations.publisher import Publisher
 from digest.operations.readers import Subscriptions
@@ -37,9 +38,9 @@ def publisher(
     return Publisher(settings)
 
 
-def hold_the_write_lock(publisher: Publisher) -> Iterator[Connection]:
+def hold_the_write_lock(engine: Engine) -> Iterator[Connection]:
     """A connection in a write transaction that blocks every other write to subscriptions."""
-    with publisher.store.engine.connect() as connection, connection.begin() as tx:
+    with engine.connect() as connection, connection.begin() as tx:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("LOCK TABLE subscriptions IN EXCLUSIVE MODE")
         else:  # BEGIN IMMEDIATE already took SQLite's one write lock; write to be sure
@@ -59,13 +60,13 @@ def test_a_post_during_a_held_write_lock_is_journaled_and_never_sent_to(
     url = f"/u/daily/{token_for(publisher.settings, store, READER, 'daily')}"
     subscriber = store.subscriber_by_email(READER).id
     with TestClient(create_app(publisher.settings, clock=lambda: NOW)) as client:
-        locks = hold_the_write_lock(publisher)
+        locks = hold_the_write_lock(publisher.store.engine)
         next(locks)
         began = time.monotonic()
         response = client.post(url, data=ONE_CLICK)
         took = time.monotonic() - began
         assert response.status_code == 200 and took < 2, took
-        assert (subscriber, "daily") in journal.pending()
+        assert (subscriber, "daily", UnsubscribeChannel.ONE_CLICK) in journal.pending()
         next(locks, None)  # the lock is released
     publisher.send("daily", now=NOW)
     handler, _ = smtp_server
@@ -84,7 +85,7 @@ def test_a_preferences_save_during_a_held_write_lock_journals_the_lists_left(
         page = client.get(url)
         csrf = CSRF_INPUT.search(page.text)
         assert page.status_code == 200 and csrf is not None
-        locks = hold_the_write_lock(publisher)
+        locks = hold_the_write_lock(publisher.store.engine)
         next(locks)
         began = time.monotonic()
         response = client.post(url, data={"csrf_token": csrf.group(1), "list": ["weekly"]})
@@ -92,8 +93,8 @@ def test_a_preferences_save_during_a_held_write_lock_journals_the_lists_left(
         assert response.status_code == 200 and took < 2, took
         daily = publisher.settings.list("daily").name
         assert f"no longer receive {daily}" in response.text
-        assert (subscriber, "daily") in journal.pending()
-        assert (subscriber, "weekly") not in journal.pending()
+        assert (subscriber, "daily", UnsubscribeChannel.PAGE) in journal.pending()
+        assert not [r for r in journal.pending() if r[1] == "weekly"]
         next(locks, None)  # the lock is released
     publisher.send("daily", now=NOW)
     handler, _ = smtp_server
@@ -107,7 +108,7 @@ def test_delivery_applies_the_journal_before_it_claims(
 ) -> None:
     store = publisher.store
     UnsubscribeJournal(publisher.settings.unsubscribe_journal).append(
-        [(store.subscriber_by_email(READER).id, "daily")]
+        [(store.subscriber_by_email(READER).id, "daily", UnsubscribeChannel.ONE_CLICK)]
     )  # as the web process left it: journaled, the database never written
     assert status_of(store, READER, "daily") == "active"
     publisher.send("daily", now=NOW)
@@ -121,7 +122,7 @@ def test_digest_web_applies_what_an_earlier_process_journaled_when_it_starts(
 ) -> None:
     store = publisher.store
     journal = UnsubscribeJournal(publisher.settings.unsubscribe_journal)
-    journal.append([(store.subscriber_by_email(READER).id, "daily")])
+    journal.append([(store.subscriber_by_email(READER).id, "daily", UnsubscribeChannel.ONE_CLICK)])
     app = create_app(publisher.settings, clock=lambda: NOW)
     assert status_of(store, READER, "daily") == "active"  # made, not yet started
     with TestClient(app):

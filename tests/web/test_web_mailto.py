@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import smtplib
+import socket
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -124,3 +126,40 @@ def test_the_access_log_never_shows_a_token(path: str, logged: str) -> None:
     )  # fmt: skip
     assert RedactTokens().filter(record)
     assert record.getMessage() == f'127.0.0.1:5 - "GET {logged} HTTP/1.1" 200'
+
+
+@pytest.mark.parametrize(
+    "path", ["/c/AQFtb2tlbg/-", "/c/AQFtb2tlbg/archive", "/o/AQFtb2tlbg/AQFyZWFkZXI"],
+    ids=["click", "archive-click", "pixel"],
+)  # fmt: skip
+def test_the_access_log_leaves_counted_links_out(path: str) -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", path, "1.1", 302), None,
+    )  # fmt: skip
+    assert not RedactTokens().filter(record)
+
+
+def test_digest_web_answers_on_sockets_without_nagles_delay() -> None:
+    # A response written as head then body must not wait for the client's delayed ACK.
+    from digest.cli.web import _listen
+
+    listening = _listen("127.0.0.1", free_port())
+
+    async def accepted() -> int:
+        flags: asyncio.Queue[int] = asyncio.Queue()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                flags.put_nowait(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+            flag = await asyncio.wait_for(flags.get(), 10)
+            writer.close()
+        return flag
+
+    assert asyncio.run(accepted()) != 0
