@@ -4,8 +4,9 @@ The order of an article's image: the item's own enclosure or media image, then t
 (else twitter:image) of its article page, then the first real <img> of its text. A page is
 read only for a new item (never one already stored: its image was settled then), at most
 `[feeds] page_images` pages per feed per poll, a few at once, each within `page_timeout` and
-`page_bytes` and through the same address guard as the feeds. A page that fails costs only its
-image, with one warning naming it.
+`page_bytes` and through the same address guard as the feeds, and never on a reserved name
+(`*.example`, `*.test`, `*.invalid`, `localhost`). A page that fails costs only its image,
+with one warning naming it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from digest.config import FeedsSettings
 from digest.errors import FeedError
@@ -39,7 +41,13 @@ def with_page_images(
         return list(items)
     plain = [item for item in items if not item.own_image]
     stored = store.stored_feed_images([(item.key, item.article.url) for item in plain])
-    pages = list(dict.fromkeys(item.article.url for item in plain if item.key not in stored))
+    pages = list(
+        dict.fromkeys(
+            item.article.url
+            for item in plain
+            if item.key not in stored and not _reserved(item.article.url)
+        )
+    )
     if len(pages) > limits.page_images:
         log.warning(
             "feed %r: %d new items name no image; the pages of the first %d are read"
@@ -55,6 +63,21 @@ def with_page_images(
             images = pool.map(lambda url: _image_of(url, feed=feed, limits=limits), pages)
             found = dict(zip(pages, images, strict=True))
     return [_pictured(item, stored.get(item.key), found.get(item.article.url)) for item in items]
+
+
+# RFC 2606 and 6761: names that never reach a real site, so no page is read there (the seeds
+# and the tests use them; looking them up could only wait on a resolver).
+_RESERVED = ("example", "test", "invalid", "localhost")
+_RESERVED_SITES = ("example.com", "example.net", "example.org")
+
+
+def _reserved(url: str) -> bool:
+    """Whether the URL's host is a reserved name: an example, a test or an invalid one."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    last = host.rpartition(".")[2]
+    return last in _RESERVED or any(
+        host == site or host.endswith("." + site) for site in _RESERVED_SITES
+    )
 
 
 def _pictured(

@@ -280,3 +280,28 @@ def test_articles_import_reads_pages_unless_turned_off(
     )
     expected = "/img/og.jpg" if page_images != "0" else "/img/text-1.jpg"
     assert isinstance(article, Article) and article.image_url == server.url(expected)
+
+
+def test_no_page_is_read_on_a_reserved_name(
+    server: FeedServer, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The seeds' budapestpost.example and the tests' *.test hosts never reach a real site:
+    # looking them up could only wait on a resolver, so their pages are not read at all.
+    links = ["https://budapestpost.example/a/1", "http://news.test/a/2", "http://example.com/a/3"]
+    items = "".join(
+        f"<item><title>Story {n}</title><link>{link}</link><guid>reserved-{n}</guid>"
+        f'<description>&lt;img src="https://img.example/{n}.jpg"&gt;</description></item>'
+        for n, link in enumerate(links, 1)
+    )
+    server.routes["/reserved.xml"] = Route(
+        body=f'<rss version="2.0"><channel><title>R</title>{items}</channel></rss>'.encode()
+    )
+
+    with caplog.at_level(logging.WARNING, logger=PAGE_LOG):
+        (report,) = poll_feeds(settings(server, "/reserved.xml"), store, now=NOW)
+
+    assert report.new == 3
+    assert not caplog.records  # no page was tried, so none failed
+    assert {image for image, _ in images(store).values()} == {
+        f"https://img.example/{n}.jpg" for n in (1, 2, 3)
+    }
