@@ -25,7 +25,7 @@ from digest.service.log_format import LogFormat, configure_logging
 
 if TYPE_CHECKING:
     from digest.config import ListSettings
-    from digest.operations.publisher import Publisher
+    from digest.store import Store
 
 log = logging.getLogger("digest.run")
 _MISSED_SHOWN = 5
@@ -136,20 +136,20 @@ def _deadline(settings: ListSettings) -> str:
     return f"deadline {settings.approval_deadline:%H:%M}, then {settings.on_deadline}"
 
 
-def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> None:
+def show_schedule(
+    console: Console, lists: tuple[ListSettings, ...], store: Store, *, now: datetime
+) -> None:
     """Print each list's next run, last run and last edition, then the latest missed editions."""
     from digest.operations.status import list_statuses, shown_status
 
-    statuses = list_statuses(
-        publisher.settings.lists, publisher.store, now=now
-    )  # read before printing: an error prints alone
+    statuses = list_statuses(lists, store, now=now)  # read before printing: an error prints alone
     console.print("lists:")
     for item in statuses:
         settings = item.settings
         made = item.last_edition
         edition = "none"
         if made is not None:
-            shown = shown_status(made.status, publisher.store.delivery_counts(made.id))
+            shown = shown_status(made.status, store.delivery_counts(made.id))
             edition = f"#{made.id} of {made.edition_date}, {shown}"
         # Three short lines a list, wrapped at the console's width: 80 columns show it all.
         for line in (
@@ -167,16 +167,16 @@ def show_schedule(console: Console, publisher: Publisher, *, now: datetime) -> N
                 textwrap.fill(line, width=console.width, subsequent_indent="      "),
                 markup=False,
             )
-    missed = publisher.store.recent_runs(outcome=RunOutcome.MISSED, limit=_MISSED_SHOWN)
+    missed = store.recent_runs(outcome=RunOutcome.MISSED, limit=_MISSED_SHOWN)
     if missed:
-        zones = {item.slug: item.zone for item in publisher.settings.lists}
+        zones = {item.slug: item.zone for item in lists}
         console.print("missed editions (not sent: `digest run` was down past the grace period):")
         for entry in missed:
             due = _when(entry.slot, zones.get(entry.list_slug, UTC))
             console.print(f"  {entry.list_slug}: due {due}", markup=False)
-    skipped = publisher.store.skipped_editions(limit=_MISSED_SHOWN)
+    skipped = store.skipped_editions(limit=_MISSED_SHOWN)
     if skipped:
-        zones = {item.slug: item.zone for item in publisher.settings.lists}
+        zones = {item.slug: item.zone for item in lists}
         console.print("missed editions (not sent: not approved by the deadline):")
         for slug, made, verdict in skipped:
             when = _when(verdict.decided_at, zones.get(slug, UTC))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,37 @@ def test_help_loads_none_of_the_heavy_modules() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert "Example:" in done.stdout
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout.splitlines()[-1]
+
+
+def test_status_loads_neither_rendering_nor_sending(tmp_path: Path) -> None:
+    """`digest status` reads the settings and the database only: the rendering, the story
+    grouping and the sender (premailer, numpy, the Publisher and its delivery engine) stay
+    unloaded, which keeps its start near half a second."""
+    env = {**os.environ, "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'digest.sqlite3'}"}
+    subprocess.run(
+        [sys.executable, "-m", "digest", "init"], env=env, cwd=ROOT, check=True, capture_output=True
+    )
+    script = (
+        "import sys\n"
+        "from digest.cli import main\n"
+        "sys.argv = ['digest', 'status']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('premailer', 'numpy')"
+        " or m in ('digest.operations.publisher', 'digest.operations.delivery')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert "lists:" in done.stdout, done.stderr
     assert done.stdout.splitlines()[-1] == "[]", done.stdout.splitlines()[-1]
 
 

@@ -144,7 +144,7 @@ def test_the_deadline_sends_anyway_or_skips_and_records_a_missed_edition(
     verdict = held.store.verdict_for(edition.id)
     assert verdict is not None and verdict.decided_by == "deadline"
     status = io.StringIO()
-    show_schedule(Console(file=status, width=100), held, now=clock.now)
+    show_schedule(Console(file=status, width=100), held.settings.lists, held.store, now=clock.now)
     assert "approval: required, deadline 09:00, then " + str(policy) in status.getvalue()
     missed = f"daily: edition #{edition.id} of 2026-03-02, skipped 2026-03-02 09:00 CET"
     if policy is OnDeadline.SEND:

@@ -121,7 +121,7 @@ def test_up_after_the_grace_period_records_a_missed_edition(
     assert lines[0].__dict__["list"] == "daily"
 
     console = Console(file=io.StringIO(), width=300)
-    show_schedule(console, publisher, now=bp(2026, 3, 2, 13, 31))
+    show_schedule(console, publisher.settings.lists, publisher.store, now=bp(2026, 3, 2, 13, 31))
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     assert "daily: next run 2026-03-03 07:00 CET (0 7 * * *, Europe/Budapest)" in shown
     assert "last run: 2026-03-02 07:00 CET missed" in shown
