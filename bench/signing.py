@@ -29,6 +29,7 @@ Run (Postfix's smtp-sink must be installed):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import resource
@@ -283,6 +284,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ed25519", action="store_true", help="add the Ed25519 signature")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per send")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and print it")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     return parser.parse_args(argv)
 
 
@@ -335,6 +337,14 @@ def main(argv: list[str] | None = None) -> int:
             f"median unsigned: {medians['unsigned']:,.0f} msg/s, signed ({kind}): "
             f"{medians['signed']:,.0f} msg/s, ratio {ratio:.2f} (target >= {TARGET})"
         )
+        if args.json:
+            row = {
+                "label": f"DKIM ({kind}) against unsigned, {args.subscribers:,} subscribers",
+                "unsigned_msg_per_s": medians["unsigned"],
+                "signed_msg_per_s": medians["signed"],
+                "ratio": ratio,
+            }
+            print("BENCH-JSON " + json.dumps(row), flush=True)
         publisher = Publisher(bench_settings(workdir, port, args.connections))
         signer = DkimSigner(
             domain=DOMAIN,

@@ -99,21 +99,32 @@ class SubscriptionStore(StoreBase):
 
     def unsubscribe_all(self, readers: Sequence[Leaving], *, now: datetime) -> None:
         """`unsubscribe` for each (subscriber id, list slug, channel), in one transaction:
-        one commit for a batch of one-click POSTs instead of one each."""
+        one commit for a batch of one-click POSTs instead of one each, and per list one read
+        of the statuses and one write of the changes, not a few statements per reader."""
+        by_list: dict[str, list[tuple[int, UnsubscribeChannel]]] = {}
+        for subscriber_id, list_slug, channel in readers:
+            by_list.setdefault(list_slug, []).append((subscriber_id, channel))
         with self._tx() as tx:
-            list_ids: dict[str, int] = {}
-            for subscriber_id, list_slug, channel in readers:
-                if list_slug not in list_ids:
-                    list_ids[list_slug] = self._list_id(tx, list_slug)
-                write_status(
-                    tx,
-                    subscriber_id,
-                    list_ids[list_slug],
-                    SubscriptionStatus.UNSUBSCRIBED,
-                    by=StatusChange.UNSUBSCRIBE,
-                    now=now,
-                    channel=channel,
+            for list_slug, leaving in by_list.items():
+                list_id = self._list_id(tx, list_slug)
+                current = dict(
+                    tx.execute(
+                        select(subscriptions.c.subscriber_id, subscriptions.c.status).where(
+                            subscriptions.c.list_id == list_id,
+                            subscriptions.c.subscriber_id.in_({sid for sid, _ in leaving}),
+                        )
+                    ).all()
                 )
+                gone: dict[int, UnsubscribeChannel] = {}
+                for subscriber_id, channel in leaving:
+                    status = current.get(subscriber_id)
+                    before = None if status is None else SubscriptionStatus(status)
+                    after = next_status(
+                        before, SubscriptionStatus.UNSUBSCRIBED, by=StatusChange.UNSUBSCRIBE
+                    )
+                    if after == SubscriptionStatus.UNSUBSCRIBED != before:
+                        gone.setdefault(subscriber_id, channel)  # the first of two requests
+                store_unsubscribed(tx, list_id, gone, now=now)
 
     def set_sections(
         self, subscriber_id: int, list_slug: str, sections: Sequence[str] | None, *, now: datetime
@@ -206,9 +217,10 @@ def store_status(
     now: datetime,
     channel: UnsubscribeChannel = UnsubscribeChannel.PUBLISHER,
 ) -> None:
-    """The one place a subscription's status is written: created, changed, or left alone.
+    """The one place a subscription's status is written: created, changed, or left alone
+    (with `store_unsubscribed`, which batched one-click unsubscribes call directly).
 
-    A subscription that becomes unsubscribed gets its `unsubscribes` row here, so every path
+    A subscription that becomes unsubscribed gets its `unsubscribes` row there, so every path
     that ends one is counted, once."""
     if after is None or after == current:
         return
@@ -223,21 +235,41 @@ def store_status(
             )
         )
         return
+    if after == SubscriptionStatus.UNSUBSCRIBED:
+        store_unsubscribed(tx, list_id, {subscriber_id: channel}, now=now)
+        return
     tx.execute(
         update(subscriptions)
         .where(subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == list_id)
         .values(status=after, updated_at=now)
     )
-    if after == SubscriptionStatus.UNSUBSCRIBED:
-        tx.execute(
-            insert(unsubscribes).values(
-                subscriber_id=subscriber_id,
-                list_id=list_id,
-                edition_id=last_edition_sent(tx, subscriber_id, list_id),
-                channel=channel,
-                unsubscribed_at=now,
-            )
-        )
+
+
+def store_unsubscribed(
+    tx: Connection, list_id: int, leaving: dict[int, UnsubscribeChannel], *, now: datetime
+) -> None:
+    """Mark existing subscriptions of one list unsubscribed, each with its `unsubscribes` row
+    (the channel it came by, the edition it is credited to): for one reader or a batch."""
+    if not leaving:
+        return
+    tx.execute(
+        update(subscriptions)
+        .where(subscriptions.c.list_id == list_id, subscriptions.c.subscriber_id.in_(leaving))
+        .values(status=SubscriptionStatus.UNSUBSCRIBED, updated_at=now)
+    )
+    tx.execute(
+        insert(unsubscribes),
+        [
+            {
+                "subscriber_id": subscriber_id,
+                "list_id": list_id,
+                "edition_id": last_edition_sent(tx, subscriber_id, list_id),
+                "channel": channel,
+                "unsubscribed_at": now,
+            }
+            for subscriber_id, channel in leaving.items()
+        ],
+    )
 
 
 def last_edition_sent(tx: Connection, subscriber_id: int, list_id: int) -> int | None:
