@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from digest.errors import StoreError
 from digest.models import UnsubscribeChannel
 from digest.operations.journal import Reader, UnsubscribeJournal
 from digest.operations.publisher import Publisher
 from digest.store import Store
+from digest.store.schema import lists, unsubscribes
 from digest.web.oneclick import BATCH, OneClickWriter
 from tests.conftest import NOW, settings_for
 from tests.support.bulk import add_subscribers
@@ -83,3 +85,58 @@ def test_a_failed_write_journals_its_posts_and_the_next_write_applies_them(
     assert journal.pending() == []
     emails = [f"reader{i}@example.com" for i in range(3)]
     assert {status_of(store, email, "daily") for email in emails} == {"unsubscribed"}
+
+
+def test_a_batch_changes_each_subscription_once_and_only_what_an_unsubscribe_may(
+    tmp_path: Path,
+) -> None:
+    # One read and one write per list: the rules of one reader at a time must still hold.
+    publisher = Publisher(settings_for(tmp_path, 25))
+    publisher.init(seed=True, now=NOW)
+    store = publisher.store
+    ids = {
+        email: store.subscriber_by_email(email).id
+        for email in (
+            "odon.gyori@example.hu",
+            "emma.clarke@example.com",
+            "piotr.wisniewski@example.com",
+        )
+    }
+    reader, bounced, stranger = ids.values()
+    store.mark_bounced(bounced, now=NOW)  # on daily and weekly
+    store.unsubscribe_all(
+        [
+            (reader, "daily", UnsubscribeChannel.ONE_CLICK),
+            (reader, "daily", UnsubscribeChannel.PAGE),  # the same reader twice in a batch
+            (reader, "weekly", UnsubscribeChannel.PAGE),
+            (bounced, "daily", UnsubscribeChannel.ONE_CLICK),
+            (stranger, "weekly", UnsubscribeChannel.ONE_CLICK),  # never on weekly
+        ],
+        now=NOW,
+    )
+    statuses = {
+        (email, slug): status_of(store, email, slug)
+        for email in ids
+        for slug in ("daily", "weekly", "business")
+    }
+    assert statuses == {
+        ("odon.gyori@example.hu", "daily"): "unsubscribed",
+        ("odon.gyori@example.hu", "weekly"): "unsubscribed",
+        ("odon.gyori@example.hu", "business"): "active",
+        ("emma.clarke@example.com", "daily"): "bounced",  # an unsubscribe never unbounces
+        ("emma.clarke@example.com", "weekly"): "bounced",
+        ("emma.clarke@example.com", "business"): None,
+        ("piotr.wisniewski@example.com", "daily"): None,
+        ("piotr.wisniewski@example.com", "weekly"): None,  # none made by an unsubscribe
+        ("piotr.wisniewski@example.com", "business"): "active",
+    }
+    with store.engine.begin() as tx:
+        rows = tx.execute(
+            select(unsubscribes.c.subscriber_id, lists.c.slug, unsubscribes.c.channel).join(
+                lists, lists.c.id == unsubscribes.c.list_id
+            )
+        ).all()
+    assert sorted((sid, slug, str(channel)) for sid, slug, channel in rows) == [
+        (reader, "daily", str(UnsubscribeChannel.ONE_CLICK)),  # counted once, by the first
+        (reader, "weekly", str(UnsubscribeChannel.PAGE)),
+    ]
