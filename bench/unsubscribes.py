@@ -92,14 +92,17 @@ def add_readers(publisher: Publisher, count: int) -> list[int]:
     return ids
 
 
-def sent(publisher: Publisher) -> int:
-    """How many deliveries the database shows sent."""
+def delivered(publisher: Publisher) -> tuple[int, int]:
+    """How many deliveries the database shows sent, and skipped (their reader had left)."""
     with publisher.store.engine.begin() as tx:
-        return int(
+        counts: dict[str, int] = dict(
             tx.execute(
-                select(func.count()).where(deliveries.c.state == DeliveryState.SENT.value)
-            ).scalar_one()
+                select(deliveries.c.state, func.count())
+                .where(deliveries.c.state.in_((DeliveryState.SENT, DeliveryState.SKIPPED)))
+                .group_by(deliveries.c.state)
+            ).tuples()
         )
+    return counts.get(DeliveryState.SENT, 0), counts.get(DeliveryState.SKIPPED, 0)
 
 
 def unsubscribed(publisher: Publisher, ids: list[int]) -> int:
@@ -240,7 +243,7 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
             seconds, latencies, statuses = asyncio.run(load(port, paths, args.connections))
-            sent_during = sent(publisher)
+            sent_during, skipped_during = delivered(publisher)
             sending = worker is not None and worker.poll() is None
         finally:
             if worker is not None:
@@ -268,7 +271,7 @@ def main() -> None:
     print(f"answers: {dict(sorted(statuses.items()))}; unsubscribed: {done:,} of {len(ids):,}")
     if args.sending:
         print(
-            f"deliveries sent meanwhile: {sent_during:,}"
+            f"deliveries meanwhile: {sent_during:,} sent, {skipped_during:,} skipped (left)"
             f"{' (the send was still running)' if sending else ' (the send had ended)'}"
         )
     if args.json:
