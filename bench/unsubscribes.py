@@ -95,13 +95,12 @@ def add_readers(publisher: Publisher, count: int) -> list[int]:
 def delivered(publisher: Publisher) -> tuple[int, int]:
     """How many deliveries the database shows sent, and skipped (their reader had left)."""
     with publisher.store.engine.begin() as tx:
-        counts: dict[str, int] = dict(
-            tx.execute(
-                select(deliveries.c.state, func.count())
-                .where(deliveries.c.state.in_((DeliveryState.SENT, DeliveryState.SKIPPED)))
-                .group_by(deliveries.c.state)
-            ).tuples()
-        )
+        rows = tx.execute(
+            select(deliveries.c.state, func.count())
+            .where(deliveries.c.state.in_((DeliveryState.SENT, DeliveryState.SKIPPED)))
+            .group_by(deliveries.c.state)
+        ).all()
+    counts = {str(state): int(count) for state, count in rows}
     return counts.get(DeliveryState.SENT, 0), counts.get(DeliveryState.SKIPPED, 0)
 
 
