@@ -198,7 +198,8 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off(served: Served) -> None:
                 break
             sock.send(bytes([byte]))
     assert closed_after is not None, "the connection stayed open for the whole head"
-    assert HEADER_TIMEOUT <= closed_after < HEADER_TIMEOUT + 2
+    # The server's timer starts when it accepts, a moment apart from the client's clock.
+    assert HEADER_TIMEOUT - 0.05 <= closed_after < HEADER_TIMEOUT + 2
 
 
 def test_a_head_that_never_ends_is_refused(served: Served) -> None:
