@@ -91,17 +91,15 @@ def fetch_page_head(url: str, *, limits: FeedsSettings) -> Fetched:
     deadline = time.monotonic() + limits.page_timeout
 
     def read(answer: http.client.HTTPResponse, current: str) -> Fetched:
-        if not 200 <= answer.status < 300:
-            raise FeedError(f"{url}: HTTP {answer.status} {answer.reason}")
+        _succeeded(answer, url=url)
         content_type = answer.getheader("Content-Type", "")
         if content_type.split(";")[0].strip().lower() not in _HTML_TYPES:
             raise FeedError(f"{url}: not an HTML page ({content_type or 'no Content-Type'})")
-        try:
-            body = _read_head(answer, url=url, limits=limits, deadline=deadline)
-        except TimeoutError as exc:
-            raise FeedError(f"{url}: no answer within {limits.page_timeout:g} s") from exc
-        except (http.client.HTTPException, OSError) as exc:
-            raise FeedError(f"{url}: broken answer: {exc.__class__.__name__}: {exc}") from exc
+        body = _body(
+            lambda: _read_head(answer, url=url, limits=limits, deadline=deadline),
+            url=url,
+            timeout=limits.page_timeout,
+        )
         return Fetched(
             url=current,
             not_modified=False,
@@ -205,14 +203,12 @@ def _answer(
             etag=answer.getheader("ETag") or etag,
             last_modified=answer.getheader("Last-Modified") or last_modified,
         )
-    if not 200 <= answer.status < 300:
-        raise FeedError(f"{url}: HTTP {answer.status} {answer.reason}")
-    try:
-        body = _read_capped(answer, url=url, limits=limits, deadline=deadline)
-    except TimeoutError as exc:
-        raise FeedError(f"{url}: no answer within {limits.timeout:g} s") from exc
-    except (http.client.HTTPException, OSError) as exc:
-        raise FeedError(f"{url}: broken answer: {exc.__class__.__name__}: {exc}") from exc
+    _succeeded(answer, url=url)
+    body = _body(
+        lambda: _read_capped(answer, url=url, limits=limits, deadline=deadline),
+        url=url,
+        timeout=limits.timeout,
+    )
     return Fetched(
         url=current,
         not_modified=False,
@@ -221,6 +217,22 @@ def _answer(
         last_modified=answer.getheader("Last-Modified"),
         content_type=answer.getheader("Content-Type", ""),
     )
+
+
+def _succeeded(answer: http.client.HTTPResponse, *, url: str) -> None:
+    """Refuse an answer that is not 2xx, naming the URL asked for."""
+    if not 200 <= answer.status < 300:
+        raise FeedError(f"{url}: HTTP {answer.status} {answer.reason}")
+
+
+def _body(read: Callable[[], bytes], *, url: str, timeout: float) -> bytes:
+    """What `read` reads of an answer's body, its failures as one FeedError naming the URL."""
+    try:
+        return read()
+    except TimeoutError as exc:
+        raise FeedError(f"{url}: no answer within {timeout:g} s") from exc
+    except (http.client.HTTPException, OSError) as exc:
+        raise FeedError(f"{url}: broken answer: {exc.__class__.__name__}: {exc}") from exc
 
 
 class _PinnedHTTP(http.client.HTTPConnection):

@@ -51,7 +51,8 @@ def sink(request: pytest.FixtureRequest) -> Iterator[tuple[int, list[str]]]:
         process.wait(timeout=10)
 
 
-@pytest.mark.parametrize(
+# smtp-sink's switches and the reply each gives: accepted, or refused at one stage.
+EACH_STAGE = pytest.mark.parametrize(
     ("sink", "code_class", "stage"),
     [
         ([], 2, Stage.DOT),
@@ -64,6 +65,9 @@ def sink(request: pytest.FixtureRequest) -> Iterator[tuple[int, list[str]]]:
     ids=["accepts", "no-pipelining", "mail-4xx", "rcpt-5xx", "data-5xx", "dot-5xx"],
     indirect=["sink"],
 )
+
+
+@EACH_STAGE
 def test_each_reply_is_read_at_its_stage(
     sink: tuple[int, list[str]], code_class: int, stage: Stage
 ) -> None:
@@ -103,19 +107,7 @@ def test_a_421_mid_pipeline_keeps_its_text(sink: tuple[int, list[str]], stage: S
     assert not connection.is_open
 
 
-@pytest.mark.parametrize(
-    ("sink", "code_class", "stage"),
-    [
-        ([], 2, Stage.DOT),
-        (["-p"], 2, Stage.DOT),
-        (["-r", "mail"], 4, Stage.MAIL),
-        (["-f", "rcpt"], 5, Stage.RCPT),
-        (["-f", "data"], 5, Stage.DATA),
-        (["-f", "."], 5, Stage.DOT),
-    ],
-    ids=["accepts", "no-pipelining", "mail-4xx", "rcpt-5xx", "data-5xx", "dot-5xx"],
-    indirect=["sink"],
-)
+@EACH_STAGE
 def test_an_envelope_sent_ahead_gets_the_replies_it_would_get_in_turn(
     sink: tuple[int, list[str]], code_class: int, stage: Stage
 ) -> None:
