@@ -37,10 +37,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -52,9 +50,15 @@ from pathlib import Path
 
 from send import start_sink, stop_sink
 from sqlalchemy import func, insert, select
-from unsubscribes import add_readers, read_answer, wait_until_listening
+from unsubscribes import (
+    add_readers,
+    read_answer,
+    seeded_install,
+    start_digest,
+    wait_until_listening,
+)
 
-from digest.config import Settings, load_settings
+from digest.config import Settings
 from digest.mail.transport import free_port
 from digest.models import DeliveryState, Edition, EditionStatus, SubscriptionStatus
 from digest.operations.clicks import click_links, reader_part
@@ -231,14 +235,7 @@ def while_sending(
     the phase). Returns once the send is over."""
     log = Path(env["DIGEST_PREVIEW_DIR"]).parent / f"worker-{edition_id}.log"
     with log.open("wb") as errors:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "digest", "worker", "--until-idle"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
+        worker = start_digest(env, "worker", "--until-idle", stderr=errors)
     watch = SendWatch(publisher, edition_id, worker)
     try:
         watch.started.wait(timeout=120)
@@ -292,25 +289,8 @@ def measure(args: argparse.Namespace, folder: Path) -> tuple[list[str], dict[str
         config = folder / "digest.toml"
         daily = f'slug = "{LIST_SLUG}"\n'
         config.write_text(text.replace(daily, f'{daily}tracking = "{args.tracking}"\n', 1))
-    env = {
-        **os.environ,
-        "DIGEST_CONFIG": str(config),
-        "DIGEST_DATABASE_URL": f"sqlite:///{folder / 'digest.db'}",
-        "DIGEST_SECRETS_FILE": str(folder / "secrets.toml"),
-        "DIGEST_PREVIEW_DIR": str(folder / "preview"),
-        "DIGEST_SMTP__PORT": str(sink_port),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "digest", "init", "--seed"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,  # the seeds' deliberately bad rows
-    )
-    os.environ.update(env)
-    settings = load_settings(config)
-    publisher = Publisher(settings)
+    env, publisher = seeded_install(folder, sink_port, config)
+    settings = publisher.settings
     ids = add_readers(publisher, args.readers)
     subscribe_too(publisher, SECOND_SLUG)
     now = datetime.now(UTC)
@@ -319,14 +299,7 @@ def measure(args: argparse.Namespace, folder: Path) -> tuple[list[str], dict[str
     paths = click_paths(settings, edition, ids, args.clicks)
     static = ["/unsubscribe"] * args.static
     sink = start_sink(sink_port, folder / "smtp-sink.log")
-    web = subprocess.Popen(
-        [sys.executable, "-m", "digest", "web", "--host", "127.0.0.1", "--port", str(web_port)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    web = start_digest(env, "web", "--host", "127.0.0.1", "--port", str(web_port))
     c = args.connections
     try:
         asyncio.run(wait_until_listening(web_port, web))

@@ -36,6 +36,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from send import start_sink, stop_sink
 from sqlalchemy import func, insert, select
@@ -90,6 +91,46 @@ def add_readers(publisher: Publisher, count: int) -> list[int]:
             ],
         )
     return ids
+
+
+def seeded_install(
+    folder: Path, sink_port: int, config: Path = ROOT / "config" / "digest.toml"
+) -> tuple[dict[str, str], Publisher]:
+    """A fresh seeded install in `folder` (SQLite, secrets file, previews) whose mail goes to
+    `sink_port`: the environment its `digest` commands run in, and a Publisher on it."""
+    env = {
+        **os.environ,
+        "DIGEST_CONFIG": str(config),
+        "DIGEST_DATABASE_URL": f"sqlite:///{folder / 'digest.db'}",
+        "DIGEST_SECRETS_FILE": str(folder / "secrets.toml"),
+        "DIGEST_PREVIEW_DIR": str(folder / "preview"),
+        "DIGEST_SMTP__PORT": str(sink_port),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "digest", "init", "--seed"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # the seeds' deliberately bad rows
+    )
+    os.environ.update(env)
+    return env, Publisher(load_settings(config))
+
+
+def start_digest(
+    env: dict[str, str], *args: str, stderr: int | IO[bytes] = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """`digest ARGS...` (`web`, `worker`) as it is run; its output (the access log: a line
+    per request) is not kept."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
 
 
 def delivered(publisher: Publisher) -> tuple[int, int]:
@@ -189,24 +230,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digest-unsub-") as folder:
         sink_port = free_port()
-        env = {
-            **os.environ,
-            "DIGEST_DATABASE_URL": f"sqlite:///{Path(folder) / 'digest.db'}",
-            "DIGEST_SECRETS_FILE": str(Path(folder) / "secrets.toml"),
-            "DIGEST_PREVIEW_DIR": str(Path(folder) / "preview"),
-            "DIGEST_SMTP__PORT": str(sink_port),
-        }
-        subprocess.run(
-            [sys.executable, "-m", "digest", "init", "--seed"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,  # the seeds' deliberately bad rows
-        )
-        os.environ.update(env)
-        settings = load_settings(ROOT / "config" / "digest.toml")
-        publisher = Publisher(settings)
+        env, publisher = seeded_install(Path(folder), sink_port)
+        settings = publisher.settings
         ids = add_readers(publisher, args.readers + args.sending)[: args.readers]
         if args.sending:
             publisher.send(LIST_SLUG, now=datetime.now(UTC), deliver=False)  # queued only
@@ -220,27 +245,13 @@ def main() -> None:
             for i in ids
         ]
         port = free_port()
-        web = subprocess.Popen(
-            [sys.executable, "-m", "digest", "web", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,  # the access log: a line per request
-            stderr=subprocess.DEVNULL,
-        )
+        web = start_digest(env, "web", "--host", "127.0.0.1", "--port", str(port))
         sink = start_sink(sink_port, Path(folder) / "smtp-sink.log")
         worker = None
         try:
             asyncio.run(wait_until_listening(port, web))
             if args.sending:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "digest", "worker", "--until-idle"],
-                    cwd=ROOT,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                worker = start_digest(env, "worker", "--until-idle")
             seconds, latencies, statuses = asyncio.run(load(port, paths, args.connections))
             sent_during, skipped_during = delivered(publisher)
             sending = worker is not None and worker.poll() is None
