@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from sqlalchemy import Engine, text
 
 from digest.store import Leadership
 from digest.store.schema import make_engine
+
+
+def _wait_until_ended(engine: Engine, backend: int) -> None:
+    """The server ends a dead client's session when it reads the closed socket, a moment later."""
+    deadline = time.monotonic() + 10
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            if not connection.execute(query, {"pid": backend}).scalar():
+                return
+            connection.rollback()
+            time.sleep(0.01)
+    raise AssertionError(f"the server kept the dead leader's session {backend} for 10 s")
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -17,7 +33,10 @@ def test_a_standby_takes_over_when_the_leader_dies(database_url: str) -> None:
         assert first.leads()  # and the leader keeps it
         # The leader dies: its session (and with it the advisory lock) goes away.
         assert first._connection is not None
+        backend = first._connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert isinstance(backend, int)
         first._connection.invalidate()
+        _wait_until_ended(second.engine, backend)
         assert second.leads()
         assert not first.leads()  # the old leader, back, now stands by
     finally:
