@@ -52,6 +52,7 @@ def deliver(
     watch: Watch | None = None,
     signer: DkimSigner | None = None,
     supply: Supply | None = None,
+    due: int | None = None,
 ) -> DeliveryReport:
     """Send every due delivery of the edition over a pool of connections; returns what happened.
 
@@ -65,12 +66,14 @@ def deliver(
     to finish, then its sessions are cut and those rows recorded as their stage left them
     (after the final ".": unknown, resent under the same Message-ID); claims not yet handed
     to a connection go back to the queue. With a `supply`, claiming goes on while its
-    queueing adds rows, and its journaled unsubscribes are applied before each claim.
+    queueing adds rows, and its journaled unsubscribes are applied before each claim; `due`
+    is then what the run is expected to send (counted before the queueing started), else the
+    rows due now.
     """
     reclaim_from_the_dead(ledger, edition.id, now=clock())
     watch = watch or Watch()
     stop = watch.stop
-    report = DeliveryReport(due=ledger.due_count(edition, now=clock()))
+    report = DeliveryReport(due=ledger.due_count(edition, now=clock()) if due is None else due)
     if not _probe(connect, stop):
         report.stopped = True
         return report

@@ -271,6 +271,8 @@ class Publisher:
             unsubscribe=lambda readers: self.store.unsubscribe_all(readers, now=now),
             stop=watch.stop,
         )
+        # Counted before the queueing starts, so that progress shows a total from the start.
+        expected = self._would_go(edition, now=now)
         queueing = start(supply, lambda done: self.queue(edition, now=now, committed=done))
         try:
             report = deliver(
@@ -295,6 +297,7 @@ class Publisher:
                 watch=watch,
                 signer=self.signer,
                 supply=supply,
+                due=expected,
             )
         finally:
             queueing.join()

@@ -117,6 +117,18 @@ def test_without_a_terminal_progress_is_logged_at_info(cli_env: dict[str, str]) 
     assert "WARNING digest.cli.progress" not in result.stderr
 
 
+def test_progress_counts_toward_the_whole_list_while_it_is_still_being_queued(
+    crowd: dict[str, str],
+) -> None:
+    result = run("send", "--list", "daily", env=crowd)
+    assert result.returncode == 0, result.stderr
+    # More subscribers than the first chunk: the total is known before queueing has finished.
+    progress = re.search(r"(\d+) of (\d+) done", result.stderr)
+    sent = re.search(r"(\d+) sent$", result.stdout.strip())
+    assert progress is not None and sent is not None, (result.stdout, result.stderr)
+    assert int(progress[2]) == int(sent[1]) > 0
+
+
 def test_make_demo_in_a_terminal(tmp_path: Path) -> None:
     if not (ROOT / ".venv" / "bin" / "digest").exists():
         pytest.skip("make demo needs the project's .venv (make test creates it)")
