@@ -61,7 +61,8 @@ def deliver(
     `envelope_from(claim)` the envelope sender of that delivery (with
     VERP, its own).
 
-    Raises TransportError before claiming anything if the relay cannot be reached at all.
+    Raises TransportError before claiming anything if the relay cannot be reached at all (and
+    anything is due).
     Setting `watch.stop` (SIGTERM) ends claiming; what is in flight gets `stop_grace` seconds
     to finish, then its sessions are cut and those rows recorded as their stage left them
     (after the final ".": unknown, resent under the same Message-ID); claims not yet handed
@@ -74,7 +75,9 @@ def deliver(
     watch = watch or Watch()
     stop = watch.stop
     report = DeliveryReport(due=ledger.due_count(edition, now=clock()) if due is None else due)
-    if not _probe(connect, stop):
+    # Nothing due needs no relay: a `resume` or `retry` with nothing to send says so even
+    # while the relay is down.
+    if report.due and not _probe(connect, stop):
         report.stopped = True
         return report
     ledger.set_edition_status(edition.id, EditionStatus.SENDING)

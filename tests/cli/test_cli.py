@@ -237,3 +237,13 @@ def test_the_readme_lists_every_exit_code() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for code in ExitCode:
         assert f"| {code.value} | `{code.name}` |" in readme, code
+
+
+def test_nothing_due_needs_no_relay(cli_env: dict[str, str]) -> None:
+    sent = run("send", "--list", "daily", env=cli_env)
+    assert sent.returncode == 0, sent.stderr
+    down = {**cli_env, "DIGEST_SMTP__PORT": str(free_port())}  # nothing listens there
+    for command in (["resume", "1"], ["retry", "1", "--failed"], ["send", "--list", "daily"]):
+        again = run(*command, env=down)
+        assert again.returncode == 0, (command, again.stderr)
+        assert "nothing was due" in again.stdout, (command, again.stdout)
