@@ -98,6 +98,11 @@ def test_also_links_reach_the_reader_in_both_parts(
         assert f"{also} {other.title} <{link}>" in text
         assert links[link] == other.title
     assert text.count(f"<{counted(settings, 'weekly', day, main.id, main.url)}>") == 1
+    # The introduction counts the stories (cards), not the articles: "Also:" links are extra.
+    catalogue = weekly_takes_all.renderer.catalogue[document.get("lang")]
+    intro = catalogue.intro(count=len(edition.stories), list_name=settings.list("weekly").name)
+    assert len(edition.stories) < len(edition.article_ids)
+    assert " ".join(intro.split()) in text
 
 
 def test_an_article_backdated_before_the_cutoff_goes_in_the_next_edition(
