@@ -1,6 +1,7 @@
 """What mail for real inboxes demands that the demo does not: the install's own secret and
 addresses, never the shipped examples, and a DKIM signature (Gmail and Yahoo require one for
-bulk mail). A local test server (the capture server, aiosmtpd, smtp-sink) is exempt."""
+bulk mail) on the From address's own organisational domain, so that DMARC passes on it (EMAIL.md
+#1). A local test server (the capture server, aiosmtpd, smtp-sink) is exempt."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from digest.config import Settings
 from digest.config.secrets import write_new_secret
-from digest.config.site import PLACEHOLDER_SECRET
+from digest.config.site import PLACEHOLDER_SECRET, is_example_domain
 from digest.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -22,11 +23,67 @@ def refuse_shipped_examples(settings: Settings) -> None:
     smtp = settings.smtp
     if smtp.is_local_test_server:
         return
-    placeholders = settings.site.placeholders()
+    placeholders = settings.site.placeholders() + _example_senders(settings)
     if placeholders:
         raise ConfigError(
             f"refusing to send through {smtp.host}:{smtp.port}: " + "; ".join(placeholders)
         )
+
+
+_SECOND_LEVELS = frozenset(("ac", "co", "com", "edu", "gov", "net", "org"))
+
+
+def _example_senders(settings: Settings) -> list[str]:
+    """The addresses mail goes out from that are still on an example domain: receivers refuse
+    mail from a domain with no DNS, and nobody can reply to it."""
+    senders = [
+        (f"lists.{item.slug}.{key}", value)
+        for item in settings.lists
+        for key, value in (("from_address", item.from_address), ("reply_to", item.reply_to))
+    ]
+    senders += [
+        ("bounces.address", settings.bounces.address),
+        ("web.confirmation_from", settings.web.confirmation_from),
+    ]
+    examples = [
+        f"{name} {value}"
+        for name, value in senders
+        if value and is_example_domain(value.rpartition("@")[2])
+    ]
+    return [f"example sender addresses: {', '.join(examples)}: set yours"] if examples else []
+
+
+def organisational_domain(name: str) -> str:
+    """The registered domain a name belongs to, as DMARC's relaxed alignment compares them
+    (RFC 7489 3.2): the last two labels, or three under a two-letter country code's common
+    second level (co.uk, com.au). An approximation of the Public Suffix List that holds for the
+    domains publishers send from."""
+    labels = name.lower().rstrip(".").split(".")
+    under_country = len(labels) > 2 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVELS
+    return ".".join(labels[-3:] if under_country else labels[-2:])
+
+
+def misaligned_warning(settings: Settings, *, signed: bool) -> str | None:
+    """The one warning when DKIM signs for a domain other than a list's From domain: DMARC
+    then passes only if SPF aligns, and Gmail and Yahoo want it to pass (EMAIL.md #1)."""
+    smtp = settings.smtp
+    if not signed or smtp.is_local_test_server:
+        return None
+    signing = organisational_domain(settings.dkim.domain)
+    apart = sorted(
+        {
+            item.from_address
+            for item in settings.lists
+            if organisational_domain(item.from_address.rpartition("@")[2]) != signing
+        }
+    )
+    if not apart:
+        return None
+    return (
+        f"DKIM signs for {settings.dkim.domain}, which does not align with the From address "
+        f"{', '.join(apart)}: DMARC then passes only through SPF; set [dkim] domain to the "
+        "From address's domain (and publish its key there)"
+    )
 
 
 def unsigned_warning(settings: Settings, *, signed: bool) -> str | None:

@@ -36,7 +36,12 @@ from digest.operations.editions import (
 )
 from digest.operations.journal import UnsubscribeJournal
 from digest.operations.ledger import owner_name
-from digest.operations.production import dkim_signer, refuse_shipped_examples, unsigned_warning
+from digest.operations.production import (
+    dkim_signer,
+    misaligned_warning,
+    refuse_shipped_examples,
+    unsigned_warning,
+)
 from digest.operations.sizing import MessageSize, checked_size, sample_copy
 from digest.operations.supply import Supply, start
 from digest.operations.trial import send_test
@@ -94,17 +99,21 @@ class Publisher:
         self.store = Store(make_engine(settings.database_url))
         self._renderer: Renderer | None = None
         self.signer = dkim_signer(settings)
-        self._warned_unsigned = False
+        self._warned: set[str] = set()  # each production warning once per process
 
     def _connect_to_relay(self) -> Transport:
         # Imported here, as the signer and the seeds are: `digest status` starts on what it uses.
         from digest.mail.transport import SMTPConnection
 
         refuse_shipped_examples(self.settings)
-        warning = unsigned_warning(self.settings, signed=self.signer is not None)
-        if warning and not self._warned_unsigned:
-            self._warned_unsigned = True
-            log.warning(warning)
+        signed = self.signer is not None
+        for warning in (
+            unsigned_warning(self.settings, signed=signed),
+            misaligned_warning(self.settings, signed=signed),
+        ):
+            if warning and warning not in self._warned:
+                self._warned.add(warning)
+                log.warning(warning)
         return SMTPConnection(
             self.settings.relay(),
             session_deadline=self.settings.delivery.session_deadline,

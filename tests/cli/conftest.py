@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RecordingHandler
+from tests.conftest import ROOT, RecordingHandler
 from tests.support.cli import cli_environment, run
 from tests.support.databases import copy_sqlite
 
@@ -37,3 +37,12 @@ def cli_env(
     """Environment for `digest` on this test's own copy of the seeded database."""
     copy_sqlite(seeded_database, tmp_path / "cli.sqlite3")
     return cli_environment(tmp_path / "cli.sqlite3", port=smtp_server[1], folder=tmp_path)
+
+
+@pytest.fixture
+def own_config(tmp_path: Path) -> Path:
+    """The shipped config with the publisher's own domain for every example one."""
+    shipped = (ROOT / "config" / "digest.toml").read_text(encoding="utf-8")
+    path = tmp_path / "digest.toml"
+    path.write_text(shipped.replace("budapestpost.example", "budapestpost.hu"), encoding="utf-8")
+    return path

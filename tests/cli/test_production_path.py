@@ -14,6 +14,7 @@ from digest.config.site import PLACEHOLDER_SECRET, is_example_domain
 from digest.errors import ExitCode
 from digest.mail.dkim import generate_key
 from digest.models import DeliveryState
+from digest.operations.production import organisational_domain
 from digest.store import Store
 from digest.store.schema import make_engine
 from tests.conftest import ROOT, RecordingHandler
@@ -95,6 +96,13 @@ def test_a_real_relay_refuses_the_shipped_examples_and_loses_nothing(
     assert line.startswith("digest: error: refusing to send through relay.budapestpost.invalid:587")
     for setting in ("site.unsubscribe_secret", "site.base_url", "site.mail_domain"):
         assert setting in line
+    # Mail from a domain with no DNS is refused by receivers, and nobody can reply to it.
+    for sender in (
+        "lists.daily.from_address newsletter@budapestpost.example",
+        "lists.weekly.reply_to editors@budapestpost.example",
+        "web.confirmation_from subscriptions@budapestpost.example",
+    ):
+        assert sender in line
     assert "DIGEST_SITE__UNSUBSCRIBE_SECRET" in line
     # Refused before anything was claimed: every copy is still queued for a later send.
     counts = _queued(tmp_path / "digest.sqlite3")
@@ -107,9 +115,9 @@ def test_a_real_relay_refuses_the_shipped_examples_and_loses_nothing(
 
 
 def test_a_real_relay_without_dkim_is_warned_about_once(
-    fresh: dict[str, str | None], tmp_path: Path
+    fresh: dict[str, str | None], own_config: Path
 ) -> None:
-    env = {**fresh, **OWN_SITE}
+    env = {**fresh, **OWN_SITE, "DIGEST_CONFIG": str(own_config)}
     assert run("init", "--seed", env=env).returncode == 0
     sent = run("send", "--list", "daily", env={**env, **REAL_RELAY})
     # The relay does not resolve: the send fails, after the warning, with nothing sent.
@@ -216,3 +224,16 @@ def test_a_bounce_address_that_is_no_address_is_refused(cli_env: dict[str, str])
         line.startswith("digest: error: DIGEST_BOUNCES__ADDRESS:")
         and "not an email address" in line
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "organisational"),
+    [
+        ("budapestpost.hu", "budapestpost.hu"),
+        ("news.mail.budapestpost.hu", "budapestpost.hu"),
+        ("bounces.bbc.co.uk", "bbc.co.uk"),
+        ("Mail.Example-ESP.com.", "example-esp.com"),
+    ],
+)
+def test_alignment_compares_organisational_domains(name: str, organisational: str) -> None:
+    assert organisational_domain(name) == organisational

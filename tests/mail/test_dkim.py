@@ -30,6 +30,7 @@ from digest.mail.dkim import (
     load_ed25519_key,
     load_private_key,
 )
+from tests.support.dkim_dns import resolver
 
 NONCE = "0123456789abcdef"
 SELECTOR, DOMAIN = "sel", "example.hu"
@@ -96,16 +97,6 @@ def signed(signer: DkimSigner) -> bytes:
     return signer.sign(digest_message())
 
 
-def dns(key: GeneratedKey) -> Callable[..., bytes]:
-    """A resolver that knows only our record, and insists on being asked for it by its full name."""
-
-    def lookup(name: bytes, timeout: int = 5) -> bytes:
-        assert name == f"{key.record_name}.".encode()
-        return key.record.encode()
-
-    return lookup
-
-
 def signature_header(message: bytes) -> bytes:
     assert message.startswith(b"DKIM-Signature: ")
     found = re.match(rb"DKIM-Signature: .*?\r\n(?=\S)", message, re.DOTALL)
@@ -120,7 +111,7 @@ def tags(message: bytes) -> dict[bytes, bytes]:
 
 
 def test_signed_message_verifies(signed: bytes, key: GeneratedKey) -> None:
-    assert dkim.verify(signed, dnsfunc=dns(key))
+    assert dkim.verify(signed, dnsfunc=resolver(key))
 
 
 def test_signature_is_relaxed_rsa_sha256_without_length(signed: bytes) -> None:
@@ -155,8 +146,8 @@ def test_a_header_prepended_in_transit_breaks_the_signature(
     value = {"Date": "Mon, 2 Mar 2026 07:00:00 +0000", "MIME-Version": "1.0"}.get(
         name, "<forged@evil.example>"
     )
-    assert dkim.verify(signed, dnsfunc=dns(key))
-    assert not dkim.verify(f"{name}: {value}\r\n".encode() + signed, dnsfunc=dns(key))
+    assert dkim.verify(signed, dnsfunc=resolver(key))
+    assert not dkim.verify(f"{name}: {value}\r\n".encode() + signed, dnsfunc=resolver(key))
 
 
 def test_output_is_smtp_ready(signed: bytes) -> None:
@@ -200,7 +191,7 @@ def test_tampering_breaks_the_signature(
 ) -> None:
     changed = tamper(signed)
     assert changed != signed
-    assert not dkim.verify(changed, dnsfunc=dns(key))
+    assert not dkim.verify(changed, dnsfunc=resolver(key))
 
 
 @pytest.mark.parametrize(
@@ -216,7 +207,7 @@ def test_refolding_a_signed_header_keeps_it_valid(
     signed: bytes, key: GeneratedKey, before: bytes, after: bytes
 ) -> None:
     assert before in signed
-    assert dkim.verify(signed.replace(before, after, 1), dnsfunc=dns(key))
+    assert dkim.verify(signed.replace(before, after, 1), dnsfunc=resolver(key))
 
 
 def test_dns_record_is_split_into_txt_strings(key: GeneratedKey) -> None:
@@ -285,7 +276,7 @@ def test_loader_accepts_pkcs8_with_crlf(tmp_path: Path, key: GeneratedKey) -> No
     path.write_bytes(_pem(private).replace(b"\n", b"\r\n"))
     path.chmod(0o600)
     signer = DkimSigner(domain=DOMAIN, selector=SELECTOR, private_key=load_private_key(path))
-    assert dkim.verify(signer.sign(digest_message()), dnsfunc=dns(key))
+    assert dkim.verify(signer.sign(digest_message()), dnsfunc=resolver(key))
 
 
 def test_signer_checks_its_key_and_names_up_front(key: GeneratedKey) -> None:
@@ -314,7 +305,7 @@ def test_settings_turn_signing_on_only_with_a_key(key: GeneratedKey) -> None:
     signer = build_signer(
         DkimSettings(domain=DOMAIN, selector=SELECTOR, private_key=key.private_key_path)
     )
-    assert signer is not None and dkim.verify(signer.sign(digest_message()), dnsfunc=dns(key))
+    assert signer is not None and dkim.verify(signer.sign(digest_message()), dnsfunc=resolver(key))
 
 
 def test_keygen_command_prints_the_record_and_the_key_path(tmp_path: Path) -> None:
@@ -474,7 +465,7 @@ def test_an_empty_body_signs_as_erratum_3133_says(signer: DkimSigner, key: Gener
     head = digest_message().partition(b"\r\n\r\n")[0]
     signed = signer.sign(head + b"\r\n\r\n")
     assert tags(signed)[b"bh"] == b"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # sha256("")
-    assert dkim.verify(signed, dnsfunc=dns(key))
+    assert dkim.verify(signed, dnsfunc=resolver(key))
 
 
 def test_signing_from_several_threads_at_once(signer: DkimSigner, key: GeneratedKey) -> None:
@@ -485,7 +476,7 @@ def test_signing_from_several_threads_at_once(signer: DkimSigner, key: Generated
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(signer.sign, messages))
     assert all(
-        result.endswith(message) and dkim.verify(result, dnsfunc=dns(key))
+        result.endswith(message) and dkim.verify(result, dnsfunc=resolver(key))
         for result, message in zip(results, messages, strict=True)
     )
 

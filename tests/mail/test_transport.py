@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator
@@ -12,17 +10,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from digest.config import SMTPSettings
 from digest.errors import ConfigError, TransportError
 from digest.mail.transport import SMTPConnection, Stage, free_port
 from digest.models import SMTPSecurity
 from tests.conftest import RecordingHandler
+from tests.support.tls import Authenticator, self_signed
 
 MESSAGE = b"Subject: hi\r\nTo: a@example.com\r\n\r\nhello\r\n"
 
@@ -30,51 +24,7 @@ MESSAGE = b"Subject: hi\r\nTo: a@example.com\r\n\r\nhello\r\n"
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, written as PEM files."""
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-class Authenticator:
-    """Accepts one user and remembers what was tried."""
-
-    def __init__(self) -> None:
-        self.tried: list[tuple[str, bool]] = []
-
-    def __call__(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        assert isinstance(auth_data, LoginPassword)
-        ok = auth_data.login == b"digest" and auth_data.password == b"s3cret"
-        inside_tls = server.transport.get_extra_info("ssl_object") is not None
-        self.tried.append((auth_data.login.decode(), inside_tls))
-        return AuthResult(success=ok, handled=False)
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from digest.mail.fake import FakeRelay, deferred, refused
 from digest.models import DeliveryState, Edition, EditionStatus, Subscriber
 from digest.operations.delivery import DeliveryOptions, DeliveryReport, Ledger, deliver
 from digest.store import Claim, Outcome
+from tests.support.dkim_dns import resolver
 
 NOW = datetime(2026, 3, 2, 6, tzinfo=UTC)
 EDITION = Edition(
@@ -190,8 +191,5 @@ def test_signed_messages_verify_and_a_bad_one_fails_alone(tmp_path: Path) -> Non
     assert report.counts == {DeliveryState.SENT: 29, DeliveryState.FAILED: 1}
     assert ledger.rows[4].state == DeliveryState.FAILED and not relay.to("reader4@example.hu")
 
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        return key.record.encode()
-
     assert len(relay.sent) == 29
-    assert all(dkim.verify(item.data, dnsfunc=dns) for item in relay.sent)
+    assert all(dkim.verify(item.data, dnsfunc=resolver(key)) for item in relay.sent)

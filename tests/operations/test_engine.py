@@ -11,6 +11,7 @@ from digest.models import DeliveryState, EditionStatus
 from digest.operations.publisher import Publisher
 from tests.conftest import NOW, RecordingHandler, SeededTemplates, settings_for
 from tests.support.clicks import counted
+from tests.support.dkim_dns import resolver
 
 
 def engine_app(
@@ -114,10 +115,7 @@ def test_every_message_is_dkim_signed_over_the_bytes_sent(
     publisher = Publisher(signed)
     publisher.init(seed=True, now=NOW)
     publisher.send("daily", now=NOW)
-    records = {f"{k.record_name}.".encode(): "".join(k.chunks).encode() for k in (key, ed_key)}
-
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        return records[name]
+    dns = resolver(key, ed_key)
 
     def verdicts(data: bytes) -> list[bool]:
         verifier = dkim.DKIM(data)
