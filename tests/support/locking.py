@@ -21,15 +21,18 @@ from tests.conftest import NOW, RecordingHandler, SeededTemplates, settings_for
 PROMPT = 5.0
 
 
-def sent_install(folder: Path, templates: SeededTemplates) -> Settings:
-    """The seeded install in `folder` (SQLite) after its daily edition went to a real SMTP
-    server; every ledger row is `sent`."""
+def sent_install(
+    folder: Path, templates: SeededTemplates, *, database_url: str | None = None
+) -> Settings:
+    """The seeded install in `folder` (on SQLite there unless `database_url` is given) after
+    its daily edition went to a real SMTP server; every ledger row is `sent`."""
     handler = RecordingHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, decode_data=False)
     controller.start()
     try:
-        settings = settings_for(folder, port)
+        where = {} if database_url is None else {"database_url": database_url}
+        settings = settings_for(folder, port, **where)
         templates.copy_into(settings)
         publisher = Publisher(settings)
         result = publisher.send("daily", now=NOW)
