@@ -51,7 +51,7 @@ class ArticleStore(StoreBase):
             .where(articles.c.published_at > after, articles.c.published_at <= until)
             .order_by(articles.c.published_at.desc(), articles.c.id)
         )
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return [_article(row) for row in tx.execute(query).mappings()]
 
     def edition_candidates(
@@ -78,7 +78,7 @@ class ArticleStore(StoreBase):
             .where(articles.c.published_at <= until, published)
             .order_by(articles.c.published_at.desc(), articles.c.id)
         )
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return [_article(row) for row in tx.execute(query).mappings()]
 
     def articles_by_id(self, ids: Sequence[str]) -> list[Article]:
@@ -159,7 +159,7 @@ class ArticleStore(StoreBase):
         A key missing from the answer is a new item: only those have their page read.
         """
         found: dict[str, tuple[str | None, str]] = {}
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             for key, url in items:
                 by_key = or_(
                     articles.c.id == key, articles.c.id.startswith(f"{key}~", autoescape=True)
@@ -176,7 +176,7 @@ class ArticleStore(StoreBase):
 
     def feed_validators(self, url: str) -> tuple[str | None, str | None]:
         """The (ETag, Last-Modified) of the feed's last good answer, for a conditional GET."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             row = tx.execute(
                 select(feed_state.c.etag, feed_state.c.last_modified).where(feed_state.c.url == url)
             ).first()
@@ -185,12 +185,12 @@ class ArticleStore(StoreBase):
     def feed_polls(self) -> dict[str, tuple[datetime | None, str | None]]:
         """Each polled feed URL's last poll time and last error (None: it went well)."""
         query = select(feed_state.c.url, feed_state.c.last_polled, feed_state.c.last_error)
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return {row.url: (row.last_polled, row.last_error) for row in tx.execute(query)}
 
     def feed_article_counts(self, names: Sequence[str]) -> dict[str, int]:
         """How many stored articles each feed gave (its items' ids start with "NAME:")."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return {
                 name: tx.execute(
                     select(func.count()).where(
@@ -222,7 +222,7 @@ class ArticleStore(StoreBase):
 
     def article_sections(self, *, since: datetime) -> list[str]:
         """The sections of articles published since `since`, alphabetically."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return list(
                 tx.execute(
                     select(articles.c.section)

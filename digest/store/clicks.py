@@ -153,16 +153,6 @@ class ClickStore(StoreBase):
                     found[(edition_id, int(subscriber_id))] = sent_at
         return found
 
-    def delivery_counts(self, edition_id: int) -> dict[str, int]:
-        """The edition's deliveries by state."""
-        with self._tx(read_only=True) as tx:
-            rows = tx.execute(
-                select(deliveries.c.state, func.count())
-                .where(deliveries.c.edition_id == edition_id)
-                .group_by(deliveries.c.state)
-            ).all()
-        return {str(state): int(n) for state, n in rows}
-
     def bounce_counts(self, edition_id: int) -> dict[str, int]:
         """The edition's applied bounce reports by kind (hard, soft, policy)."""
         with self._tx(read_only=True) as tx:

@@ -41,7 +41,7 @@ class EditionStore(StoreBase):
 
     def latest_edition(self, list_slug: str, *, before: date | None = None) -> Edition | None:
         """The list's most recent edition (strictly before `before`, if given)."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             query = select(editions).where(editions.c.list_id == list_id)
             if before is not None:
@@ -70,7 +70,7 @@ class EditionStore(StoreBase):
 
     def sent_article_ids(self, list_slug: str, *, since: datetime) -> set[str]:
         """Ids of articles that went out in the list's editions made since `since`."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             rows = tx.execute(
                 select(editions.c.article_ids).where(
@@ -143,7 +143,7 @@ class EditionStore(StoreBase):
 
     def edition_status(self, edition_id: int) -> EditionStatus:
         """The edition's stored status alone: read once per claimed batch while sending."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             found = tx.execute(select(editions.c.status).where(editions.c.id == edition_id))
             status = found.scalar_one_or_none()
         if status is None:
@@ -233,7 +233,7 @@ class EditionStore(StoreBase):
 
     def edition_note(self, list_slug: str, edition_date: date) -> str | None:
         """The Markdown of the editor's note for the list's edition of that date, if set."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             found: str | None = tx.execute(
                 select(edition_notes.c.markdown).where(

@@ -52,19 +52,19 @@ class EditorStore(StoreBase):
 
     def editor_by_email(self, email: str) -> Editor | None:
         """The editor with this address (any case), if there is one."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             row = tx.execute(select(editors).where(editors.c.email_key == email.lower())).first()
         return None if row is None else _editor(row)
 
     def editor_by_id(self, editor_id: int) -> Editor | None:
         """The editor with this id, if there still is one."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             row = tx.execute(select(editors).where(editors.c.id == editor_id)).first()
         return None if row is None else _editor(row)
 
     def all_editors(self) -> list[Editor]:
         """Every editor, by address."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(select(editors).order_by(editors.c.email_key)).all()
         return [_editor(row) for row in rows]
 

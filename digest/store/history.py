@@ -82,7 +82,7 @@ class HistoryStore(StoreBase):
 
     def edition_totals(self, *, limit: int = 30) -> list[EditionTotals]:
         """The newest editions with their counts, in four grouped queries."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = newest_editions(tx, limit)
             ids = [row["id"] for row in rows]
             states: dict[int, dict[str, int]] = {i: {} for i in ids}
@@ -114,7 +114,7 @@ class HistoryStore(StoreBase):
 
     def sent_between(self, edition_id: int, *, since: datetime, until: datetime) -> int:
         """How many of the edition's messages the relay accepted in [since, until)."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return int(
                 tx.execute(
                     select(func.count()).where(
@@ -129,7 +129,7 @@ class HistoryStore(StoreBase):
     def recent_refusals(self, edition_id: int, *, limit: int = 10) -> list[Refusal]:
         """The edition's latest failed, deferred or unknown deliveries, newest first."""
         trouble = (DeliveryState.FAILED, DeliveryState.DEFERRED, DeliveryState.UNKNOWN)
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return [
                 Refusal(email=email, state=state, reply=reply or "", at=at)
                 for email, state, reply, at in tx.execute(
@@ -149,7 +149,7 @@ class HistoryStore(StoreBase):
     def search_subscribers(self, part: str, *, limit: int = 50) -> list[tuple[int, str, str]]:
         """(id, email, name) of subscribers whose address contains `part`, case-insensitively."""
         escaped = part.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return [
                 (i, email, name)
                 for i, email, name in tx.execute(
@@ -162,7 +162,7 @@ class HistoryStore(StoreBase):
 
     def deliveries_of(self, subscriber_id: int, *, limit: int = 20) -> list[DeliveryLine]:
         """The subscriber's latest deliveries, newest edition first."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return [
                 DeliveryLine(
                     edition_id=row["edition_id"],
@@ -191,7 +191,7 @@ class HistoryStore(StoreBase):
 
     def bounces_of(self, subscriber_id: int, *, limit: int = 20) -> list[BounceLine]:
         """The subscriber's latest bounce reports, newest first."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return [
                 BounceLine(kind=kind, status=status, effect=effect, edition_id=eid, at=at)
                 for kind, status, effect, eid, at in tx.execute(

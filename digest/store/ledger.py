@@ -103,7 +103,7 @@ class LedgerStore(StoreBase):
 
     def due_count(self, edition: Edition, *, now: datetime) -> int:
         """How many of the edition's deliveries are due now."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return int(tx.execute(select(func.count()).where(_due(edition.id, now))).scalar_one())
 
     def claim(
@@ -230,7 +230,7 @@ class LedgerStore(StoreBase):
 
     def sending_owners(self, edition_id: int) -> set[str]:
         """Who holds claims on the edition right now."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return set(
                 tx.execute(
                     select(deliveries.c.owner)
@@ -244,7 +244,7 @@ class LedgerStore(StoreBase):
 
     def claim_holders(self, *, since: datetime) -> set[tuple[int, str]]:
         """(edition id, owner) of every claim held on an edition made since `since`."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(deliveries.c.edition_id, deliveries.c.owner)
                 .join(editions, editions.c.id == deliveries.c.edition_id)
@@ -293,7 +293,7 @@ class LedgerStore(StoreBase):
 
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         """How many deliveries of the edition are in each state."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             return {
                 state: n
                 for state, n in tx.execute(
@@ -305,7 +305,7 @@ class LedgerStore(StoreBase):
 
     def deliveries(self, edition_id: int) -> list[dict[str, Any]]:
         """Every ledger row of the edition, with the subscriber's address, by subscriber id."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(deliveries, subscribers.c.email)
                 .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)

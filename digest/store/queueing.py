@@ -89,7 +89,7 @@ class QueueStore(StoreBase):
 
     def unqueued_count(self, edition: Edition) -> int:
         """How many active subscribers `queue_deliveries` would add to the edition now."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, edition.list_slug)
             return int(
                 tx.execute(

@@ -149,7 +149,7 @@ class ScheduleStore(StoreBase):
             query = query.where(schedule_runs.c.outcome == outcome)
         if not by_hand:
             query = query.where(schedule_runs.c.outcome != RunOutcome.BY_HAND)
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             if list_slug is not None:
                 self._list_id(tx, list_slug)  # an unknown list is an error, not "never ran"
             return [
@@ -169,7 +169,7 @@ class ScheduleStore(StoreBase):
 
         What `digest run` sweeps up: held rows whose time came, retries, dead senders' claims.
         """
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(editions, lists.c.slug)
                 .join(lists, lists.c.id == editions.c.list_id)

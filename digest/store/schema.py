@@ -316,7 +316,9 @@ def has_schema(engine: Engine) -> bool:
     """Whether `digest init` ever ran on this database (it makes `lists` first); True when
     that cannot be told, so the caller reports the error it already has."""
     try:
-        with engine.connect() as connection:
+        # Read-only: asked after an error, which may be a write lock held elsewhere; waiting
+        # for that lock again would double the wait before the error is reported.
+        with engine.connect().execution_options(digest_read_only=True) as connection:
             return inspect(connection).has_table(lists.name)
     except SQLAlchemyError:
         return True

@@ -45,7 +45,7 @@ class ShapeStore(StoreBase):
 
     def edition_shape(self, list_slug: str, edition_date: date) -> EditionShape:
         """The shape of the list's edition of that date; an empty one if none was set."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             row = (
                 tx.execute(

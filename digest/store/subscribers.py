@@ -88,7 +88,7 @@ class SubscriberStore(StoreBase):
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         """The subscriber with this id, or None."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             row = (
                 tx.execute(select(subscribers).where(subscribers.c.id == subscriber_id))
                 .mappings()
@@ -113,7 +113,7 @@ class SubscriberStore(StoreBase):
 
     def active_subscribers(self, list_slug: str) -> list[Subscriber]:
         """The list's active subscribers, by id."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             rows = tx.execute(
                 select(subscribers)
@@ -146,7 +146,7 @@ class SubscriberStore(StoreBase):
         time so an export of a long list keeps memory flat and holds no transaction open."""
         after: tuple[int, int] = (0, 0)
         while True:
-            with self._tx() as tx:
+            with self._tx(read_only=True) as tx:
                 query = (
                     select(
                         subscribers.c.id,

@@ -41,7 +41,7 @@ class SubscriptionStore(StoreBase):
 
         Sections None means every section of the list.
         """
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(
                     lists.c.slug,
@@ -148,7 +148,7 @@ class SubscriptionStore(StoreBase):
 
     def subscription_sections(self, subscriber_id: int, list_slug: str) -> tuple[str, ...] | None:
         """The sections a subscriber chose on a list, or None for all of them."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             chosen = tx.execute(
                 select(subscriptions.c.sections).where(

@@ -43,7 +43,7 @@ class VerdictStore(StoreBase):
 
     def verdict_for(self, edition_id: int) -> EditionVerdict | None:
         """The edition's verdict, if it was decided."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             row = (
                 tx.execute(
                     select(edition_verdicts).where(edition_verdicts.c.edition_id == edition_id)
@@ -56,7 +56,7 @@ class VerdictStore(StoreBase):
     def undecided_editions(self, list_slug: str, *, since: datetime) -> list[Edition]:
         """The list's editions made since `since` with no verdict and no delivery queued:
         those still waiting for an editor, oldest first."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             list_id = self._list_id(tx, list_slug)
             rows = tx.execute(
                 select(editions)
@@ -76,7 +76,7 @@ class VerdictStore(StoreBase):
 
     def skipped_editions(self, *, limit: int) -> list[tuple[str, Edition, EditionVerdict]]:
         """The newest editions skipped at their approval deadline: (list, edition, verdict)."""
-        with self._tx() as tx:
+        with self._tx(read_only=True) as tx:
             rows = tx.execute(
                 select(editions, lists.c.slug, edition_verdicts)
                 .join(lists, lists.c.id == editions.c.list_id)

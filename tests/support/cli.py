@@ -61,12 +61,17 @@ def _decoded(data: bytes) -> str:
 
 
 def run(
-    *args: str, env: dict[str, str | None] | None = None, cwd: Path = ROOT, stdin: str = ""
+    *args: str,
+    env: dict[str, str | None] | None = None,
+    cwd: Path = ROOT,
+    stdin: str = "",
+    timeout: float = _TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
     """`python -m digest ARGS`, output captured as text; never raises for a non-zero exit.
 
     `env` adds to this process's environment; a None value removes that variable. `stdin` is
-    what the command reads on its standard input (a few KB at most).
+    what the command reads on its standard input (a few KB at most). Past `timeout` seconds
+    the command is killed and TimeoutExpired raised.
     """
     environment = {**os.environ, **(env or {})}
     request = {
@@ -88,7 +93,7 @@ def run(
         for fd in (source, out_write, err_write):
             os.close(fd)
         pid = json.loads(connection.recv(4096))["pid"]
-        output = _read_until_closed(out_read, err_read, pid, args)
+        output = _read_until_closed(out_read, err_read, pid, args, timeout)
         code = json.loads(connection.recv(4096))["code"]
     return subprocess.CompletedProcess(
         ["digest", *args], code, _decoded(output[out_read]), _decoded(output[err_read])
@@ -96,10 +101,10 @@ def run(
 
 
 def _read_until_closed(
-    out_read: int, err_read: int, pid: int, args: tuple[str, ...]
+    out_read: int, err_read: int, pid: int, args: tuple[str, ...], timeout: float
 ) -> dict[int, bytes]:
     """Both streams to their end, as subprocess.run reads them; past the timeout, kill."""
-    deadline = time.monotonic() + _TIMEOUT
+    deadline = time.monotonic() + timeout
     chunks: dict[int, list[bytes]] = {out_read: [], err_read: []}
     with selectors.DefaultSelector() as selector:
         for fd in chunks:
@@ -108,7 +113,7 @@ def _read_until_closed(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 os.kill(pid, signal.SIGKILL)
-                raise subprocess.TimeoutExpired(["digest", *args], _TIMEOUT)
+                raise subprocess.TimeoutExpired(["digest", *args], timeout)
             for key, _ in selector.select(remaining):
                 data = os.read(key.fd, 65536)
                 if data:

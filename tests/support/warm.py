@@ -16,6 +16,7 @@ child's pid, then its exit code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -76,8 +77,10 @@ def serve(path: str) -> dict[str, Any] | None:
                 _, status = os.waitpid(pid, 0)
                 connection.send(json.dumps({"code": os.waitstatus_to_exitcode(status)}).encode())
             except OSError:
-                # The client went away (a timeout killed the child): wait for it regardless.
-                os.waitpid(pid, os.WNOHANG)
+                # The client went away (a timeout killed the child): reap it, unless the
+                # waitpid above already did, so the server lives on for the next command.
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
 
 
 def become(request: dict[str, Any]) -> None:
