@@ -33,6 +33,12 @@ def refuse_shipped_examples(settings: Settings) -> None:
 _SECOND_LEVELS = frozenset(("ac", "co", "com", "edu", "gov", "net", "org"))
 
 
+def warnings(settings: Settings, *, signed: bool) -> list[str]:
+    """What a send to this relay should warn about: unsigned mail, or a misaligned signature."""
+    found = (unsigned_warning(settings, signed=signed), misaligned_warning(settings, signed=signed))
+    return [warning for warning in found if warning]
+
+
 def _example_senders(settings: Settings) -> list[str]:
     """The addresses mail goes out from that are still on an example domain: receivers refuse
     mail from a domain with no DNS, and nobody can reply to it."""

@@ -36,12 +36,7 @@ from digest.operations.editions import (
 )
 from digest.operations.journal import UnsubscribeJournal
 from digest.operations.ledger import owner_name
-from digest.operations.production import (
-    dkim_signer,
-    misaligned_warning,
-    refuse_shipped_examples,
-    unsigned_warning,
-)
+from digest.operations.production import dkim_signer, refuse_shipped_examples, warnings
 from digest.operations.sizing import MessageSize, checked_size, sample_copy
 from digest.operations.supply import Supply, start
 from digest.operations.trial import send_test
@@ -106,12 +101,8 @@ class Publisher:
         from digest.mail.transport import SMTPConnection
 
         refuse_shipped_examples(self.settings)
-        signed = self.signer is not None
-        for warning in (
-            unsigned_warning(self.settings, signed=signed),
-            misaligned_warning(self.settings, signed=signed),
-        ):
-            if warning and warning not in self._warned:
+        for warning in warnings(self.settings, signed=self.signer is not None):
+            if warning not in self._warned:
                 self._warned.add(warning)
                 log.warning(warning)
         return SMTPConnection(
