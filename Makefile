@@ -17,8 +17,16 @@ $(BIN)/activate: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(BIN)/activate
 
+# The demo sends to its own capture server, on whatever port it was given, from a database
+# of its own, made afresh each time (so a second `make demo` shows the mail again; the default
+# database, var/digest.sqlite3, is yours and left alone).
+demo: export DIGEST_SMTP__PORT = $(CAPTURE_PORT)
+demo: export DIGEST_DATABASE_URL ?= sqlite:///var/demo.sqlite3
 demo: $(BIN)/activate
-	@rm -rf var/mail var/preview; mkdir -p var
+	@if $(BIN)/python -c "import socket, sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $(CAPTURE_PORT))))"; then \
+	  echo "port $(CAPTURE_PORT) is taken: another server there would get the demo's mail; stop it, or run: make demo CAPTURE_PORT=8026"; exit 1; \
+	fi
+	@rm -rf var/mail var/preview var/demo.sqlite3 var/demo.sqlite3-wal var/demo.sqlite3-shm; mkdir -p var
 	$(DIGEST) init --seed
 	@set -e; \
 	$(DIGEST) capture --port $(CAPTURE_PORT) > var/capture.log 2>&1 & pid=$$!; \
@@ -30,7 +38,8 @@ demo: $(BIN)/activate
 	$(DIGEST) preview --list daily --subscriber odon.gyori@example.hu; \
 	$(DIGEST) status --limit 3; \
 	echo; echo "Captured mail: $$(ls var/mail/*.eml | wc -l) messages in var/mail/ (one line each in var/capture.log)"; \
-	echo "Open the preview in a browser: var/preview/ (the .html file), or any .eml in a mail client."
+	echo "Open the preview in a browser: var/preview/ (the .html file), or any .eml in a mail client."; \
+	echo "The demo's database: $$DIGEST_DATABASE_URL (look around: DIGEST_DATABASE_URL=$$DIGEST_DATABASE_URL .venv/bin/digest status)"
 
 test: $(BIN)/activate services
 	$(BIN)/ruff format --check .

@@ -10,6 +10,7 @@ import os
 import pty
 import re
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -129,21 +130,39 @@ def test_progress_counts_toward_the_whole_list_while_it_is_still_being_queued(
     assert int(progress[2]) == int(sent[1]) > 0
 
 
-def test_make_demo_in_a_terminal(tmp_path: Path) -> None:
+def test_make_demo_in_a_terminal_twice() -> None:
     if not (ROOT / ".venv" / "bin" / "digest").exists():
         pytest.skip("make demo needs the project's .venv (make test creates it)")
-    port = free_port()
-    demo_env = {
-        **os.environ,
-        "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        "DIGEST_SMTP__PORT": str(port),
-        "TERM": "xterm",
-    }
-    code, screen = on_terminal(
-        ["script", "-q", "-e", "-c", f"make demo CAPTURE_PORT={port}", "/dev/null"],
-        env=demo_env,
-        timeout=180,
-    )
-    assert "Traceback" not in screen, screen
-    assert code == 0, screen
-    assert "Captured mail:" in screen
+    port = free_port()  # the Makefile points digest at its capture server on this port
+    demo_env = {**os.environ, "TERM": "xterm"}
+    demo_env.pop("DIGEST_DATABASE_URL", None)  # the demo's own database, made afresh each run
+    demo_env.pop("DIGEST_SMTP__PORT", None)
+    captured = []
+    for _ in range(2):  # the second run shows the mail again: it does not find it all sent
+        code, screen = on_terminal(
+            ["script", "-q", "-e", "-c", f"make demo CAPTURE_PORT={port}", "/dev/null"],
+            env=demo_env,
+            timeout=180,
+        )
+        assert "Traceback" not in screen, screen
+        assert code == 0, screen
+        found = re.search(r"Captured mail: (\d+) messages", screen)
+        assert found is not None, screen
+        captured.append(int(found[1]))
+    assert captured[0] == captured[1] > 0
+
+
+def test_make_demo_refuses_a_port_another_server_holds(tmp_path: Path) -> None:
+    if not (ROOT / ".venv" / "bin" / "digest").exists():
+        pytest.skip("make demo needs the project's .venv (make test creates it)")
+    with socket.create_server(("127.0.0.1", 0)) as other:  # a server the mail must not reach
+        port = other.getsockname()[1]
+        env = {**os.environ, "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+        code, screen = on_terminal(
+            ["script", "-q", "-e", "-c", f"make demo CAPTURE_PORT={port}", "/dev/null"],
+            env=env,
+            timeout=60,
+        )
+    assert code != 0, screen
+    assert f"port {port} is taken" in screen and "CAPTURE_PORT=8026" in screen, screen
+    assert not (tmp_path / "demo.sqlite3").exists()  # stopped before `digest init` and any send
