@@ -92,7 +92,7 @@ def watched(console: Console, *, every: float = 10.0) -> Iterator[Watch]:
 
             def log_line(report: DeliveryReport) -> None:
                 now = time.monotonic()
-                if last[0] is None or now - last[0] >= every:
+                if report.done and (last[0] is None or now - last[0] >= every):
                     last[0] = now
                     rate = report.done / max(now - started, 1e-9)
                     log.info(

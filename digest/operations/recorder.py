@@ -92,7 +92,8 @@ class DeliveryReport:
 
 @dataclass(frozen=True, slots=True)
 class Watch:
-    """How the caller follows a run: `stop` ends claiming (SIGTERM); `progress` sees each result."""
+    """How the caller follows a run: `stop` ends claiming (SIGTERM); `progress` sees the report
+    once before the first claim (nothing done yet, the total known) and after each result."""
 
     stop: threading.Event = field(default_factory=threading.Event)
     progress: Callable[[DeliveryReport], None] | None = None
@@ -125,6 +126,8 @@ class Recorder:
         self.done = 0
         self.committed = 0
         self.failures_in_a_row = 0
+        if progress:
+            progress(report)  # the run's total, before its first result
 
     def drain(
         self,

@@ -96,6 +96,8 @@ def test_send_draws_progress_in_a_terminal_and_exits_0(
     assert "Traceback" not in screen, screen
     assert code == 0, screen
     assert "sending" in screen and "–/s" in screen, screen  # drawn before the rate is known
+    total = len(smtp_server[0].messages)
+    assert re.search(rf"(?<!\d)0/{total}\b", screen), screen  # the total before any result
     assert re.search(r"\d+/s", screen), screen  # and after
     assert len(smtp_server[0].messages) >= SUBSCRIBERS
 
