@@ -1,10 +1,12 @@
 """The production path end to end, through the CLI alone: an install with its own domain and
-the secret `digest init` made, a key from `digest dkim keygen`, and a relay elsewhere (not on
-loopback, so none of the demo's allowances apply) that requires STARTTLS and AUTH. Every
+the secret `digest init` made, a key from `digest dkim keygen`, and a relay that is no local
+test server (so none of the demo's allowances apply) and requires STARTTLS and AUTH. Every
 message that arrives is parsed and its DKIM signature verified against the published record."""
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import ssl
 from collections.abc import Iterator
@@ -24,9 +26,10 @@ from tests.support.tls import PASSWORD, USER, Authenticator, self_signed
 DOMAIN = "budapestpost.hu"
 
 
-def outside_address() -> str:
-    """An address of this machine that is not loopback: a relay there is not a local test
-    server, so `digest` treats it as one that reaches inboxes."""
+def relay_address() -> tuple[str, int]:
+    """Where to run a relay that `digest` takes for one that reaches inboxes (not a local test
+    server): on an address of this machine that is not loopback, else, as root, on a
+    privileged port of loopback (as a local Postfix listens)."""
     found = set()
     for target in ("198.51.100.1", "10.255.255.254"):  # a route lookup: UDP sends nothing yet
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -36,28 +39,35 @@ def outside_address() -> str:
                 continue
             found.add(str(probe.getsockname()[0]))
     outside = sorted(address for address in found if not address.startswith("127."))
-    if not outside:
-        reason = "this machine has no address but loopback for a relay 'elsewhere'"
-        if in_ci():
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    return outside[0]
+    if outside:
+        return outside[0], _free_port(outside[0], range(20000, 30000))
+    if os.geteuid() == 0:
+        return "127.0.0.1", _free_port("127.0.0.1", range(600, 1000))
+    reason = "no address but loopback, and no root for a privileged port: no relay 'elsewhere'"
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
-def free_port_on(address: str) -> int:
-    with socket.socket() as taken:
-        taken.bind((address, 0))
-        return int(taken.getsockname()[1])
+def _free_port(address: str, ports: range) -> int:
+    for port in random.sample(ports, 50):
+        with socket.socket() as taken:
+            try:
+                taken.bind((address, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port on {address} in {ports}")
 
 
 @pytest.fixture
 def relay(tmp_path: Path) -> Iterator[tuple[RecordingHandler, Authenticator, str, int, Path]]:
-    """A relay on this machine's outside address that requires STARTTLS, then AUTH."""
-    address = outside_address()
+    """A relay that requires STARTTLS, then AUTH, where `digest` treats it as a real one."""
+    address, port = relay_address()
     cert, key = self_signed(tmp_path / "tls", address)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    handler, auth, port = RecordingHandler(), Authenticator(), free_port_on(address)
+    handler, auth = RecordingHandler(), Authenticator()
     controller = Controller(
         handler,
         hostname=address,
