@@ -66,7 +66,15 @@ def known_list(request: Request) -> ListSettings:
 async def unsubscribe_page(request: Request) -> Response:
     ctx = web_context(request)
     mailing_list = known_list(request)
+    # A person follows this link: a broken one gets told so, not a button that would do nothing.
+    token = str(request.path_params["token"])
+    if ctx.subscriptions.unsubscribe_reader(mailing_list.slug, token) is None:
+        return _broken_link(ctx)
     return ctx.pages.response("unsubscribe.html.j2", headers=PRIVATE, mailing_list=mailing_list)
+
+
+def _broken_link(ctx: WebContext) -> Response:
+    return ctx.pages.response("unsubscribe_help.html.j2", status=404, headers=PRIVATE, broken=True)
 
 
 async def unsubscribe(request: Request) -> Response:
@@ -86,6 +94,8 @@ async def unsubscribe(request: Request) -> Response:
         return ctx.pages.response("bad_request.html.j2", status=400, headers=PRIVATE)
     # The link's own page posts the same form with one field more; a mail client, RFC 8058's.
     page = form.get(VIA_FIELD) == UnsubscribeChannel.PAGE
+    if page and subscriber_id is None:
+        return _broken_link(ctx)  # a mailbox provider's POST gets the same answer either way
     channel = UnsubscribeChannel.PAGE if page else UnsubscribeChannel.ONE_CLICK
     if subscriber_id is not None:
         await ctx.one_click.unsubscribe(subscriber_id, slug, channel=channel)
