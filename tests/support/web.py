@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -14,7 +16,7 @@ from pydantic import SecretStr
 from digest.config import Settings, WebSettings
 from digest.edition.tokens import unsubscribe_token
 from digest.store import Store
-from tests.conftest import settings_for
+from tests.conftest import ROOT, settings_for
 from tests.support.databases import sqlite_url
 
 EDITOR_TOKEN = "editor-secret-token"
@@ -69,3 +71,16 @@ def link_in(message: EmailMessage, pattern: str) -> str:
     found = re.search(pattern, text_of(message))
     assert found, text_of(message)
     return found.group(0)
+
+
+def start_web(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`digest web` on 127.0.0.1:`port` as its own process; stdout and stderr (uvicorn's
+    access log and the rest) together, for the caller to read."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "web", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )

@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +21,9 @@ import pytest
 from digest.mail.transport import free_port
 from digest.operations.editors import add_editor
 from digest.operations.publisher import Publisher
-from tests.conftest import NOW, ROOT, SeededTemplates
+from tests.conftest import NOW, SeededTemplates
 from tests.support.locking import PROMPT, database_of, sent_install, write_lock_held
-from tests.support.web import CSRF_INPUT, EDITOR_TOKEN
+from tests.support.web import CSRF_INPUT, EDITOR_TOKEN, start_web
 
 EDITOR, PASSWORD = "editor@budapestpost.example", "correct horse battery staple"
 READER = "odon.gyori@example.hu"
@@ -120,14 +119,7 @@ def desk(
         "DIGEST_WEB__EDITOR_TOKEN": EDITOR_TOKEN,
         **{f"DIGEST_DESK__{name.upper()}": str(value) for name, value in CHEAP_HASH.items()},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "web", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_web(port, env)
     lines: list[str] = []
     try:
         assert _started(process, lines).wait(30) and process.poll() is None, "\n".join(lines)

@@ -14,7 +14,6 @@ import re
 import select
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +25,8 @@ import pytest
 
 from digest.mail.transport import free_port
 from digest.operations.publisher import Publisher
-from tests.conftest import NOW, ROOT, settings_for
-from tests.support.web import CSRF_INPUT, EDITOR_TOKEN
+from tests.conftest import NOW, settings_for
+from tests.support.web import CSRF_INPUT, EDITOR_TOKEN, start_web
 
 PROXY, CLIENT = "127.0.0.2", "127.0.0.1"
 SIGNUPS_PER_IP = 4
@@ -90,14 +89,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "DIGEST_WEB__HEADER_TIMEOUT": str(HEADER_TIMEOUT),
         "DIGEST_WEB__MAX_BODY_BYTES": str(MAX_BODY),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "web", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # uvicorn's access log goes to stdout, the rest to stderr
-    )
+    process = start_web(port, env)
     running = Served(port, process)
     reader = threading.Thread(target=_collect, args=(running,), daemon=True)
     reader.start()
