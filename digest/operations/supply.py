@@ -64,8 +64,11 @@ class Supply:
 
     def wait_for_more(self) -> bool:
         """After a claim found nothing: wait for the next chunk and return True, or return
-        False once the queueing has ended (nothing more will come)."""
-        if self._ended.is_set():
+        False once the queueing has ended and committed nothing since the last call.
+
+        A chunk committed between that claim and this call (the queueing may have ended too,
+        on a short list) returns True at once: the claim had not seen it."""
+        if self._ended.is_set() and not self._more.is_set():
             return False
         self._more.wait()
         # Cleared before the next claim: a chunk committed after this line sets it again.

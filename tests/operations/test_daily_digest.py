@@ -44,6 +44,8 @@ def expected_recipients(list_slug: str) -> set[str]:
 def sent_daily(publisher: Publisher, server: RecordingHandler) -> dict[str, EmailMessage]:
     result = publisher.send("daily", now=NOW)
     assert result.created and result.edition is not None
+    report = result.report
+    assert set(report.counts) == {DeliveryState.SENT}, (report.counts, report.problems)
     return {m.recipients[0].lower(): m.message for m in server.messages}
 
 
