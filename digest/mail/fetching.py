@@ -39,10 +39,10 @@ class Fetched:
     """A feed's answer: a body, or `not_modified` (304) with no body; and the next validators."""
 
     url: str
-    not_modified: bool
-    body: bytes
-    etag: str | None
-    last_modified: str | None
+    body: bytes = b""
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
     content_type: str = ""
 
 
@@ -100,14 +100,7 @@ def fetch_page_head(url: str, *, limits: FeedsSettings) -> Fetched:
             url=url,
             timeout=limits.page_timeout,
         )
-        return Fetched(
-            url=current,
-            not_modified=False,
-            body=body,
-            etag=None,
-            last_modified=None,
-            content_type=content_type,
-        )
+        return Fetched(url=current, body=body, content_type=content_type)
 
     return _get(url, headers, limits=limits, timeout=limits.page_timeout, read=read)
 
@@ -199,7 +192,6 @@ def _answer(
         return Fetched(
             url=current,
             not_modified=True,
-            body=b"",
             etag=answer.getheader("ETag") or etag,
             last_modified=answer.getheader("Last-Modified") or last_modified,
         )
@@ -211,7 +203,6 @@ def _answer(
     )
     return Fetched(
         url=current,
-        not_modified=False,
         body=body,
         etag=answer.getheader("ETag"),
         last_modified=answer.getheader("Last-Modified"),

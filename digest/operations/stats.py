@@ -29,6 +29,17 @@ BOUNCE_WARNING = 0.02
 OPENS_LABEL = "opens (unreliable: Apple Mail prefetches)"
 
 
+# What happened to delivered copies, each also given as a rate against them.
+_AGAINST_DELIVERED = (
+    "bounced_hard",
+    "bounced_soft",
+    "complaints",
+    "unsubscribes",
+    "unsubscribes_one_click",
+    "unsubscribes_page",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ArticleClicks:
     """One article's clicks in an edition."""
@@ -71,15 +82,7 @@ class EditionStats:
         data = asdict(self)
         data["rates"] = {
             name: round(self.rate(getattr(self, name)), 6)
-            for name in (
-                "bounced_hard",
-                "bounced_soft",
-                "complaints",
-                "unsubscribes",
-                "unsubscribes_one_click",
-                "unsubscribes_page",
-                "clicks",
-            )
+            for name in (*_AGAINST_DELIVERED, "clicks")
         }
         data["rates"]["bounced"] = round(self.rate(self.bounced_hard + self.bounced_soft), 6)
         if self.opens is None:
@@ -149,17 +152,7 @@ def edition_stats(store: Store, edition: Edition, *, opens: bool = False) -> Edi
 
 
 # The edition's numbers repeated on each article's row, so a spreadsheet filters either way.
-CSV_EDITION = (
-    "delivered",
-    "deferred",
-    "failed",
-    "bounced_hard",
-    "bounced_soft",
-    "complaints",
-    "unsubscribes",
-    "unsubscribes_one_click",
-    "unsubscribes_page",
-)
+CSV_EDITION = ("delivered", "deferred", "failed", *_AGAINST_DELIVERED)
 
 
 def stats_csv(stats: EditionStats) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -155,13 +156,7 @@ class ClickStore(StoreBase):
 
     def bounce_counts(self, edition_id: int) -> dict[str, int]:
         """The edition's applied bounce reports by kind (hard, soft, policy)."""
-        with self._tx(read_only=True) as tx:
-            rows = tx.execute(
-                select(bounce_events.c.kind, func.count())
-                .where(bounce_events.c.edition_id == edition_id)
-                .group_by(bounce_events.c.kind)
-            ).all()
-        return {str(kind): int(n) for kind, n in rows}
+        return self._counted_by(bounce_events.c.kind, edition_id)
 
     def complaint_count(self, edition_id: int) -> int:
         """ARF complaints that named a copy of the edition."""
@@ -173,10 +168,14 @@ class ClickStore(StoreBase):
 
     def unsubscribe_counts(self, edition_id: int) -> dict[str, int]:
         """The unsubscribes credited to the edition, by channel."""
+        return self._counted_by(unsubscribes.c.channel, edition_id)
+
+    def _counted_by(self, column: Any, edition_id: int) -> dict[str, int]:
+        """The rows of `column`'s table credited to the edition, counted by `column`."""
         with self._tx(read_only=True) as tx:
             rows = tx.execute(
-                select(unsubscribes.c.channel, func.count())
-                .where(unsubscribes.c.edition_id == edition_id)
-                .group_by(unsubscribes.c.channel)
+                select(column, func.count())
+                .where(column.table.c.edition_id == edition_id)
+                .group_by(column)
             ).all()
-        return {str(channel): int(n) for channel, n in rows}
+        return {str(value): int(n) for value, n in rows}

@@ -11,6 +11,7 @@ from digest.models import (
     BodyBlock,
     Edition,
     EditionStatus,
+    Subscriber,
 )
 from digest.store.urls import canonical_url
 
@@ -28,6 +29,16 @@ def _article(row: RowMapping) -> Article:
         author=row["author"],
         lead=bool(row["lead"]),
         body=tuple(BodyBlock(kind=b["kind"], text=b["text"]) for b in row["body"] or ()),
+    )
+
+
+def _subscriber(row: RowMapping) -> Subscriber:
+    return Subscriber(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        locale=row["locale"],
+        timezone=row["timezone"],
     )
 
 

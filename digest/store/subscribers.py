@@ -14,6 +14,7 @@ from digest.models import (
     SubscriptionStatus,
 )
 from digest.store.base import _QUEUE_PAGE, StoreBase
+from digest.store.rows import _subscriber
 from digest.store.schema import (
     lists,
     subscribers,
@@ -78,13 +79,7 @@ class SubscriberStore(StoreBase):
             )
         if row is None:
             raise NotFoundError(f"no subscriber with address {email!r}")
-        return Subscriber(
-            id=row["id"],
-            email=row["email"],
-            name=row["name"],
-            locale=row["locale"],
-            timezone=row["timezone"],
-        )
+        return _subscriber(row)
 
     def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         """The subscriber with this id, or None."""
@@ -96,13 +91,7 @@ class SubscriberStore(StoreBase):
             )
         if row is None:
             return None
-        return Subscriber(
-            id=row["id"],
-            email=row["email"],
-            name=row["name"],
-            locale=row["locale"],
-            timezone=row["timezone"],
-        )
+        return _subscriber(row)
 
     def set_subscriber_name(self, subscriber_id: int, name: str) -> None:
         """Change a subscriber's display name (the one they confirmed)."""
@@ -124,16 +113,7 @@ class SubscriberStore(StoreBase):
                 )
                 .order_by(subscribers.c.id)
             ).mappings()
-            return [
-                Subscriber(
-                    id=r["id"],
-                    email=r["email"],
-                    name=r["name"],
-                    locale=r["locale"],
-                    timezone=r["timezone"],
-                )
-                for r in rows
-            ]
+            return [_subscriber(row) for row in rows]
 
     def subscription_rows(
         self,

@@ -12,9 +12,7 @@ from digest.config import FeedsSettings
 from digest.errors import FeedError
 from digest.mail.destinations import Destinations
 from digest.mail.fetching import fetch
-from tests.mail.test_feeds_http import FEEDS, FeedServer, Route, server
-
-__all__ = ["server"]  # the fixture, used by name
+from tests.mail.test_feeds_http import FEEDS, FeedServer, Route
 
 RSS = (FEEDS / "rss.xml").read_bytes()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,28 +16,15 @@ from digest.errors import FeedError
 from digest.mail.fetching import fetch
 from digest.operations.ingest import PollStatus, import_source, poll_feeds
 from digest.store import Store
-from digest.store.schema import feed_state, make_engine, upgrade
+from digest.store.schema import feed_state
 from tests.conftest import ROOT
-from tests.support.feed_server import FeedServer, Route, serving
+from tests.support.feed_server import FeedServer, Route
 
 FEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 LAST_MODIFIED = "Wed, 25 Nov 2026 18:00:00 GMT"
 # The test servers listen on loopback, which feeds may reach only when allowed.
 LOCAL = FeedsSettings(allow_private=True)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with serving() as state:
-        yield state
-
-
-@pytest.fixture
-def store(database_url: str) -> Store:
-    engine = make_engine(database_url)
-    upgrade(engine, now=NOW)
-    return Store(engine)
 
 
 def feeds(server: FeedServer, *paths: str, timeout: float = 5.0) -> FeedsSettings:

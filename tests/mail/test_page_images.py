@@ -4,7 +4,6 @@ own, read through the feed fetcher's guard and limits; real SQLite and PostgreSQ
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,19 +24,6 @@ PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds" / "pages"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 PAGE_LOG = "digest.operations.page_images"
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with serving() as state:
-        yield state
-
-
-@pytest.fixture
-def store(database_url: str) -> Store:
-    engine = make_engine(database_url)
-    upgrade(engine, now=NOW)
-    return Store(engine)
 
 
 def page(name: str) -> Route:

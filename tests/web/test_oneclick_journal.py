@@ -49,8 +49,12 @@ def hold_the_write_lock(engine: Engine) -> Iterator[Connection]:
         tx.rollback()
 
 
-def sent_to(handler: RecordingHandler, address: str) -> bool:
-    return bool(handler.for_address(address))
+def send_and_find_the_reader_gone(publisher: Publisher, handler: RecordingHandler) -> None:
+    """The next send applies the journal first: the reader is unsubscribed and not sent to."""
+    publisher.send("daily", now=NOW)
+    assert status_of(publisher.store, READER, "daily") == "unsubscribed"
+    assert UnsubscribeJournal(publisher.settings.unsubscribe_journal).pending() == []
+    assert handler.messages and not handler.for_address(READER)
 
 
 def test_a_post_during_a_held_write_lock_is_journaled_and_never_sent_to(
@@ -68,11 +72,7 @@ def test_a_post_during_a_held_write_lock_is_journaled_and_never_sent_to(
         assert response.status_code == 200 and took < 2, took
         assert (subscriber, "daily", UnsubscribeChannel.ONE_CLICK) in journal.pending()
         next(locks, None)  # the lock is released
-    publisher.send("daily", now=NOW)
-    handler, _ = smtp_server
-    assert status_of(store, READER, "daily") == "unsubscribed"
-    assert journal.pending() == []
-    assert handler.messages and not sent_to(handler, READER)
+    send_and_find_the_reader_gone(publisher, smtp_server[0])
 
 
 def test_a_preferences_save_during_a_held_write_lock_journals_the_lists_left(
@@ -96,11 +96,7 @@ def test_a_preferences_save_during_a_held_write_lock_journals_the_lists_left(
         assert (subscriber, "daily", UnsubscribeChannel.PAGE) in journal.pending()
         assert not [r for r in journal.pending() if r[1] == "weekly"]
         next(locks, None)  # the lock is released
-    publisher.send("daily", now=NOW)
-    handler, _ = smtp_server
-    assert status_of(store, READER, "daily") == "unsubscribed"
-    assert journal.pending() == []
-    assert handler.messages and not sent_to(handler, READER)
+    send_and_find_the_reader_gone(publisher, smtp_server[0])
 
 
 def test_delivery_applies_the_journal_before_it_claims(
@@ -111,10 +107,7 @@ def test_delivery_applies_the_journal_before_it_claims(
         [(store.subscriber_by_email(READER).id, "daily", UnsubscribeChannel.ONE_CLICK)]
     )  # as the web process left it: journaled, the database never written
     assert status_of(store, READER, "daily") == "active"
-    publisher.send("daily", now=NOW)
-    handler, _ = smtp_server
-    assert status_of(store, READER, "daily") == "unsubscribed"
-    assert handler.messages and not sent_to(handler, READER)
+    send_and_find_the_reader_gone(publisher, smtp_server[0])
 
 
 def test_digest_web_applies_what_an_earlier_process_journaled_when_it_starts(
