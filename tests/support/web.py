@@ -84,3 +84,10 @@ def start_web(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def altered(token: str) -> str:
+    """`token` with one character in its middle changed: base64's last character may carry
+    only padding bits, so changing that one can leave the same bytes, and a genuine token."""
+    middle = len(token) // 2
+    return token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]

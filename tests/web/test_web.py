@@ -25,6 +25,7 @@ from tests.support.bulk import add_subscribers
 from tests.support.web import (
     CSRF_INPUT,
     EDITOR_TOKEN,
+    altered,
     link_in,
     status_of,
     token_for,
@@ -141,7 +142,7 @@ def test_a_confirmation_link_expires_and_cannot_undo_a_later_unsubscribe(
     "tamper",
     [
         lambda form: form.pop("csrf_token"),
-        lambda form: form.update(csrf_token=form["csrf_token"][:-2] + "AA"),
+        lambda form: form.update(csrf_token=altered(form["csrf_token"])),
     ],
     ids=["missing", "forged"],
 )
@@ -244,7 +245,7 @@ def test_get_shows_a_button_and_changes_nothing(site: Site) -> None:
 def test_a_mail_program_gets_identical_answers_for_known_and_unknown_tokens(site: Site) -> None:
     good = token_for(site.settings, site.store, READER, "daily")
     other_list = token_for(site.settings, site.store, READER, "weekly")
-    flipped = good[:-1] + ("A" if good[-1] != "A" else "B")
+    flipped = altered(good)
     strangers = [flipped, other_list, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x" * 600]
     answers = set()
     for token in [good, *strangers]:
@@ -258,7 +259,7 @@ def test_a_mail_program_gets_identical_answers_for_known_and_unknown_tokens(site
 def test_a_person_with_a_broken_link_is_told_so_and_nothing_changes(site: Site) -> None:
     good = token_for(site.settings, site.store, READER, "daily")
     cut = good[: len(good) // 2]  # a mail program wrapped the link in two
-    for token in (cut, good[:-1] + ("A" if good[-1] != "A" else "B")):
+    for token in (cut, altered(good)):
         page = site.client.get(f"/u/daily/{token}")
         assert page.status_code == 404 and "incomplete or was changed" in page.text
         assert "<form" not in page.text and page.headers["cache-control"] == "no-store"
